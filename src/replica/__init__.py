@@ -1,0 +1,3 @@
+"""replica: image provenance pipeline (crawl → extract → dedup → pairs → train → promote)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,230 @@
+"""Typed configuration loaded from ``params.yaml``.
+
+One frozen dataclass per ``params.yaml`` section (the section name is the step name), plus
+``base`` for values every step shares. Unknown keys, missing keys and wrongly typed values are
+errors that name the offending key; ``--set section.key=value`` overrides use YAML scalars, like
+``dvc exp run -S``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file or override breaks a rule; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    user_agent: str = "replica-crawler/0.1"
+    fetch_remote: bool = False
+    timeout_s: float = 10.0
+    max_body_bytes: int = 10_000_000
+    max_feed_entries: int = 1000
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    min_text_chars: int = 200
+    min_image_side: int = 48
+    max_image_aspect: float = 6.0
+    max_image_pixels: int = 40_000_000
+    max_image_bytes: int = 20_000_000
+    include_tables: bool = False
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    shingle_size: int = 5
+    num_perm: int = 128
+    threshold: float = 0.7
+    phash_max_distance: int = 6
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    max_failed_examples: int = 5
+
+
+@dataclass(frozen=True)
+class PairsConfig:
+    model: str = ""
+    image_size: int = 64
+    strengths: tuple[float, ...] = (0.3, 0.6, 0.9)
+    num_inference_steps: int = 4
+    guidance_scale: float = 1.0
+    transforms_per_image: int = 10
+    level_thresholds: tuple[float, ...] = (0.2, 0.4, 0.55, 0.7, 0.85)
+    test_fraction: float = 0.25
+    max_images: int = 200
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    image_size: int = 32
+    patch_size: int = 8
+    dim: int = 64
+    depth: int = 2
+    heads: int = 4
+    levels: int = 6
+    pdf_sigma: float = 0.6
+    temperature: float = 0.05
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    model_name: str = "replica-copy-detector"
+    experiment: str = "replica"
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    alias: str = "champion"
+    gate_metric: str = "pcc"
+    higher_is_better: bool = True
+    min_improvement: float = 0.0
+    floor: float = 0.0
+
+
+@dataclass(frozen=True)
+class Params:
+    base: BaseConfig = field(default_factory=BaseConfig)
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    validate: ValidateConfig = field(default_factory=ValidateConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    register: RegisterConfig = field(default_factory=RegisterConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
+
+    def section(self, name: str) -> Any:
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown params section {name!r}; known: {sorted(SECTIONS)}")
+        return getattr(self, name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+    def digest(self, *sections: str) -> str:
+        """sha256 of the named sections (all when none), for sidecars and lineage tags."""
+        data = self.to_dict()
+        chosen = {k: data[k] for k in (sections or data)}
+        return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:16]
+
+
+SECTIONS: dict[str, type] = typing.get_type_hints(Params)
+
+
+def load_params(path: Path | str | None = "params.yaml", overrides: list[str] | None = None) -> Params:
+    """Read ``params.yaml`` (missing sections take defaults), apply overrides, check every key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"params file {str(p)!r} does not exist")
+        loaded = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"params file {str(p)!r} must be a mapping of sections")
+        raw = loaded
+    for item in overrides or []:
+        _apply_override(raw, item)
+    unknown = set(raw) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown params section(s) {sorted(unknown)}; known: {sorted(SECTIONS)}")
+    built = {}
+    for name, cls in SECTIONS.items():
+        section = raw.get(name) or {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"params section {name!r} must be a mapping, got {section!r}")
+        built[name] = _build(cls, section, name)
+    return Params(**built)
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, value = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    section, name = parts
+    raw.setdefault(section, {})
+    if raw[section] is None:
+        raw[section] = {}
+    raw[section][name] = yaml.safe_load(value) if value.strip() else ""
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in {where!r}; known: {sorted(fields)}")
+    kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            choices = [m.value for m in tp]
+            raise ConfigError(f"{where} must be one of {choices}, got {value!r}") from None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if origin is tuple:
+        (item_tp, _) = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return tuple(_coerce(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value))
+    raise ConfigError(f"{where}: unsupported params type {tp!r}")  # pragma: no cover
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    return obj

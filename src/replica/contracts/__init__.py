@@ -1,0 +1,40 @@
+"""Data contracts: every tabular hand-off between steps, by ``name@version``."""
+
+from replica.contracts.articles import ARTICLES, ARTICLES_DEDUP
+from replica.contracts.base import Contract, ContractError, stamp_of
+from replica.contracts.dedup import DUPLICATES
+from replica.contracts.images import IMAGES, IMAGES_DEDUP
+from replica.contracts.metrics import METRICS, PREDICTIONS
+from replica.contracts.pairs import PAIRS
+from replica.contracts.rejects import REJECTS
+
+REGISTRY: dict[str, Contract] = {
+    c.ref: c
+    for c in (ARTICLES, ARTICLES_DEDUP, IMAGES, IMAGES_DEDUP, DUPLICATES, PAIRS, METRICS, PREDICTIONS, REJECTS)
+}
+
+
+def by_ref(ref: str) -> Contract:
+    """The contract for ``name@version``; an unknown ref is an error naming the known ones."""
+    try:
+        return REGISTRY[ref]
+    except KeyError:
+        raise ContractError(f"unknown contract {ref!r}; known: {sorted(REGISTRY)}") from None
+
+
+__all__ = [
+    "ARTICLES",
+    "ARTICLES_DEDUP",
+    "DUPLICATES",
+    "IMAGES",
+    "IMAGES_DEDUP",
+    "METRICS",
+    "PAIRS",
+    "PREDICTIONS",
+    "REGISTRY",
+    "REJECTS",
+    "Contract",
+    "ContractError",
+    "by_ref",
+    "stamp_of",
+]

@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites of the contracts, plus checks of referenced blobs."""

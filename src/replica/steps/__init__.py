@@ -1,0 +1,13 @@
+"""One module per pipeline step; each is the ``replica <step>`` command of the same name."""
+
+STEPS = (
+    "crawl",
+    "extract",
+    "dedup",
+    "validate",
+    "pairs",
+    "train",
+    "evaluate",
+    "register",
+    "promote",
+)

@@ -1,0 +1,42 @@
+"""What every step command shares: the params options, error handling and the summary line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from replica.config import ConfigError, Params, load_params
+from replica.contracts import ContractError
+from replica.io import StepSummary
+
+ParamsPath = Annotated[
+    Path, typer.Option("--params", help="params.yaml to read (one section per step).")
+]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a param, e.g. --set train.lr=1e-4 (repeatable)."),
+]
+
+
+class StepError(RuntimeError):
+    """A step cannot go on; the message says which rule was broken and by what value."""
+
+
+def load(params: Path, overrides: list[str] | None) -> Params:
+    return load_params(params, overrides or [])
+
+
+def run(step: str, body: Callable[[], StepSummary]) -> StepSummary:
+    """Run a step body; print its summary line, or a one-line error and exit non-zero."""
+    try:
+        summary = body()
+    except (ConfigError, ContractError, StepError, FileNotFoundError) as exc:
+        typer.echo(f"[{step}] error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(summary.finish().line())
+    sys.stdout.flush()
+    return summary

@@ -1,0 +1,73 @@
+"""Validate every contract table in a step's output directory with its Great Expectations suite.
+
+Command: ``replica validate --input data/extract --report reports/validate/extract.json``
+
+Reads:  every ``*.parquet`` in ``--input`` stamped with a known contract (name@version in the
+        Parquet metadata); for contracts with a blob column, the referenced files.
+Writes: ``--report`` (JSON: per dataset, expectations evaluated and the failures with examples).
+Params: ``validate`` (max_failed_examples), ``extract.max_image_pixels`` for blob decoding.
+
+A failing suite prints a readable report and exits 1, which stops ``dvc repro`` and every
+orchestrator before anything downstream runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow.parquet as pq
+import typer
+
+from replica.contracts import by_ref, stamp_of
+from replica.io import StepSummary, atomic_write_text
+from replica.quality.blobs import check_blob
+from replica.quality.suite import run_suite
+from replica.steps._common import Overrides, ParamsPath, StepError, load, run
+
+
+def main(
+    input: Annotated[Path, typer.Option(help="Step output directory holding contract tables.")],
+    report: Annotated[Path, typer.Option(help="Where to write the JSON validation report.")],
+    params: ParamsPath = Path("params.yaml"),
+    set_: Overrides = None,
+) -> None:
+    cfg = load(params, set_)
+    outcome: dict[str, bool] = {}
+
+    def body() -> StepSummary:
+        summary = StepSummary("validate")
+        tables = sorted(p for p in Path(input).glob("*.parquet") if stamp_of(p))
+        if not tables:
+            raise StepError(f"no contract-stamped Parquet tables in {str(input)!r}")
+        reports = []
+        for path in tables:
+            contract = by_ref(stamp_of(path) or "")
+            df = pq.read_table(path).to_pandas()
+            if contract.blob_column:
+                shas = df[contract.blob_sha_column] if contract.blob_sha_column else [None] * len(df)
+                reasons = [
+                    check_blob(Path(input) / uri, sha, cfg.extract.max_image_pixels)
+                    for uri, sha in zip(df[contract.blob_column], shas, strict=True)
+                ]
+                df["blob_ok"] = [r is None for r in reasons]
+                for r in reasons:
+                    if r:
+                        summary.rejects[f"blob_{r}"] += 1
+            result = run_suite(contract, df, cfg.validate.max_failed_examples)
+            reports.append(result)
+            summary.rows_in += len(df)
+            summary.outputs[contract.name] = len(df)
+            for line in result.lines():
+                typer.echo(line)
+        outcome["success"] = all(r.success for r in reports)
+        summary.rows_out = sum(r.rows for r in reports if r.success)
+        doc = {"success": outcome["success"], "datasets": [r.to_dict() for r in reports]}
+        atomic_write_text(report, json.dumps(doc, indent=2, default=str) + "\n")
+        return summary
+
+    run("validate", body)
+    if not outcome["success"]:
+        typer.echo(f"[validate] FAILED: {input} does not meet its contracts; see {report}", err=True)
+        raise typer.Exit(code=1)
