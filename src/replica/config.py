@@ -141,7 +141,9 @@ class Params:
 SECTIONS: dict[str, type] = typing.get_type_hints(Params)
 
 
-def load_params(path: Path | str | None = "params.yaml", overrides: list[str] | None = None) -> Params:
+def load_params(
+    path: Path | str | None = "params.yaml", overrides: list[str] | None = None
+) -> Params:
     """Read ``params.yaml`` (missing sections take defaults), apply overrides, check every key."""
     raw: dict[str, Any] = {}
     if path is not None:

@@ -10,7 +10,17 @@ from replica.contracts.rejects import REJECTS
 
 REGISTRY: dict[str, Contract] = {
     c.ref: c
-    for c in (ARTICLES, ARTICLES_DEDUP, IMAGES, IMAGES_DEDUP, DUPLICATES, PAIRS, METRICS, PREDICTIONS, REJECTS)
+    for c in (
+        ARTICLES,
+        ARTICLES_DEDUP,
+        IMAGES,
+        IMAGES_DEDUP,
+        DUPLICATES,
+        PAIRS,
+        METRICS,
+        PREDICTIONS,
+        REJECTS,
+    )
 }
 
 

@@ -54,7 +54,11 @@ class Contract:
     def conform(self, data: pa.Table | Sequence[dict[str, Any]]) -> pa.Table:
         """Cast rows or a table to the schema; missing/extra columns and null keys are errors."""
         if not isinstance(data, pa.Table):
-            data = pa.Table.from_pylist(list(data), schema=self.schema) if data else self.schema.empty_table()
+            data = (
+                pa.Table.from_pylist(list(data), schema=self.schema)
+                if data
+                else self.schema.empty_table()
+            )
         missing = [n for n in self.schema.names if n not in data.column_names]
         extra = [n for n in data.column_names if n not in self.schema.names]
         if missing or extra:

@@ -28,7 +28,12 @@ METRICS = Contract(
     name="metrics",
     version=1,
     schema=pa.schema(
-        [("metric", pa.string()), ("split", pa.string()), ("value", pa.float64()), ("n", pa.int64())]
+        [
+            ("metric", pa.string()),
+            ("split", pa.string()),
+            ("value", pa.float64()),
+            ("n", pa.int64()),
+        ]
     ),
     keys=("metric", "split"),
     expectations=_metrics_suite,

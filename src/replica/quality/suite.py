@@ -60,7 +60,6 @@ def run_suite(contract: Contract, df: pd.DataFrame, max_examples: int = 5) -> Su
     """Validate ``df`` against the contract's suite in an ephemeral GX context."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = gx.get_context(mode="ephemeral")

@@ -46,7 +46,9 @@ def main(
             contract = by_ref(stamp_of(path) or "")
             df = pq.read_table(path).to_pandas()
             if contract.blob_column:
-                shas = df[contract.blob_sha_column] if contract.blob_sha_column else [None] * len(df)
+                shas = (
+                    df[contract.blob_sha_column] if contract.blob_sha_column else [None] * len(df)
+                )
                 reasons = [
                     check_blob(Path(input) / uri, sha, cfg.extract.max_image_pixels)
                     for uri, sha in zip(df[contract.blob_column], shas, strict=True)
@@ -69,5 +71,7 @@ def main(
 
     run("validate", body)
     if not outcome["success"]:
-        typer.echo(f"[validate] FAILED: {input} does not meet its contracts; see {report}", err=True)
+        typer.echo(
+            f"[validate] FAILED: {input} does not meet its contracts; see {report}", err=True
+        )
         raise typer.Exit(code=1)
