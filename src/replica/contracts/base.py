@@ -30,7 +30,8 @@ class Contract:
 
     ``expectations`` builds the Great Expectations suite lazily (GX is slow to import).
     ``blob_column`` names a column of relative file URIs whose files ``validate`` checks
-    (exists, sha256 matches ``blob_sha_column``, decodes) and reports as the derived column ``blob_ok``.
+    (exists, sha256 matches ``blob_sha_column``, decodes) and reports as the derived
+    column ``blob_ok``.
     """
 
     name: str
