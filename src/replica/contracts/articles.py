@@ -26,7 +26,7 @@ def _suite() -> list:
         e.ExpectColumnValuesToNotBeNull(column="article_id"),
         e.ExpectColumnValuesToBeUnique(column="article_id"),
         e.ExpectColumnValuesToNotBeNull(column="url"),
-        e.ExpectColumnValuesToMatchRegex(column="url", regex=r"^(https?|file)://\S+$"),
+        e.ExpectColumnValuesToMatchRegex(column="url", regex=r"^(?:https?|file)://\S+$"),
         e.ExpectColumnValuesToNotBeNull(column="text"),
         e.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1),
         e.ExpectColumnValuesToMatchRegex(

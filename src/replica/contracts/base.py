@@ -55,11 +55,7 @@ class Contract:
     def conform(self, data: pa.Table | Sequence[dict[str, Any]]) -> pa.Table:
         """Cast rows or a table to the schema; missing/extra columns and null keys are errors."""
         if not isinstance(data, pa.Table):
-            data = (
-                pa.Table.from_pylist(list(data), schema=self.schema)
-                if data
-                else self.schema.empty_table()
-            )
+            data = self._from_rows(list(data))
         missing = [n for n in self.schema.names if n not in data.column_names]
         extra = [n for n in data.column_names if n not in self.schema.names]
         if missing or extra:
@@ -80,6 +76,20 @@ class Contract:
                     f"({table.num_rows - unique} duplicate row(s))"
                 )
         return table
+
+    def _from_rows(self, rows: list[dict[str, Any]]) -> pa.Table:
+        if not rows:
+            return self.schema.empty_table()
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        columns = {}
+        for n in names:
+            values = [r.get(n) for r in rows]
+            typ = self.schema.field(n).type if n in self.schema.names else None
+            try:
+                columns[n] = pa.array(values, type=typ)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+                raise ContractError(f"{self.ref}: column {n!r} does not fit {typ}: {exc}") from exc
+        return pa.table(columns)
 
     def write(self, data: pa.Table | Sequence[dict[str, Any]], directory: Path) -> pa.Table:
         """Conform and write ``directory/<name>.parquet`` atomically; returns the written table."""

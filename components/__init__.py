@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines container components: one per ``replica`` step (see ``components.steps``)."""

@@ -1,0 +1,100 @@
+"""The sources file: which local archives, pages, feeds and URL lists a crawl reads.
+
+```yaml
+sources:
+  - kind: warc            # WARC or ARC files, gzipped or not
+    paths: ["../corpus/warc/**/*.warc.gz"]
+  - kind: pages           # saved HTML pages (.html / .html.gz)
+    paths: ["../corpus/extraction/aeb/html/*.html.gz"]
+    url_index: ["../corpus/extraction/aeb/ground-truth.json"]
+  - kind: feed            # RSS / Atom / RDF / JSON Feed files
+    paths: ["../corpus/feeds/**/*.xml"]
+  - kind: urls            # text files, one URL per line ('#' comments)
+    paths: ["urls.txt"]
+```
+
+Relative globs resolve against the sources file's directory; ``**`` recurses.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KINDS = ("warc", "pages", "feed", "urls")
+KEYS = {"kind", "paths", "url_index"}
+
+
+class SourcesError(ValueError):
+    """The sources file breaks a rule; the message names the entry and the value."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One resolved sources entry: its kind, the files it matched and (pages) its url index."""
+
+    kind: str
+    files: tuple[Path, ...]
+    url_index: tuple[Path, ...] = ()
+
+
+def load_sources(path: Path) -> list[Source]:
+    """Read and check a sources file; every glob must match at least one file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourcesError(f"sources file {str(path)!r} does not exist")
+    doc = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(doc, dict) or set(doc) != {"sources"} or not isinstance(doc["sources"], list):
+        raise SourcesError(f"{path}: expected a mapping with one key 'sources' holding a list")
+    return [_entry(i, e, path.parent) for i, e in enumerate(doc["sources"])]
+
+
+def _entry(i: int, entry: Any, base: Path) -> Source:
+    where = f"sources[{i}]"
+    if not isinstance(entry, dict):
+        raise SourcesError(f"{where}: expected a mapping, got {entry!r}")
+    unknown = set(entry) - KEYS
+    if unknown:
+        raise SourcesError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(KEYS)}")
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        raise SourcesError(f"{where}: kind {kind!r} is not one of {list(KINDS)}")
+    if "url_index" in entry and kind != "pages":
+        raise SourcesError(f"{where}: url_index is only allowed with kind 'pages', not {kind!r}")
+    files = _expand(entry.get("paths"), base, f"{where}.paths")
+    index = _expand(entry["url_index"], base, f"{where}.url_index") if "url_index" in entry else ()
+    return Source(kind=kind, files=files, url_index=index)
+
+
+def _expand(patterns: Any, base: Path, where: str) -> tuple[Path, ...]:
+    if not isinstance(patterns, list) or not patterns or not all(
+        isinstance(p, str) for p in patterns
+    ):
+        raise SourcesError(f"{where}: expected a non-empty list of glob strings, got {patterns!r}")
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        full = pattern if Path(pattern).is_absolute() else str(base / pattern)
+        matches = sorted(Path(m) for m in glob.glob(full, recursive=True) if Path(m).is_file())
+        if not matches:
+            raise SourcesError(f"{where}: {pattern!r} matches no file (resolved: {full!r})")
+        found.update(dict.fromkeys(p.resolve() for p in matches))
+    return tuple(found)
+
+
+def load_url_index(files: tuple[Path, ...]) -> dict[str, str]:
+    """Merge JSON url indexes: key (file name or stem) → URL string or ``{"url": ...}``."""
+    index: dict[str, str] = {}
+    for f in files:
+        doc = json.loads(Path(f).read_text())
+        if not isinstance(doc, dict):
+            raise SourcesError(f"url index {str(f)!r} must be a JSON object of name → url")
+        for key, value in doc.items():
+            url = value.get("url") if isinstance(value, dict) else value
+            if isinstance(url, str) and url:
+                index[key] = url
+    return index

@@ -1,0 +1,1 @@
+"""Deduplication: exact and near-duplicate text and images, clustered with union-find."""

@@ -1,0 +1,1 @@
+"""Making (source, replica) pairs: img2img generation, deterministic transforms, proxy labels."""
