@@ -9,8 +9,7 @@ directory, so a run's configuration is the one baked into its image.
 The image is ``IMAGE`` here; the pipeline overrides it per run (``image`` pipeline parameter).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: KFP reads the real annotation types.
 from kfp import dsl
 
 IMAGE = "replica:cpu"

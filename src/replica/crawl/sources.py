@@ -72,8 +72,10 @@ def _entry(i: int, entry: Any, base: Path) -> Source:
 
 
 def _expand(patterns: Any, base: Path, where: str) -> tuple[Path, ...]:
-    if not isinstance(patterns, list) or not patterns or not all(
-        isinstance(p, str) for p in patterns
+    if (
+        not isinstance(patterns, list)
+        or not patterns
+        or not all(isinstance(p, str) for p in patterns)
     ):
         raise SourcesError(f"{where}: expected a non-empty list of glob strings, got {patterns!r}")
     found: dict[Path, None] = {}
@@ -86,15 +88,38 @@ def _expand(patterns: Any, base: Path, where: str) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def load_url_index(files: tuple[Path, ...]) -> dict[str, str]:
-    """Merge JSON url indexes: key (file name or stem) → URL string or ``{"url": ...}``."""
-    index: dict[str, str] = {}
+@dataclass(frozen=True)
+class PageRef:
+    """Where a saved page was captured from: its URL and, when known, the crawl date."""
+
+    url: str
+    date: str | None = None
+
+
+def load_url_index(files: tuple[Path, ...]) -> dict[Path, dict[str, PageRef]]:
+    """Read JSON url indexes: per file, key (file name or id) → URL or ``{"url", "crawl_date"}``."""
+    indexes: dict[Path, dict[str, PageRef]] = {}
     for f in files:
         doc = json.loads(Path(f).read_text())
         if not isinstance(doc, dict):
             raise SourcesError(f"url index {str(f)!r} must be a JSON object of name → url")
+        entries: dict[str, PageRef] = {}
         for key, value in doc.items():
             url = value.get("url") if isinstance(value, dict) else value
+            date = value.get("crawl_date") if isinstance(value, dict) else None
             if isinstance(url, str) and url:
-                index[key] = url
-    return index
+                entries[key] = PageRef(url, date if isinstance(date, str) else None)
+        indexes[Path(f)] = entries
+    return indexes
+
+
+def lookup_page(indexes: dict[Path, dict[str, PageRef]], page: Path) -> PageRef | None:
+    """The index entry of a page by file name, name without .gz or id; same-folder index first."""
+    name = page.name
+    keys = [name, name.removesuffix(".gz"), name.split(".html")[0]]
+    ordered = sorted(indexes.items(), key=lambda kv: kv[0].parent != page.parent)
+    for _, entries in ordered:
+        for key in keys:
+            if key in entries:
+                return entries[key]
+    return None

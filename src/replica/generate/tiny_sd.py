@@ -8,11 +8,7 @@ a real model. Its outputs are noise: it exercises the code path, not image quali
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from diffusers import StableDiffusionImg2ImgPipeline
-    from transformers import CLIPTokenizer
+from typing import Any
 
 MAX_TOKENS = 16  # the text encoder's max_position_embeddings; longer prompts are truncated
 
@@ -31,7 +27,7 @@ def _byte_chars() -> list[str]:
     return [chr(b) if b in printable else chr(next(extra)) for b in range(256)]
 
 
-def tiny_tokenizer() -> CLIPTokenizer:
+def tiny_tokenizer() -> Any:
     """An offline CLIPTokenizer (514 tokens, no merges).
 
     transformers 5 takes ``vocab=``/``merges=``; the old ``vocab_file=`` keyword is silently
@@ -47,8 +43,8 @@ def tiny_tokenizer() -> CLIPTokenizer:
     )
 
 
-def build_tiny_sd(seed: int = 0) -> StableDiffusionImg2ImgPipeline:
-    """Build the pipeline with weights drawn from ``torch.manual_seed(seed)``."""
+def build_tiny_sd(seed: int = 0) -> Any:
+    """A ``StableDiffusionImg2ImgPipeline`` with weights drawn from ``torch.manual_seed(seed)``."""
     import torch
     from diffusers import (
         AutoencoderKL,

@@ -1,7 +1,66 @@
-"""Placeholder for the `extract` step (being written)."""
+"""Extract articles and their images from the crawl's WARC files.
 
-from replica.steps._common import StepError
+Command: ``replica extract --input data/crawl --output data/extract``
+
+Reads:  every ``*.warc.gz`` / ``*.warc`` in ``--input`` (response and resource records).
+Writes: ``--output``/``articles.parquet`` (ARTICLES), ``images.parquet`` (IMAGES: one row per
+        image in an article), ``blobs/<sha[:2]>/<sha256>.<ext>`` (image bytes, content-addressed),
+        ``rejects.parquet`` (REJECTS, stage ``extract``; this step's own rejects only),
+        ``_meta.json``.
+Params: ``extract`` (min_text_chars, min_image_side, max_image_aspect, max_image_pixels,
+        max_image_bytes, include_tables).
+
+Images come only from image records captured in the same crawl, and only for accepted
+articles; an image a page shows but the crawl did not capture is an ``image_not_captured``
+reject.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from replica.contracts import ARTICLES, IMAGES, REJECTS
+from replica.io import StepSummary, atomic_dir, write_sidecar
+from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 
-def main() -> None:
-    raise StepError("extract is not written yet")
+def main(
+    input: Annotated[Path, typer.Option(help="Crawl output directory holding WARC files.")],
+    output: Annotated[Path, typer.Option(help="Output directory for tables and image blobs.")],
+    params: ParamsPath = Path("params.yaml"),
+    set_: Overrides = None,
+) -> None:
+    cfg = load(params, set_)
+
+    def body() -> StepSummary:
+        from replica.extract import extract_records, read_warc
+
+        summary = StepSummary("extract")
+        warcs = sorted(p for p in Path(input).glob("*.warc*") if p.suffix in (".gz", ".warc"))
+        if not warcs:
+            raise StepError(f"no WARC files (*.warc, *.warc.gz) in {str(input)!r}")
+        result = extract_records(chain.from_iterable(read_warc(p) for p in warcs), cfg.extract)
+        with atomic_dir(output) as tmp:
+            for uri, data in result.blobs.items():
+                (tmp / uri).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / uri).write_bytes(data)
+            ARTICLES.write(result.articles, tmp)
+            IMAGES.write(result.images, tmp)
+            REJECTS.write(result.rejects, tmp)
+            summary.rows_in, summary.rows_out = result.rows_in, len(result.articles)
+            summary.rejects.update(r["reason"] for r in result.rejects)
+            summary.outputs = {
+                "articles": len(result.articles),
+                "images": len(result.images),
+                "blobs": len(result.blobs),
+                "image_records": result.image_records,
+            }
+            contracts = {c.name: c.ref for c in (ARTICLES, IMAGES, REJECTS)}
+            write_sidecar(tmp, summary.finish(), contracts, cfg.digest("extract"))
+        return summary
+
+    run("extract", body)

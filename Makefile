@@ -1,0 +1,52 @@
+# replica: two commands on a fresh machine — `make demo` and `make test` (both set up the venv).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FIND_LINKS ?= $(shell pip config get global.find-links 2>/dev/null || echo /opt/wheels)
+export GX_ANALYTICS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export HF_HUB_OFFLINE := 1
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+
+.PHONY: help setup demo test test-slow test-all lint compile bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "uv==0.13.9"
+	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -f "$(FIND_LINKS)" -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed ## Create .venv from requirements.lock (uv, CPU torch from the local wheel)
+
+demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; ends with a champion
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+	@cat data/registry/promotion.json
+
+test: setup ## Fast tests (no slow, gpu or container tests)
+	$(PYTEST) -m "not slow and not gpu and not container" -q
+
+test-slow: setup ## Slow tests: the end-to-end demo, servers
+	$(PYTEST) -m "slow and not gpu and not container" -q
+
+test-all: setup ## Every CPU test
+	$(PYTEST) -m "not gpu and not container" -q
+
+lint: setup ## ruff (lint + format check) and mypy on src/
+	$(BIN)/ruff check src tests dags components pipelines
+	$(BIN)/ruff format --check src tests dags components pipelines
+	$(BIN)/mypy
+
+compile: setup ## Compile the Kubeflow pipelines into pipelines/compiled/
+	$(BIN)/python -m pipelines.compile
+
+clean: ## Remove pipeline outputs (data/, reports/, mlruns/)
+	rm -rf data reports mlruns

@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines definitions; compiled specs are checked in under ``pipelines/compiled/``."""

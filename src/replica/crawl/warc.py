@@ -1,0 +1,155 @@
+"""Read WARC/ARC files into captures (with truncation checks) and write captures as WARC.
+
+warcio reads a clipped gzip member without complaint, so every record's body is measured
+against its declared lengths: the WARC ``Content-Length`` of the block and, for un-chunked
+HTTP responses, the HTTP ``Content-Length`` of the payload.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from io import BytesIO
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from replica.crawl.records import Capture, Reject
+
+KEPT_TYPES = ("response", "resource")
+NO_BODY_STATUS = ("1", "204", "304")
+
+
+def read_archive(path: Path, label: str) -> Iterator[Capture | Reject]:
+    """Every record of a WARC/ARC file as a Capture or a Reject; a broken file ends in a Reject.
+
+    Records read before a load failure are kept (``warc_unreadable`` is one extra reject).
+    Non-response records (request, revisit, metadata, warcinfo, ...) are ``not_a_response``.
+    """
+    with open(path, "rb") as fh:
+        try:
+            for record in ArchiveIterator(fh, arc2warc=True):
+                yield _capture(record, label)
+        except (ArchiveLoadFailed, EOFError, OSError, ValueError, zlib.error) as exc:
+            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+            yield Reject(label, "warc_unreadable", detail=f"{type(exc).__name__}: {detail}")
+
+
+def _capture(record: Any, label: str) -> Capture | Reject:
+    headers = record.rec_headers
+    record_id = headers.get_header("WARC-Record-ID")
+    url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+    if record.rec_type not in KEPT_TYPES:
+        return Reject(label, "not_a_response", url or None, record_id, record.rec_type)
+    if not url:
+        return Reject(label, "no_url", None, record_id, "record has no WARC-Target-URI")
+    payload = record.raw_stream.read()
+    http = record.http_headers
+    short = _shortfall(record.length, http, payload)
+    if short:
+        return Reject(label, "truncated_record", url, record_id, short)
+    common = {
+        "url": url,
+        "payload": payload,
+        "content_type": headers.get_header("Content-Type"),
+        "date": headers.get_header("WARC-Date"),
+        "origin": label,
+        "extra_headers": {"Replica-Original-Record-ID": record_id} if record_id else {},
+    }
+    if http is None or record.rec_type == "resource":
+        return Capture(record_type="resource", status_line=None, **common)
+    return Capture(
+        record_type="response",
+        status_line=http.statusline,
+        http_headers=list(http.headers),
+        protocol=http.protocol or "HTTP/1.1",
+        **common,
+    )
+
+
+def _shortfall(declared: int | None, http: StatusAndHeaders | None, payload: bytes) -> str | None:
+    """Why a record is shorter than it says it is, or None when it is whole."""
+    header_len = http.total_len if http is not None else 0
+    if declared is not None and header_len + len(payload) < int(declared):
+        return f"block has {header_len + len(payload)} of {declared} declared bytes"
+    if http is None or "chunked" in (http.get_header("Transfer-Encoding") or "").lower():
+        return None
+    if (http.get_statuscode() or "").startswith(NO_BODY_STATUS):
+        return None
+    length = (http.get_header("Content-Length") or "").strip()
+    if length.isdigit() and len(payload) < int(length):
+        return f"payload has {len(payload)} of {length} bytes in HTTP Content-Length"
+    return None
+
+
+class WarcSink:
+    """Writes captures into ``<prefix>-00000.warc.gz``, ... (one gzip member per record).
+
+    A new file starts once the current one exceeds ``max_bytes``; each file opens with a
+    warcinfo record naming the software.
+    """
+
+    def __init__(self, directory: Path, max_bytes: int = 100_000_000, prefix: str = "crawl"):
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.prefix = prefix
+        self.files: list[str] = []
+        self.records = 0
+        self._fh: BinaryIO | None = None
+        self._writer: WARCWriter | None = None
+
+    def write(self, cap: Capture) -> None:
+        writer = self._current()
+        http = (
+            StatusAndHeaders(cap.status_line, cap.http_headers, protocol=cap.protocol)
+            if cap.record_type == "response" and cap.http_headers is not None
+            else None
+        )
+        warc_headers = dict(cap.extra_headers)
+        if cap.date:
+            warc_headers["WARC-Date"] = cap.date
+        if cap.origin:
+            warc_headers["Replica-Origin"] = cap.origin
+        record = writer.create_warc_record(
+            cap.url,
+            cap.record_type,
+            payload=BytesIO(cap.payload),
+            length=len(cap.payload),
+            warc_content_type=(cap.content_type or "") if http is None else "",
+            warc_headers_dict=warc_headers,
+            http_headers=http,
+        )
+        writer.write_record(record)
+        self.records += 1
+
+    def _current(self) -> WARCWriter:
+        if self._fh is not None and self._fh.tell() >= self.max_bytes:
+            self.close()
+        if self._writer is None:
+            name = f"{self.prefix}-{len(self.files):05d}.warc.gz"
+            self._fh = open(self.directory / name, "wb")  # noqa: SIM115 - closed in close()
+            self._writer = WARCWriter(self._fh, gzip=True)
+            self._writer.write_record(
+                self._writer.create_warcinfo_record(name, {"software": "replica crawl"})
+            )
+            self.files.append(name)
+        return self._writer
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        self._fh = None
+        self._writer = None
+
+    def __enter__(self) -> WarcSink:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

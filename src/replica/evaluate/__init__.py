@@ -1,0 +1,1 @@
+"""Scoring a trained copy detector on held-out pairs."""

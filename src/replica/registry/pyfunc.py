@@ -1,0 +1,99 @@
+"""The copy detector as an MLflow pyfunc model: image bytes in, replication level out.
+
+Input: a pandas DataFrame with columns ``query`` and ``reference``, one image pair per row,
+each cell the PNG/JPEG bytes (the signature's ``binary`` type) or the same bytes as a base64
+string (what JSON clients such as ``mlflow models serve`` send).
+Output: a DataFrame with ``predicted`` (normalized level in [0, 1]) and ``level`` (0..levels-1).
+
+The wrapper holds no weights when pickled: ``load_context`` loads the model directory that
+MLflow stored as the ``model_dir`` artifact, with ``PDFEmbedding.load``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+COLUMNS = ("query", "reference")
+BATCH_SIZE = 64
+
+
+class CopyDetectorModel(PythonModel):
+    """Scores how strongly ``query`` replicates ``reference`` (0 = unrelated, 1 = a copy)."""
+
+    def load_context(self, context: Any) -> None:
+        from replica.models.pdf_embedding import PDFEmbedding
+
+        self._model = PDFEmbedding.load(context.artifacts["model_dir"])
+        self._model.eval()
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        import torch
+
+        from replica.models.pdf_embedding import preprocess
+
+        frame = pd.DataFrame(model_input)
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"input needs columns {list(COLUMNS)}; missing {missing}")
+        size = self._model.config.image_size
+        top = self._model.config.levels - 1
+        scores: list[torch.Tensor] = []
+        with torch.inference_mode():
+            for start in range(0, len(frame), BATCH_SIZE):
+                rows = frame.iloc[start : start + BATCH_SIZE]
+                # [B, 3, H, W] in [0, 1] for each side of the pair
+                query, reference = (
+                    torch.stack(
+                        [
+                            preprocess(decode_image(v, col, start + i), size)
+                            for i, v in enumerate(rows[col])
+                        ]
+                    )
+                    for col in COLUMNS
+                )
+                scores.append(self._model.predict_level(query, reference).float().clamp(0, 1))
+        predicted = torch.cat(scores).numpy() if scores else torch.empty(0).numpy()
+        return pd.DataFrame(
+            {
+                "predicted": predicted.astype("float64"),
+                "level": (predicted * top).round().astype("int64"),
+            }
+        )
+
+
+def decode_image(value: Any, column: str, row: int) -> Any:
+    """PNG/JPEG bytes or their base64 text -> an RGB PIL image; a clear error names the cell."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(value, str):
+        try:
+            value = base64.b64decode(value, validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"{column}[{row}] is a string but not base64: {exc}") from exc
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ValueError(
+            f"{column}[{row}] must be image bytes or base64 text, got {type(value).__name__}"
+        )
+    try:
+        with Image.open(io.BytesIO(bytes(value))) as img:
+            return img.convert("RGB")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{column}[{row}] is not a readable image: {exc}") from exc
+
+
+def input_example(size: int = 16) -> pd.DataFrame:
+    """A one-row example (two small PNGs): defines the signature, is stored with the model."""
+    from PIL import Image
+
+    def png(shade: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (size, size), (shade, 128, 255 - shade)).save(buf, format="PNG")
+        return buf.getvalue()
+
+    return pd.DataFrame({"query": [png(40)], "reference": [png(200)]})

@@ -1,0 +1,1 @@
+"""Training the copy detector on labelled pairs."""

@@ -1,0 +1,95 @@
+"""The demo pipeline end to end with ``dvc repro`` on the shared corpus, in a scratch clone.
+
+The clone sits beside a link to the real ``shared/`` so the demo's relative corpus paths hold.
+Afterwards a broken dataset must stop the pipeline at ``validate`` with nothing downstream run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "train", "evaluate", "register"]
+IGNORE = shutil.ignore_patterns(
+    ".venv",
+    "data",
+    "reports",
+    "mlruns",
+    "__pycache__",
+    ".git",
+    "dvc.lock",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+)
+
+
+def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> tuple[Path, dict, str]:
+    base = tmp_path_factory.mktemp("demo")
+    (base / "shared").symlink_to(corpus.parent)
+    work = base / "main"
+    shutil.copytree(ROOT, work, ignore=IGNORE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AIRFLOW"))}
+    env["PATH"] = f"{BIN}:{env['PATH']}"
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], [*git, "commit", "-qm", "demo"]):
+        assert _sh(cmd, work, env).returncode == 0
+    res = _sh(["dvc", "repro"], work, env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    return work, env, res.stdout
+
+
+def test_demo_prints_a_summary_line_per_step(demo: tuple[Path, dict, str]) -> None:
+    _, _, out = demo
+    for step in STEPS:
+        assert f"[{step}] in=" in out, f"no summary line for {step}:\n{out[-3000:]}"
+    assert "champion" in out
+
+
+def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dict, str]) -> None:
+    from mlflow import MlflowClient
+
+    work, env, _ = demo
+    client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlruns/mlflow.db")
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    champion = client.get_model_version_by_alias(name, "champion")
+    head = _sh(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
+    assert champion.tags["git.commit"] == head
+    lock = yaml.safe_load((work / "dvc.lock").read_text())
+    pairs_dep = next(d for d in lock["stages"]["train"]["deps"] if d["path"] == "data/pairs")
+    assert champion.tags["dvc.data/pairs"] == pairs_dep["md5"]
+
+
+def test_broken_dataset_stops_the_pipeline_at_validate(demo: tuple[Path, dict, str]) -> None:
+    work, env, _ = demo
+    assert _sh(["dvc", "freeze", "extract"], work, env).returncode == 0
+    articles = work / "data" / "extract" / "articles.parquet"
+    table = pq.read_table(articles)
+    df = table.to_pandas()
+    df.loc[df.index[:3], "url"] = None
+    pq.write_table(table.from_pandas(df, schema=table.schema, preserve_index=False), articles)
+    dedup_before = (work / "data" / "dedup" / "_meta.json").read_text()
+
+    res = _sh(["dvc", "repro"], work, env)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "FAIL articles" in out
+    assert "expect_column_values_to_not_be_null on 'url': 3 unexpected" in out
+    assert "[dedup]" not in out
+    assert (work / "data" / "dedup" / "_meta.json").read_text() == dedup_before

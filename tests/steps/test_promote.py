@@ -1,0 +1,129 @@
+"""``replica promote`` against a real embedded MLflow: the champion moves only through the gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from replica.cli import app
+from replica.registry.pyfunc import input_example
+from tests.steps.test_register import closed_port, migrated_db, register
+
+runner = CliRunner()
+NAME = "replica-copy-detector"
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_db(tmp_path_factory.mktemp("mlflow-template"))
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> MlflowClient:
+    """An embedded SQLite store in tmp_path, chosen through MLFLOW_TRACKING_URI."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "store").mkdir()
+    shutil.copy(empty_db, tmp_path / "store" / "mlflow.db")
+    uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return MlflowClient(uri)
+
+
+def promote(root: Path, params_file: Path, *extra: str) -> tuple[int, str, dict | None]:
+    out = root / "promotion.json"
+    out.unlink(missing_ok=True)
+    reg = root / "registry" / "registration.json"
+    args = ["--registration", str(reg), "--output", str(out), "--params", str(params_file)]
+    res = runner.invoke(app, ["promote", *args, *extra])
+    doc = json.loads(out.read_text()) if out.exists() else None
+    return res.exit_code, res.output, doc
+
+
+def champion(client: MlflowClient, alias: str = "champion") -> str:
+    return str(client.get_model_version_by_alias(NAME, alias).version)
+
+
+def test_champion_moves_only_through_the_gate(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    floor = ("--set", "promote.floor=0.3")
+
+    # 1. first version: passes the floor
+    register(tmp_path / "v1", params_file, pcc=0.5)
+    code, out, doc = promote(tmp_path / "v1", params_file, *floor)
+    assert code == 0, out
+    assert "[promote] PROMOTED replica-copy-detector v1" in out
+    assert doc and doc["decision"] == "promoted" and doc["code"] == "first_above_floor"
+    assert champion(store) == "1"
+
+    # 2. a worse candidate is refused; the champion stays
+    register(tmp_path / "v2", params_file, pcc=0.4)
+    code, out, doc = promote(tmp_path / "v2", params_file, *floor)
+    assert code == 0, out
+    assert "REFUSED replica-copy-detector v2" in out and "@champion -> v1" in out
+    assert doc and doc["decision"] == "refused" and doc["code"] == "not_better"
+    assert doc["champion_version_before"] == "1" and doc["alias_version"] == "1"
+    assert champion(store) == "1"
+    tags = store.get_model_version(NAME, "2").tags
+    assert tags["promote.decision"] == "refused" and tags["promote.champion_value"] == "0.5"
+
+    # 3. a better one takes the alias; the old champion becomes `previous`
+    register(tmp_path / "v3", params_file, pcc=0.7)
+    code, out, doc = promote(tmp_path / "v3", params_file, *floor)
+    assert code == 0, out
+    assert doc and doc["decision"] == "promoted" and doc["previous_version"] == "1"
+    assert champion(store) == "3" and champion(store, "previous") == "1"
+    assert store.get_model_version(NAME, "3").tags["promote.code"] == "beats_champion"
+
+    # 4. promoting it again changes nothing
+    code, out, doc = promote(tmp_path / "v3", params_file, *floor)
+    assert code == 0 and doc and doc["code"] == "already_holds"
+    assert champion(store) == "3" and champion(store, "previous") == "1"
+
+    # 5. the champion serves: image bytes in, levels out
+    pred = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(input_example())
+    assert pred["predicted"].between(0, 1).all() and pred["level"].between(0, 5).all()
+
+
+def test_first_version_below_floor_is_refused(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    register(tmp_path, params_file, pcc=0.1)
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.floor=0.3")
+    assert code == 0, out
+    assert doc and doc["code"] == "below_floor" and doc["alias_version"] is None
+    assert not store.get_registered_model(NAME).aliases
+
+
+def test_missing_metric_is_an_error_and_changes_nothing(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    register(tmp_path, params_file, pcc=0.5)
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.gate_metric=auc")
+    assert code == 2
+    assert "[promote] error" in out and "no metric 'auc'" in out
+    assert doc is None
+    assert not store.get_registered_model(NAME).aliases
+    assert "promote.decision" not in store.get_model_version(NAME, "1").tags
+
+
+def test_unreachable_tracking_server_is_exit_2_and_fast(
+    tmp_path: Path, params_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = tmp_path / "registry" / "registration.json"
+    reg.parent.mkdir(parents=True)
+    reg.write_text(json.dumps({"model_name": NAME, "version": "1"}))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    start = time.monotonic()
+    code, out, doc = promote(tmp_path, params_file)
+    assert code == 2 and "unreachable" in out and doc is None
+    assert time.monotonic() - start < 10

@@ -1,0 +1,161 @@
+"""``replica register`` against a real embedded MLflow (SQLite + local artifacts in tmp_path)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from replica.cli import app
+from replica.models.pdf_embedding import PDFEmbedding, PDFEmbeddingConfig
+from replica.registry.pyfunc import input_example
+
+runner = CliRunner()
+
+LOCK = """\
+schema: '2.0'
+stages:
+  train:
+    cmd: replica train --input data/pairs --output data/model
+    deps:
+    - {path: data/pairs, hash: md5, md5: 11aa.dir, size: 10, nfiles: 2}
+    - {path: src/replica/models, hash: md5, md5: 22bb.dir}
+    outs:
+    - {path: data/model, hash: md5, md5: 33cc.dir}
+"""
+
+
+def make_inputs(root: Path, pcc: float, seed: int = 0) -> tuple[Path, Path]:
+    """A tiny saved model and its metrics.json, as the train and evaluate steps leave them."""
+    torch.manual_seed(seed)
+    cfg = PDFEmbeddingConfig(image_size=16, patch_size=8, dim=16, depth=1, heads=2)
+    PDFEmbedding.from_config(cfg).save(root / "model")
+    (root / "eval").mkdir(parents=True, exist_ok=True)
+    metrics = {"pcc": pcc, "rmse": 0.2, "n_test": 8, "n_train": 24}
+    (root / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    return root / "model", root / "eval"
+
+
+def register(root: Path, params_file: Path, pcc: float, *extra: str) -> dict:
+    """Run ``replica register`` on fresh inputs under ``root``; return registration.json."""
+    model, metrics = make_inputs(root, pcc)
+    out = root / "registry" / "registration.json"
+    args = ["register", "--model", str(model), "--metrics", str(metrics)]
+    args += ["--output", str(out), "--params", str(params_file), *extra]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    return json.loads(out.read_text())
+
+
+def migrated_db(directory: Path) -> Path:
+    """An empty MLflow SQLite database with its schema created; copying it into a test saves
+    the ~5 s of migrations a fresh store costs (each test still gets its own store)."""
+    db = directory / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return migrated_db(tmp_path_factory.mktemp("mlflow-template"))
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
+    """Run in tmp_path with the default (embedded) store: no MLFLOW_TRACKING_URI set."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(empty_db, tmp_path / "mlruns" / "mlflow.db")
+    return tmp_path
+
+
+def test_register_logs_run_and_version_with_lineage(in_tmp: Path, params_file: Path) -> None:
+    (in_tmp / "dvc.lock").write_text(LOCK)
+    reg = register(in_tmp, params_file, 0.61, "--lock", str(in_tmp / "dvc.lock"))
+
+    assert reg["model_name"] == "replica-copy-detector" and reg["version"] == "1"
+    assert reg["model_uri"] == "models:/replica-copy-detector/1"
+    assert reg["metrics"] == {"pcc": 0.61, "rmse": 0.2, "n_test": 8.0, "n_train": 24.0}
+
+    client = MlflowClient(f"sqlite:///{in_tmp / 'mlruns' / 'mlflow.db'}")
+    mv = client.get_model_version("replica-copy-detector", "1")
+    expected = {
+        "dvc.lock.present": "true",
+        "dvc.data/pairs": "11aa.dir",
+        "dvc.src/replica/models": "22bb.dir",
+        "dvc.out.data/model": "33cc.dir",
+    }
+    assert expected.items() <= mv.tags.items()
+    assert {"git.commit", "git.dirty", "params.hash"} <= mv.tags.keys()
+    assert mv.tags == reg["tags"]
+
+    run = client.get_run(reg["run_id"])
+    assert run.info.run_name == "register"
+    assert client.get_experiment(run.info.experiment_id).name == "replica"
+    assert run.data.metrics["pcc"] == pytest.approx(0.61)
+    assert run.data.params["model.image_size"] == "16" and run.data.params["train.lr"] == "0.001"
+    assert expected.items() <= run.data.tags.items()
+    artifacts = Path(client.get_experiment(run.info.experiment_id).artifact_location)
+    assert artifacts == in_tmp / "mlruns" / "artifacts"  # the embedded default store
+    assert (artifacts / "models").is_dir()
+
+    model = mlflow.pyfunc.load_model(reg["model_uri"])
+    pred = model.predict(input_example())
+    assert pred["predicted"].between(0, 1).all() and pred["level"].between(0, 5).all()
+
+
+def test_register_outside_dvc_warns_and_marks_lineage_absent(
+    in_tmp: Path, params_file: Path
+) -> None:
+    model, metrics = make_inputs(in_tmp, 0.5)
+    out = in_tmp / "registration.json"
+    args = ["--model", str(model), "--metrics", str(metrics / "metrics.json"), "--output", str(out)]
+    args += ["--lock", str(in_tmp / "no.lock"), "--params", str(params_file)]
+    res = runner.invoke(app, ["register", *args, "--set", "register.model_name=other"])
+    assert res.exit_code == 0, res.output
+    assert "warning" in res.output and "dvc.lock.present=false" in res.output
+    reg = json.loads(out.read_text())
+    assert reg["model_name"] == "other" and reg["tags"]["dvc.lock.present"] == "false"
+
+
+def test_bad_metrics_is_an_error_before_anything_is_logged(in_tmp: Path, params_file: Path) -> None:
+    model, metrics = make_inputs(in_tmp, 0.5)
+    (metrics / "metrics.json").write_text(json.dumps({"pcc": "high"}))
+    out = in_tmp / "registration.json"
+    args = ["--model", str(model), "--metrics", str(metrics), "--output", str(out)]
+    res = runner.invoke(app, ["register", *args, "--params", str(params_file)])
+    assert res.exit_code == 2
+    assert "metric values must be numbers" in res.output
+    assert not out.exists() and not (in_tmp / "mlruns" / "artifacts").exists()
+
+
+def test_unreachable_tracking_server_fails_fast_with_exit_2(
+    in_tmp: Path, params_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, metrics = make_inputs(in_tmp, 0.5)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    out = in_tmp / "registration.json"
+    start = time.monotonic()
+    args = ["--model", str(model), "--metrics", str(metrics), "--output", str(out)]
+    res = runner.invoke(app, ["register", *args, "--params", str(params_file)])
+    assert res.exit_code == 2
+    assert "[register] error" in res.output and "unreachable" in res.output
+    assert time.monotonic() - start < 10
+    assert not out.exists()

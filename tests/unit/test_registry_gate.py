@@ -1,0 +1,59 @@
+"""The promotion gate: floor for the first version, strict improvement after, ties refused."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from replica.registry.gate import GateRule, decide, decision_tags
+
+HIGH = GateRule("pcc", higher_is_better=True, min_improvement=0.0, floor=0.3)
+LOW = GateRule("rmse", higher_is_better=False, min_improvement=0.01, floor=0.5)
+
+
+@pytest.mark.parametrize(
+    ("rule", "candidate", "champion", "promoted", "code"),
+    [
+        (HIGH, 0.3, None, True, "first_above_floor"),  # floor is inclusive
+        (HIGH, 0.29, None, False, "below_floor"),
+        (HIGH, 0.6, 0.5, True, "beats_champion"),
+        (HIGH, 0.5, 0.5, False, "not_better"),  # tie keeps the champion
+        (HIGH, 0.4, 0.5, False, "not_better"),
+        (HIGH, 0.2, 0.1, False, "below_floor"),  # better than a weak champion is not enough
+        (HIGH, math.nan, None, False, "metric_nan"),
+        (HIGH, 0.4, math.nan, True, "beats_champion"),  # a broken champion is replaced
+        (LOW, 0.5, None, True, "first_above_floor"),  # for lower-is-better the floor is a cap
+        (LOW, 0.51, None, False, "below_floor"),
+        (LOW, 0.28, 0.30, True, "beats_champion"),
+        (LOW, 0.295, 0.30, False, "not_better"),  # gain 0.005 <= min_improvement 0.01
+    ],
+)
+def test_gate(
+    rule: GateRule, candidate: float, champion: float | None, promoted: bool, code: str
+) -> None:
+    d = decide(rule, candidate, champion, "2", "1" if champion is not None else None)
+    assert (d.promoted, d.code) == (promoted, code), d.reason
+    assert d.label == ("promoted" if promoted else "refused")
+    assert rule.metric in d.reason
+
+
+def test_version_already_holding_the_alias_stays() -> None:
+    d = decide(HIGH, 0.5, 0.5, candidate_version="3", champion_version="3")
+    assert d.promoted and d.code == "already_holds"
+
+
+def test_reason_names_both_values_and_the_champion_version() -> None:
+    d = decide(HIGH, 0.42, 0.5, "4", "2")
+    assert "0.4200" in d.reason and "0.5000" in d.reason and "v2" in d.reason
+
+
+def test_to_dict_is_json_safe_for_nan() -> None:
+    assert decide(HIGH, math.nan, None).to_dict()["candidate_value"] is None
+
+
+def test_decision_tags_are_strings_with_none_for_no_champion() -> None:
+    tags = decision_tags(decide(HIGH, 0.4, None), HIGH, "champion", None)
+    assert tags["promote.decision"] == "promoted" and tags["promote.metric"] == "pcc"
+    assert tags["promote.champion_value"] == tags["promote.champion_version"] == "none"
+    assert all(isinstance(v, str) for v in tags.values())
