@@ -83,7 +83,7 @@ class TrainConfig:
     heads: int = 4
     levels: int = 6
     pdf_sigma: float = 0.6
-    temperature: float = 0.05
+    temperature: float = 0.1
     steps: int = 300
     batch_size: int = 32
     lr: float = 1e-3

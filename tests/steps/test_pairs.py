@@ -85,9 +85,7 @@ def test_pairs_needs_two_usable_images(tmp_path: Path, params_file: Path) -> Non
     assert not (tmp_path / "p").exists()
 
 
-def test_pairs_refuses_a_strength_with_no_denoising_step(
-    tmp_path: Path, params_file: Path
-) -> None:
+def test_pairs_refuses_a_strength_with_no_denoising_step(tmp_path: Path, params_file: Path) -> None:
     src = dedup_dir(tmp_path / "dedup", n_images=2)
     args = ["pairs", "--input", str(src), "--output", str(tmp_path / "p")]
     args += ["--params", str(params_file), "--set", "pairs.num_inference_steps=2"]

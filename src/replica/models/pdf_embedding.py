@@ -40,7 +40,7 @@ class PDFEmbeddingConfig:
     depth: int = 2
     heads: int = 4
     levels: int = 6
-    temperature: float = 0.05
+    temperature: float = 0.1
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:

@@ -177,16 +177,12 @@ def read_standing(
     client: Any, tracking: Tracking, model_name: str, version: str, alias: str, metric: str
 ) -> Standing:
     """The gate's inputs: the candidate's and the alias holder's ``metric`` from their runs."""
-    from mlflow.exceptions import MlflowException
-
     with _errors(tracking, f"reading {model_name!r} v{version}"):
         candidate = client.get_model_version(model_name, version)
-        try:
-            holder = client.get_model_version_by_alias(model_name, alias)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_DOES_NOT_EXIST" and "not found" not in str(exc):
-                raise
-            holder = None
+        # The aliases map, not get_model_version_by_alias: stores differ in the error code
+        # they raise for a missing alias, and a missing alias is normal here.
+        held_by = client.get_registered_model(model_name).aliases.get(alias)
+        holder = client.get_model_version(model_name, held_by) if held_by is not None else None
         cand_value = _run_metric(client, candidate.run_id, metric, f"candidate v{version}")
         hold_value = (
             _run_metric(client, holder.run_id, metric, f"@{alias} holder v{holder.version}")
