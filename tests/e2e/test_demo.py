@@ -45,6 +45,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> tuple[Path, 
     (base / "shared").symlink_to(corpus.parent)
     work = base / "main"
     shutil.copytree(ROOT, work, ignore=IGNORE)
+    for stale in ("cache", "tmp"):  # the developer's DVC run cache would skip every stage
+        shutil.rmtree(work / ".dvc" / stale, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AIRFLOW"))}
     env["PATH"] = f"{BIN}:{env['PATH']}"
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
