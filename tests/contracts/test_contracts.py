@@ -117,8 +117,8 @@ def test_validate_step_fails_readably_on_null_url_and_undecodable_image(
     good = extract_dir(tmp_path / "good")
     report = tmp_path / "good.json"
     res = runner.invoke(
-        app, ["validate", "--input", str(good), "--report", str(report), "--params",
-              str(params_file)]
+        app,
+        ["validate", "--input", str(good), "--report", str(report), "--params", str(params_file)],
     )
     assert res.exit_code == 0, res.output
     assert "PASS articles" in res.output and "PASS images" in res.output
@@ -132,8 +132,8 @@ def test_validate_step_fails_readably_on_null_url_and_undecodable_image(
     )
     report = tmp_path / "bad.json"
     res = runner.invoke(
-        app, ["validate", "--input", str(bad), "--report", str(report), "--params",
-              str(params_file)]
+        app,
+        ["validate", "--input", str(bad), "--report", str(report), "--params", str(params_file)],
     )
     assert res.exit_code == 1
     assert "FAIL articles" in res.output
@@ -151,8 +151,16 @@ def test_validate_refuses_a_directory_without_contract_tables(
     tmp_path: Path, params_file: Path
 ) -> None:
     res = runner.invoke(
-        app, ["validate", "--input", str(tmp_path), "--report", str(tmp_path / "r.json"),
-              "--params", str(params_file)]
+        app,
+        [
+            "validate",
+            "--input",
+            str(tmp_path),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--params",
+            str(params_file),
+        ],
     )
     assert res.exit_code == 2
     assert "no contract-stamped Parquet tables" in res.output

@@ -42,7 +42,8 @@ def test_dedup_keeps_one_row_per_cluster_and_explains_removals(
 
     report = tmp_path / "report.json"
     res = runner.invoke(
-        app, ["validate", "--input", str(out), "--report", str(report), "--params", str(params_file)]
+        app,
+        ["validate", "--input", str(out), "--report", str(report), "--params", str(params_file)],
     )
     assert res.exit_code == 0, res.output
     assert json.loads(report.read_text())["success"] is True
@@ -53,8 +54,16 @@ def test_dedup_refuses_input_without_contract(tmp_path: Path, params_file: Path)
     table = pq.read_table(src / "articles.parquet").replace_schema_metadata({})
     pq.write_table(table, src / "articles.parquet")
     res = runner.invoke(
-        app, ["dedup", "--input", str(src), "--output", str(tmp_path / "o"), "--params",
-              str(params_file)]
+        app,
+        [
+            "dedup",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "o"),
+            "--params",
+            str(params_file),
+        ],
     )
     assert res.exit_code == 2
     assert "stamped None, expected 'articles@1'" in res.output

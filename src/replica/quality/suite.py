@@ -78,6 +78,7 @@ def run_suite(contract: Contract, df: pd.DataFrame, max_examples: int = 5) -> Su
     outcomes = []
     for r in result.results:
         cfg = r.expectation_config
+        assert cfg is not None, "GX returned a result without its expectation"
         res = r.result or {}
         if r.exception_info and r.exception_info.get("raised_exception"):
             examples = [r.exception_info.get("exception_message")]

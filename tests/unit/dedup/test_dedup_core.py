@@ -42,7 +42,7 @@ CFG = DedupConfig(shingle_size=3, num_perm=128, threshold=0.6, phash_max_distanc
 
 
 def test_normalize_folds_case_width_and_space() -> None:
-    assert text.normalize("  Ｈello\u00a0 WORLD\n") == "hello world"
+    assert text.normalize("  \uff28ello\u00a0 WORLD\n") == "hello world"  # fullwidth H
     assert text.text_hash("Hello world") == text.text_hash("hello   WORLD ")
 
 
