@@ -48,5 +48,21 @@ lint: setup ## ruff (lint + format check) and mypy on src/
 compile: setup ## Compile the Kubeflow pipelines into pipelines/compiled/
 	$(BIN)/python -m pipelines.compile
 
+bench: setup ## Benchmarks: dedup text vs datasketch, image hashing vs imagehash
+	$(BIN)/python benchmarks/dedup_text.py --docs 20000
+	$(BIN)/python benchmarks/dedup_images.py
+	$(BIN)/python benchmarks/extract.py
+
 clean: ## Remove pipeline outputs (data/, reports/, mlruns/)
 	rm -rf data reports mlruns
+
+.PHONY: mlflow-server dvc-remote test-integration
+
+mlflow-server: setup ## MLflow server: SQLite + S3 artifacts (MLFLOW_ARTIFACTS_DESTINATION=s3://...)
+	scripts/mlflow-server.sh
+
+dvc-remote: setup ## Make S3 DVC's default remote from the env (REPLICA_DVC_REMOTE_URL, AWS_*)
+	scripts/dvc-remote-s3.sh
+
+test-integration: setup ## Tests against real servers on loopback (MLflow, moto S3, DVC remote)
+	$(PYTEST) -m "integration and not gpu and not container" -q

@@ -7,7 +7,7 @@ import importlib
 import typer
 
 from replica import tools
-from replica.steps import STEPS
+from replica.steps import STEPS, lineage
 
 app = typer.Typer(
     name="replica",
@@ -22,6 +22,7 @@ for _step in STEPS:
     app.command(name=_step, help=_module.__doc__)(_module.main)
 
 app.command(name="make-tiny-sd", help=tools.make_tiny_sd.__doc__)(tools.make_tiny_sd)
+app.add_typer(lineage.app, name="lineage", help=lineage.__doc__)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,19 @@ class CrawlConfig:
     timeout_s: float = 10.0
     max_body_bytes: int = 10_000_000
     max_feed_entries: int = 1000
+    connect_timeout_s: float = 5.0
+    max_seconds_per_fetch: float = 60.0
+    max_redirects: int = 5
+    retries: int = 3
+    backoff_s: float = 0.5
+    host_delay_s: float = 1.0
+    host_concurrency: int = 2
+    workers: int = 8
+    allow_private: tuple[str, ...] = ()
+    fetch_images: bool = True
+    max_images_per_page: int = 20
+    max_sitemap_urls: int = 50_000
+    warc_max_bytes: int = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,9 @@ class ExtractConfig:
     max_image_aspect: float = 6.0
     max_image_pixels: int = 40_000_000
     max_image_bytes: int = 20_000_000
-    include_tables: bool = False
+    include_tables: bool = True
+    favor_precision: bool = True
+    workers: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,7 +69,15 @@ class DedupConfig:
     shingle_size: int = 5
     num_perm: int = 128
     threshold: float = 0.7
+    lsh_fp_weight: float = 0.5
+    lsh_fn_weight: float = 0.5
+    max_text_bytes: int = 10_000_000
     phash_max_distance: int = 6
+    match_flips: bool = True
+    embedding_threshold: float = 0.95
+    embedding_image_size: int = 64
+    workers: int = 0
+    batch_rows: int = 8192
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,9 @@ class PromoteConfig:
     higher_is_better: bool = True
     min_improvement: float = 0.0
     floor: float = 0.0
+    require_validation: bool = True
+    require_same_split: bool = True
+    guards: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Afterwards a broken dataset must stop the pipeline at ``validate`` with nothing 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ IGNORE = shutil.ignore_patterns(
     ".pytest_cache",
     ".ruff_cache",
     ".mypy_cache",
+    ".dvc-storage",
+    "mlflow-server",
 )
 
 
@@ -76,6 +79,36 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
     lock = yaml.safe_load((work / "dvc.lock").read_text())
     pairs_dep = next(d for d in lock["stages"]["train"]["deps"] if d["path"] == "data/pairs")
     assert champion.tags["dvc.data/pairs"] == pairs_dep["md5"]
+
+
+def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, dict, str]) -> None:
+    work, env, _ = demo
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    res = _sh([str(BIN / "replica"), "lineage", "model", f"{name}@champion", "--json"], work, env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    doc = json.loads(res.stdout)
+    lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    outs = {o["path"]: o["md5"] for st in lock.values() for o in st.get("outs", [])}
+    datasets = {d["path"]: d for d in doc["datasets"]}
+    assert {"data/crawl", "data/extract", "data/dedup", "data/pairs", "data/model"} <= set(datasets)
+    assert all(d["hash"] == outs[p] for p, d in datasets.items())
+    pairs_meta = json.loads((work / "data" / "pairs" / "_meta.json").read_text())
+    assert datasets["data/pairs"]["rows"] == pairs_meta["rows_out"] > 0
+    corpus = next(d for d in lock["crawl"]["deps"] if d["path"] == "../shared/corpus")
+    assert {"path": "../shared/corpus", "hash": corpus["md5"]} in doc["inputs"]
+    assert [s["name"] for s in doc["stages"]][-1] == "train" and doc["stages"][0]["name"] == "crawl"
+    (source,) = doc["sources"]
+    assert source["file"] == "sources/demo.yaml"
+    files = {e["kind"]: [f["path"] for f in e["files"]] for e in source["entries"]}
+    assert any(p.endswith(".warc.gz") for p in files["warc"]) and files["feed"]
+    assert all((work / p).is_file() for paths in files.values() for p in paths)
+
+    pairs_hash = outs["data/pairs"]
+    res = _sh([str(BIN / "replica"), "lineage", "data", pairs_hash, "--json"], work, env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    found = json.loads(res.stdout)["models"]
+    assert [(m["name"], m["version"]) for m in found] == [(name, doc["model"]["version"])]
+    assert "champion" in found[0]["aliases"]
 
 
 def test_broken_dataset_stops_the_pipeline_at_validate(demo: tuple[Path, dict, str]) -> None:

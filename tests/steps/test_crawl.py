@@ -66,7 +66,7 @@ def test_crawl_writes_warc_rejects_and_sidecar(tmp_path: Path, params_file: Path
 
 def test_crawl_bad_sources_is_a_clean_error(tmp_path: Path, params_file: Path) -> None:
     sources = tmp_path / "sources.yaml"
-    sources.write_text("sources:\n  - {kind: sitemap, paths: ['*.xml']}\n")
+    sources.write_text("sources:\n  - {kind: rss, paths: ['*.xml']}\n")
     res = runner.invoke(
         app,
         [
@@ -80,7 +80,7 @@ def test_crawl_bad_sources_is_a_clean_error(tmp_path: Path, params_file: Path) -
         ],
     )
     assert res.exit_code == 2
-    assert "kind 'sitemap' is not one of" in res.output
+    assert "kind 'rss' is not one of" in res.output
     assert not (tmp_path / "o").exists()
 
 
@@ -121,6 +121,9 @@ EMPTY_MALFORMED_FEEDS = {
         "illformed/undeclared_namespace.xml",
     )
 }
+
+# measured: the NPR JSON Feed has 25 full-content items; 3 feedparser samples carry content
+FEED_PAGES = {"feedparser": 3, "trafilatura": 25}
 
 
 def test_demo_sources_on_corpus_account_for_every_file(
@@ -167,3 +170,6 @@ def test_demo_sources_on_corpus_account_for_every_file(
     feeds = {p.relative_to(corpus).as_posix() for p in (corpus / "feeds").rglob("*") if p.is_file()}
     assert len(archives) == 53 and len(feeds) == 115
     assert archives | feeds <= seen
+    # feeds: entries with content are pages of their own, link-only entries wait for fetching
+    feed_pages = Counter(o.split("/")[1] for o in origins(out) if o.startswith("feeds/"))
+    assert feed_pages == FEED_PAGES

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
 from replica.cli import app
-from replica.contracts import ARTICLES_DEDUP, DUPLICATES, IMAGES_DEDUP, REJECTS
-from tests.factories import extract_dir
+from replica.contracts import ARTICLES, ARTICLES_DEDUP, DUPLICATES, IMAGES_DEDUP, REJECTS, STORIES
+from tests.factories import article, extract_dir
 
 runner = CliRunner()
 
@@ -37,7 +37,11 @@ def test_dedup_keeps_one_row_per_cluster_and_explains_removals(
     assert max(i["cluster_size"] for i in imgs) == 2
     assert [r["reason"] for r in REJECTS.read(out).to_pylist()] == ["image_undecodable"]
     meta = json.loads((out / "_meta.json").read_text())
-    assert meta["outputs"] == {"articles": 2, "images": 4, "duplicates": 1}
+    assert meta["outputs"] == {"articles": 2, "images": 4, "duplicates": 1, "stories": 1}
+    # a1 and a2 are one text cluster; a3 joins their story through a shared image
+    (story,) = STORIES.read(out).to_pylist()
+    assert story["article_ids"] == ["a1", "a2", "a3"] and story["kept_article_ids"] == ["a1", "a3"]
+    assert sorted(story["image_ids"]) == sorted(i["image_id"] for i in imgs)
     assert meta["contracts"]["articles_dedup"] == "articles_dedup@1"
 
     report = tmp_path / "report.json"
@@ -68,3 +72,83 @@ def test_dedup_refuses_input_without_contract(tmp_path: Path, params_file: Path)
     assert res.exit_code == 2
     assert "stamped None, expected 'articles@1'" in res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_dedup_counts_refused_texts_and_keeps_the_rest(tmp_path: Path, params_file: Path) -> None:
+    src = extract_dir(tmp_path / "extract")
+    rows = ARTICLES.read(src).to_pylist()
+    rows += [article("blank", "   "), article("huge", "word " * 3000), article("sym", "-- !! --")]
+    ARTICLES.write(rows, src)
+    out = tmp_path / "dedup"
+    res = runner.invoke(
+        app,
+        [
+            "dedup",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--params",
+            str(params_file),
+            "--set",
+            "dedup.max_text_bytes=10000",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "empty_text=2" in res.output and "text_too_large=1" in res.output
+    reasons = {r["record_id"]: r["reason"] for r in REJECTS.read(out).to_pylist()}
+    assert reasons == {"blank": "empty_text", "huge": "text_too_large", "sym": "empty_text"}
+    assert sorted(a["article_id"] for a in ARTICLES_DEDUP.read(out).to_pylist()) == ["a1", "a3"]
+
+
+def test_dedup_refuses_an_unknown_engine(tmp_path: Path, params_file: Path) -> None:
+    src = extract_dir(tmp_path / "extract")
+    res = runner.invoke(
+        app,
+        [
+            "dedup",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "o"),
+            "--engine",
+            "spark",
+            "--params",
+            str(params_file),
+        ],
+    )
+    assert res.exit_code == 2 and "--engine must be one of ['local', 'ray']" in res.output
+
+
+def test_dedup_embedding_mode_merges_images_the_model_calls_identical(
+    tmp_path: Path, params_file: Path
+) -> None:
+    import torch
+
+    # a model that sees only the mean colour: every fixture picture looks the same to it
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    path = tmp_path / "mean.pt"
+    torch.jit.script(model).save(str(path))
+    src = extract_dir(tmp_path / "extract", corrupt=True)
+    out = tmp_path / "dedup"
+    res = runner.invoke(
+        app,
+        [
+            "dedup",
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--params",
+            str(params_file),
+            "--embedding-model",
+            str(path),
+            "--set",
+            "dedup.embedding_threshold=0.98",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    dups = [d for d in DUPLICATES.read(out).to_pylist() if d["dataset"] == "images"]
+    assert dups and {d["method"] for d in dups} == {"embedding"}
+    assert all(d["score"] >= 0.98 for d in dups)
+    assert len(IMAGES_DEDUP.read(out)) == 4 - len(dups)

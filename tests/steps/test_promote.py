@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from replica.cli import app
+from replica.registry.decisions import read_decisions
 from replica.registry.pyfunc import input_example
 from tests.steps.test_register import closed_port, migrated_db, register
 
@@ -90,6 +91,57 @@ def test_champion_moves_only_through_the_gate(
     # 5. the champion serves: image bytes in, levels out
     pred = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(input_example())
     assert pred["predicted"].between(0, 1).all() and pred["level"].between(0, 5).all()
+
+    # 6. rollback gives the alias back to `previous`; a second rollback undoes it
+    code, out, doc = promote(tmp_path / "v3", params_file, "--rollback")
+    assert code == 0 and "ROLLED BACK" in out, out
+    assert doc and doc["decision"] == "rollback" and doc["alias_version"] == "1"
+    assert champion(store) == "1" and champion(store, "previous") == "3"
+    assert store.get_model_version(NAME, "1").tags["promote.rollback"].startswith("restored")
+    promote(tmp_path / "v3", params_file, "--rollback")
+    assert champion(store) == "3" and champion(store, "previous") == "1"
+
+    # every decision is in the decisions table, oldest first; the lock is gone
+    table = read_decisions(tmp_path / "reports" / "promote" / "decisions.jsonl")
+    assert [(r["decision"], r["alias_version"]) for r in table] == [
+        ("promoted", "1"),
+        ("refused", "1"),
+        ("promoted", "3"),
+        ("promoted", "3"),
+        ("rollback", "1"),
+        ("rollback", "3"),
+    ]
+    assert [m.name for m in store.search_registered_models()] == [NAME]
+
+
+def test_required_checks_refuse_a_better_candidate(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    register(tmp_path / "v1", params_file, pcc=0.5)
+    assert promote(tmp_path / "v1", params_file)[0] == 0
+    # much better, but its data failed a GX suite
+    register(tmp_path / "v2", params_file, pcc=0.9, valid=False)
+    code, _, doc = promote(tmp_path / "v2", params_file)
+    assert code == 0 and doc and doc["code"] == "validation_failed" and "pairs" in doc["reason"]
+    # much better, but evaluated on another test split
+    register(tmp_path / "v3", params_file, pcc=0.9, test_ids=("p1", "p9"))
+    code, _, doc = promote(tmp_path / "v3", params_file)
+    assert code == 0 and doc and doc["code"] == "different_test_split"
+    # a bias guard it breaks
+    register(tmp_path / "v4", params_file, pcc=0.9)
+    code, _, doc = promote(tmp_path / "v4", params_file, "--set", "promote.guards=['rmse<=0.1']")
+    assert code == 0 and doc and doc["code"] == "guard_failed"
+    assert champion(store) == "1" and "previous" not in store.get_registered_model(NAME).aliases
+
+
+def test_rollback_without_previous_is_an_error_and_changes_nothing(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    register(tmp_path, params_file, pcc=0.5)
+    promote(tmp_path, params_file)
+    code, out, doc = promote(tmp_path, params_file, "--rollback")
+    assert code == 2 and "needs both @champion and @previous" in out and doc is None
+    assert champion(store) == "1"
 
 
 def test_first_version_below_floor_is_refused(

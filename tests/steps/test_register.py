@@ -15,10 +15,13 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from replica.cli import app
+from replica.contracts import PREDICTIONS
 from replica.models.pdf_embedding import PDFEmbedding, PDFEmbeddingConfig
 from replica.registry.pyfunc import input_example
+from replica.registry.tags import split_hash
 
 runner = CliRunner()
+TEST_IDS = ("p1", "p2", "p3")
 
 LOCK = """\
 schema: '2.0'
@@ -33,22 +36,44 @@ stages:
 """
 
 
-def make_inputs(root: Path, pcc: float, seed: int = 0) -> tuple[Path, Path]:
-    """A tiny saved model and its metrics.json, as the train and evaluate steps leave them."""
+def make_inputs(
+    root: Path, pcc: float, seed: int = 0, test_ids: tuple[str, ...] = TEST_IDS, valid: bool = True
+) -> tuple[Path, Path]:
+    """A tiny saved model, evaluate's metrics.json and predictions, and validate's GX reports,
+    as the upstream steps leave them (``test_ids``: the test split; ``valid``: GX passed)."""
     torch.manual_seed(seed)
     cfg = PDFEmbeddingConfig(image_size=16, patch_size=8, dim=16, depth=1, heads=2)
     PDFEmbedding.from_config(cfg).save(root / "model")
     (root / "eval").mkdir(parents=True, exist_ok=True)
     metrics = {"pcc": pcc, "rmse": 0.2, "n_test": 8, "n_train": 24}
     (root / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    rows = [
+        {"pair_id": p, "split": "test", "level": i % 6, "predicted": 0.5}
+        for i, p in enumerate(test_ids)
+    ]
+    rows.append({"pair_id": "t0", "split": "train", "level": 1, "predicted": 0.2})
+    PREDICTIONS.write(rows, root / "eval")
+    (root / "reports").mkdir(exist_ok=True)
+    for name in ("extract", "pairs"):
+        ok = valid or name == "extract"
+        report = {"success": ok, "datasets": [{"dataset": name, "success": ok, "failed": []}]}
+        (root / "reports" / f"{name}.json").write_text(json.dumps(report))
     return root / "model", root / "eval"
 
 
-def register(root: Path, params_file: Path, pcc: float, *extra: str) -> dict:
+def register(
+    root: Path,
+    params_file: Path,
+    pcc: float,
+    *extra: str,
+    test_ids: tuple[str, ...] = TEST_IDS,
+    valid: bool = True,
+) -> dict:
     """Run ``replica register`` on fresh inputs under ``root``; return registration.json."""
-    model, metrics = make_inputs(root, pcc)
+    model, metrics = make_inputs(root, pcc, test_ids=test_ids, valid=valid)
     out = root / "registry" / "registration.json"
     args = ["register", "--model", str(model), "--metrics", str(metrics)]
+    args += ["--reports", str(root / "reports")]
     args += ["--output", str(out), "--params", str(params_file), *extra]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
@@ -101,7 +126,9 @@ def test_register_logs_run_and_version_with_lineage(in_tmp: Path, params_file: P
         "dvc.out.data/model": "33cc.dir",
     }
     assert expected.items() <= mv.tags.items()
-    assert {"git.commit", "git.dirty", "params.hash"} <= mv.tags.keys()
+    assert {"git.commit", "git.dirty", "params.hash", "orchestrator.run_id"} <= mv.tags.keys()
+    assert mv.tags["validate.passed"] == "true" and mv.tags["validate.pairs"] == "passed"
+    assert mv.tags["eval.test_split"] == split_hash(TEST_IDS)
     assert mv.tags == reg["tags"]
 
     run = client.get_run(reg["run_id"])
@@ -113,6 +140,15 @@ def test_register_logs_run_and_version_with_lineage(in_tmp: Path, params_file: P
     artifacts = Path(client.get_experiment(run.info.experiment_id).artifact_location)
     assert artifacts == in_tmp / "mlruns" / "artifacts"  # the embedded default store
     assert (artifacts / "models").is_dir()
+    logged = {a.path for a in client.list_artifacts(reg["run_id"])}
+    assert {"plots", "validation", "config", "lineage"} <= logged
+    files = artifacts / reg["run_id"] / "artifacts"
+    assert (files / "plots" / "predicted_vs_label.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((files / "validation" / "pairs.json").read_text())["success"] is True
+    assert json.loads((files / "config" / "params.json").read_text())["train"]["lr"] == 0.001
+    assert (files / "lineage" / "dvc.lock").read_text() == LOCK
+    record = json.loads((files / "lineage" / "lineage.json").read_text())
+    assert [d["path"] for d in record["datasets"]] == ["data/model"]
 
     model = mlflow.pyfunc.load_model(reg["model_uri"])
     pred = model.predict(input_example())

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import http.server
 import re
-import threading
-from collections.abc import Iterator
+from dataclasses import replace
 from io import BytesIO
 from pathlib import Path
 
@@ -16,9 +14,17 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from replica.config import CrawlConfig
-from replica.crawl import Capture, Reject, SourcesError, WarcSink, crawl_sources, load_sources
+from replica.crawl import (
+    Capture,
+    Reject,
+    SourcesError,
+    StateError,
+    WarcSink,
+    crawl_sources,
+    load_sources,
+)
 from replica.crawl.feeds import parse_feed
-from replica.crawl.fetch import Fetcher, FetchError
+from replica.crawl.sitemaps import SitemapEntry, parse_sitemap
 from replica.crawl.warc import read_archive
 
 
@@ -64,10 +70,12 @@ def test_sources_resolve_relative_recursive_globs(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("- kind: sitemap\n    paths: ['*.yaml']", "kind 'sitemap' is not one of"),
+        ("- kind: rss\n    paths: ['*.yaml']", "kind 'rss' is not one of"),
         ("- kind: warc\n    paths: ['*.yaml']\n    depth: 2", "unknown key(s) ['depth']"),
         ("- kind: warc\n    paths: ['nothing/*.warc']", "matches no file"),
         ("- kind: feed\n    paths: ['*.yaml']\n    url_index: ['*.yaml']", "only allowed"),
+        ("- kind: pages\n    paths: ['s3://b/*.html']", "not a remote path 'pages' takes"),
+        ("- kind: warc\n    paths: ['http://ex.com/a.warc']", "not a remote path 'warc' takes"),
     ],
 )
 def test_sources_errors_name_the_rule(tmp_path: Path, entry: str, message: str) -> None:
@@ -174,52 +182,59 @@ def test_crawl_pages_and_feeds_account_for_every_input(tmp_path: Path) -> None:
         "  - {kind: pages, paths: ['p/*'], url_index: ['index.json']}\n"
         "  - {kind: feed, paths: ['f.rss', 'bad.xml']}\n"
     )
-    written: list[Capture] = []
-    result = crawl_sources(load_sources(tmp_path / "s.yaml"), CrawlConfig(), written.append)
-    assert [(c.url, c.payload) for c in written] == [("https://ex.com/abc", b"<html>page</html>")]
+    out = tmp_path / "out"
+    result = crawl_sources(load_sources(tmp_path / "s.yaml"), CrawlConfig(), out, "fp")
+    assert records(out) == [("https://ex.com/abc", b"<html>page</html>")]
     reasons = sorted(r.reason for r in result.rejects)
     assert reasons == ["feed_malformed", "fetch_disabled", "no_url"]
     assert result.rows_in == result.rows_out + len(result.rejects) == 4
+    with pytest.raises(StateError, match="other sources or params"):
+        crawl_sources(load_sources(tmp_path / "s.yaml"), CrawlConfig(), out, "other")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = (
-            b"<html>" + self.path.encode() + b" " + self.headers["User-Agent"].encode() + b"</html>"
-        )
-        if self.path == "/big":
-            body = b"x" * 5000
-        self.send_response(404 if self.path == "/missing" else 200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def records(directory: Path) -> list[tuple[str, bytes]]:
+    """(url, payload) of every response/resource record in a crawl directory, in order."""
+    found = []
+    for warc in sorted(directory.glob("*.warc.gz")):
+        with open(warc, "rb") as fh:
+            for rec in ArchiveIterator(fh):
+                if rec.rec_type in ("response", "resource"):
+                    url = rec.rec_headers.get_header("WARC-Target-URI")
+                    found.append((url, rec.content_stream().read()))
+    return found
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+def test_sink_resume_cuts_uncommitted_records(tmp_path: Path) -> None:
+    cap = Capture("http://ex.com/1", b"one", http_headers=[("Content-Type", "text/html")])
+    with WarcSink(tmp_path, max_bytes=10_000) as sink:
+        sink.write(cap)
+        position = sink.sync()
+        sink.write(replace(cap, url="http://ex.com/2"))  # written, never committed
+        sink.max_bytes = 0
+        sink.write(replace(cap, url="http://ex.com/3"))  # starts a second file
+    assert len(list(tmp_path.glob("*.warc.gz"))) == 2
+    with WarcSink(tmp_path) as again:
+        again.resume(*position)
+        again.write(replace(cap, url="http://ex.com/4"))
+    assert [u for u, _ in records(tmp_path)] == ["http://ex.com/1", "http://ex.com/4"]
 
 
-def test_fetcher_on_loopback(server: str) -> None:
-    fetcher = Fetcher("replica-test/1", timeout_s=5, max_body_bytes=1000)
-    page = fetcher.fetch(server + "/page")
-    assert page.status_line == "200 OK" and page.payload == b"<html>/page replica-test/1</html>"
-    assert fetcher.fetch(server + "/missing").status_line.startswith("404")
-    with pytest.raises(FetchError) as big:
-        fetcher.fetch(server + "/big")
-    assert big.value.reason == "too_large"
-    with pytest.raises(FetchError) as scheme:
-        fetcher.fetch("ftp://127.0.0.1/x")
-    assert scheme.value.reason == "bad_url"
-    with pytest.raises(FetchError) as refused:
-        fetcher.fetch("http://127.0.0.1:9/nothing")
-    assert refused.value.reason == "fetch_failed"
+def test_sitemaps_urlset_index_news_gzip_and_malformed(corpus: Path) -> None:
+    base = corpus / "sitemaps"
+    plain = parse_sitemap((base / "trafilatura" / "sitemap.xml").read_bytes(), 1000)
+    gz = parse_sitemap((base / "trafilatura" / "sitemap.xml.gz").read_bytes(), 1000)
+    assert not plain.index and len(plain.entries) == 84 and plain.entries == gz.entries
+    assert plain.entries[0] == SitemapEntry("https://www.sitemaps.org/", lastmod="2016-11-21")
+    index = parse_sitemap((base / "trafilatura" / "sitemap2.xml").read_bytes(), 1000)
+    assert index.index and index.entries[0].loc == "http://www.example.com/sitemap1.xml.gz"
+    [news] = parse_sitemap((base / "news-crawl" / "sitemap-news.xml").read_bytes(), 10).entries
+    assert (news.loc, news.news_title, news.news_published) == (
+        "http://www.example.com/business/article55.html",
+        "Companies A, B in Merger Talks",
+        "2008-12-23",
+    )
+    assert news.images == ("http://example.com/image.jpg", "http://example.com/photo.jpg")
+    limited = parse_sitemap((base / "trafilatura" / "sitemap.xml").read_bytes(), 10)
+    assert limited.limited and len(limited.entries) == 10
+    assert "XMLSyntaxError" in (parse_sitemap(b"<urlset><url><loc>x", 10).error or "")
+    assert parse_sitemap(b"<rss/>", 10).error == "no <urlset> or <sitemapindex> root"

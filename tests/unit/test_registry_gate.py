@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from replica.registry.gate import GateRule, decide, decision_tags
+from replica.registry.gate import GateRule, decide, decision_tags, parse_guard, required_checks
 
 HIGH = GateRule("pcc", higher_is_better=True, min_improvement=0.0, floor=0.3)
 LOW = GateRule("rmse", higher_is_better=False, min_improvement=0.01, floor=0.5)
@@ -57,3 +57,50 @@ def test_decision_tags_are_strings_with_none_for_no_champion() -> None:
     assert tags["promote.decision"] == "promoted" and tags["promote.metric"] == "pcc"
     assert tags["promote.champion_value"] == tags["promote.champion_version"] == "none"
     assert all(isinstance(v, str) for v in tags.values())
+
+
+GOOD = {"validate.passed": "true", "eval.test_split": "s1"}
+
+
+@pytest.mark.parametrize(
+    ("tags", "metrics", "champion", "guards", "codes"),
+    [
+        (GOOD, {}, None, (), []),
+        (GOOD, {}, {"eval.test_split": "s1"}, (), []),
+        (GOOD, {}, {"eval.test_split": "s2"}, (), ["different_test_split"]),
+        (GOOD, {}, {}, (), ["test_split_unknown"]),
+        (
+            {**GOOD, "validate.passed": "false", "validate.pairs": "failed"},
+            {},
+            None,
+            (),
+            ["validation_failed"],
+        ),
+        ({"eval.test_split": "s1"}, {}, None, (), ["validation_missing"]),
+        (GOOD, {"rmse": 30.0}, None, ("rmse<=40",), []),
+        (GOOD, {"rmse": 45.0}, None, ("rmse<=40",), ["guard_failed"]),
+        (GOOD, {}, None, ("bias_gap<0.1",), ["guard_metric_missing"]),
+    ],
+)
+def test_required_checks(
+    tags: dict, metrics: dict, champion: dict | None, guards: tuple, codes: list[str]
+) -> None:
+    failed = required_checks(tags, metrics, champion, guards)
+    assert [code for code, _ in failed] == codes
+
+
+def test_a_failed_check_refuses_even_a_much_better_candidate() -> None:
+    failed = required_checks({"validate.passed": "false", "validate.pairs": "failed"}, {}, None)
+    d = decide(HIGH, 0.9, 0.4, "2", "1", failed)
+    assert not d.promoted and d.code == "validation_failed" and "pairs" in d.reason
+
+
+def test_checks_can_be_switched_off() -> None:
+    assert required_checks({}, {}, {}, require_validation=False, require_same_split=False) == []
+
+
+def test_guards_parse_or_fail_with_the_rule() -> None:
+    assert parse_guard(" rmse <= 40 ") == ("rmse", "<=", 40.0)
+    for bad in ("rmse = 40", "rmse<=high", "<=3"):
+        with pytest.raises(ValueError, match="guard"):
+            parse_guard(bad)

@@ -9,7 +9,16 @@ import pytest
 
 from replica.lineage import parse_dvc_lock
 from replica.registry.store import resolve_tracking
-from replica.registry.tags import check_metrics, flatten, json_metrics, lineage_tags, tag_key
+from replica.registry.tags import (
+    check_metrics,
+    flatten,
+    json_metrics,
+    lineage_tags,
+    orchestrator_tags,
+    split_hash,
+    tag_key,
+    validation_tags,
+)
 
 LOCK = """\
 schema: '2.0'
@@ -56,7 +65,81 @@ def test_lineage_tags_carry_git_params_and_train_stage_hashes() -> None:
         "dvc.reports/validate/pairs.json": "bb22",
         "dvc.out.data/model": "cc33.dir",
         "orchestrator.airflow.dag_run_id": "manual__1",
+        "orchestrator": "airflow",
+        "orchestrator.run_id": "manual__1",
     }
+
+
+UPSTREAM_LOCK = """\
+schema: '2.0'
+stages:
+  crawl:
+    cmd: replica crawl --sources sources/demo.yaml --output data/crawl
+    deps:
+    - {path: ../shared/corpus, hash: md5, md5: c0.dir}
+    - {path: sources/demo.yaml, hash: md5, md5: s0}
+    - {path: src/replica/crawl, hash: md5, md5: code.dir}
+    outs:
+    - {path: data/crawl, hash: md5, md5: c1.dir}
+  pairs:
+    deps:
+    - {path: data/crawl, hash: md5, md5: c1.dir}
+    outs:
+    - {path: data/pairs, hash: md5, md5: p1.dir}
+  train:
+    deps:
+    - {path: data/pairs, hash: md5, md5: p1.dir}
+    outs:
+    - {path: data/model, hash: md5, md5: m1.dir}
+  evaluate:
+    deps:
+    - {path: data/model, hash: md5, md5: m1.dir}
+    outs:
+    - {path: data/eval, hash: md5, md5: e1.dir}
+"""
+
+
+def test_every_upstream_dataset_is_a_tag_but_not_code_or_downstream() -> None:
+    tags = lineage_tags({}, "ph", parse_dvc_lock(UPSTREAM_LOCK), {})
+    dvc = {k: v for k, v in tags.items() if k.startswith("dvc.") and k != "dvc.lock.present"}
+    assert dvc == {
+        "dvc.../shared/corpus": "c0.dir",
+        "dvc.sources/demo.yaml": "s0",
+        "dvc.data/crawl": "c1.dir",
+        "dvc.data/pairs": "p1.dir",
+        "dvc.out.data/model": "m1.dir",
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"AIRFLOW_CTX_DAG_RUN_ID": "scheduled__x", "DVC_STAGE": "register"},
+            ("airflow", "scheduled__x"),
+        ),
+        ({"KFP_RUN_ID": "job-7"}, ("kfp", "job-7")),
+        ({"KFP_POD_NAME": "pod-1"}, ("kfp", "pod-1")),
+        ({"DVC_STAGE": "register"}, ("dvc", "dvc")),
+        ({}, ("none", "none")),
+    ],
+)
+def test_orchestrator_and_its_run_id(env: dict[str, str], expected: tuple[str, str]) -> None:
+    tags = orchestrator_tags(env)
+    assert (tags["orchestrator"], tags["orchestrator.run_id"]) == expected
+
+
+def test_validation_tags_pass_only_when_every_report_passed() -> None:
+    ok = validation_tags({"pairs": {"success": True}, "dedup": {"success": True}})
+    assert ok == {"validate.dedup": "passed", "validate.pairs": "passed", "validate.passed": "true"}
+    bad = validation_tags({"pairs": {"success": True}, "extract": {"success": False}})
+    assert bad["validate.extract"] == "failed" and bad["validate.passed"] == "false"
+    assert validation_tags({}) == {"validate.passed": "unknown"}
+
+
+def test_split_hash_ignores_order_and_sees_membership() -> None:
+    assert split_hash(["b", "a", "c"]) == split_hash(["c", "b", "a"])
+    assert split_hash(["a", "b"]) != split_hash(["a", "b", "c"])
 
 
 def test_without_lock_or_train_stage_lineage_is_marked_absent() -> None:

@@ -7,6 +7,7 @@ from replica.contracts.images import IMAGES, IMAGES_DEDUP
 from replica.contracts.metrics import METRICS, PREDICTIONS
 from replica.contracts.pairs import PAIRS
 from replica.contracts.rejects import REJECTS
+from replica.contracts.stories import STORIES
 
 REGISTRY: dict[str, Contract] = {
     c.ref: c
@@ -20,6 +21,7 @@ REGISTRY: dict[str, Contract] = {
         METRICS,
         PREDICTIONS,
         REJECTS,
+        STORIES,
     )
 }
 
@@ -43,6 +45,7 @@ __all__ = [
     "PREDICTIONS",
     "REGISTRY",
     "REJECTS",
+    "STORIES",
     "Contract",
     "ContractError",
     "by_ref",

@@ -7,7 +7,17 @@ import pyarrow as pa
 from replica.contracts._gx import expectations
 from replica.contracts.base import Contract
 
-METHODS = ["exact_text", "minhash", "exact_bytes", "phash"]
+METHODS = [
+    "exact_text",  # same normalized word sequence; score 1.0
+    "minhash",  # estimated Jaccard with the kept row (>= dedup.threshold)
+    "minhash_chain",  # joined through verified pairs; score: direct estimate with the kept row
+    "exact_bytes",  # same sha256 of the file; score 0 (Hamming distance)
+    "exact_pixels",  # same sha256 of the decoded pixels
+    "phash",  # pHash Hamming distance to the kept image
+    "phash_flip",  # pHash Hamming distance to the kept image's mirror
+    "phash_chain",  # joined through near pairs; score: direct pHash distance
+    "embedding",  # cosine similarity of the embedding model's vectors
+]
 
 
 def _suite() -> list:

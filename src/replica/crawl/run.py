@@ -1,7 +1,12 @@
-"""Walk the sources and turn every input into a written capture or a counted reject.
+"""Walk the sources and turn every input into a written capture or a counted reject, resumably.
 
-Inputs are WARC/ARC records, saved pages, feed entries (or the feed itself when it has
-none) and listed URLs; ``rows_in == rows_out + len(rejects)`` always holds.
+Units (see ``state``): local WARC/ARC files and ``s3://`` objects, saved pages, feed, sitemap
+and URL-list files are collected in the main thread in sources order; URLs (pages, images of
+fetched pages, feeds, sitemaps) are fetched by a thread pool. Each unit ends with
+``WarcSink.sync()`` (records durable) followed by one state transaction (unit done, rejects,
+units found, WARC position), so after a kill the state's WARC position never points past what
+is on disk, and anything on disk past it is cut off by ``WarcSink.resume`` and collected again.
+``rows_in == rows_out + len(rejects)`` always holds.
 """
 
 from __future__ import annotations
@@ -9,65 +14,252 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from replica.config import CrawlConfig
 from replica.crawl.feeds import entry_page, parse_feed
-from replica.crawl.fetch import Fetcher, FetchError
+from replica.crawl.fetch import Fetcher
 from replica.crawl.records import Capture, Reject
+from replica.crawl.sitemaps import parse_sitemap
 from replica.crawl.sources import PageRef, Source, load_url_index, lookup_page
-from replica.crawl.warc import read_archive
+from replica.crawl.state import CrawlState, NewUnit, Unit
+from replica.crawl.warc import WarcSink, read_archive, read_stream
 
+STATE_FILE = "_state.sqlite"
 HTML_HEADERS = [("Content-Type", "text/html")]
+URL_ROLES = ("page", "image", "feed", "sitemap")
 
 
 @dataclass
 class CrawlResult:
-    """What the crawl saw: inputs counted, captures written, rejects with reasons."""
+    """What the crawl saw: inputs counted, captures written, rejects with reasons, WARC files."""
 
     rows_in: int = 0
     rows_out: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    warc_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Work:
+    """What collecting one unit produced."""
+
+    captures: list[Capture] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    found: list[NewUnit] = field(default_factory=list)
+    robots: list[tuple[str, int, bytes]] = field(default_factory=list)
+    written: int = 0
 
 
 def crawl_sources(
-    sources: list[Source], cfg: CrawlConfig, write: Callable[[Capture], None]
+    sources: list[Source], cfg: CrawlConfig, directory: Path, fingerprint: str
 ) -> CrawlResult:
-    """Collect every source's inputs; captures go to ``write``, refusals into the result."""
-    fetcher = Fetcher(cfg.user_agent, cfg.timeout_s, cfg.max_body_bytes)
+    """Crawl into ``directory`` (WARC files + ``_state.sqlite``), resuming what is there."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = CrawlState(directory / STATE_FILE, fingerprint)
+    try:
+        if not state.seeded:
+            state.seed(_seed(sources))
+        fetcher = Fetcher(cfg, robots=state.robots(), next_at=state.host_times())
+        collector = _Collector(sources, cfg, fetcher)
+        with WarcSink(directory, cfg.warc_max_bytes) as sink:
+            sink.resume(*state.warc_position())
+            with ThreadPoolExecutor(max(1, cfg.workers), thread_name_prefix="fetch") as pool:
+                _loop(state, sink, collector, pool, cfg)
+            files = list(sink.files)
+        rejects, rows_out = state.rejects(), state.rows_out()
+    finally:
+        state.close()
+    return CrawlResult(rows_out + len(rejects), rows_out, rejects, files)
+
+
+def _loop(
+    state: CrawlState, sink: WarcSink, collector: _Collector, pool: ThreadPoolExecutor, cfg
+) -> None:
+    inflight: dict[Future[Work], Unit] = {}
+    capacity = 2 * max(1, cfg.workers)
+    while True:
+        room = capacity - len(inflight)
+        for unit in state.pending({u.id for u in inflight.values()}, max(room, 1)):
+            if unit.role not in URL_ROLES:
+                _commit(state, sink, collector, unit, collector.local(unit, sink))
+            elif len(inflight) < capacity:
+                inflight[pool.submit(collector.remote, unit)] = unit
+        if not inflight:
+            if not state.pending(set(), 1):
+                return
+            continue
+        done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+        for fut in sorted(done, key=lambda f: inflight[f].id):
+            _commit(state, sink, collector, inflight.pop(fut), fut.result())
+
+
+def _commit(
+    state: CrawlState, sink: WarcSink, collector: _Collector, unit: Unit, work: Work
+) -> None:
+    for cap in work.captures:
+        sink.write(cap)
+    state.commit(
+        unit.id,
+        work.rejects,
+        work.found,
+        work.written + len(work.captures),
+        sink.sync(),
+        work.robots,
+        collector.fetcher.pop_host_times(),
+    )
+
+
+def _seed(sources: list[Source]) -> list[NewUnit]:
+    from replica.crawl.s3 import list_objects
+
     label = _labeller([f for s in sources for f in s.files])
-    result = CrawlResult()
-    for source in sources:
-        for item in _items(source, cfg, fetcher, label):
-            result.rows_in += 1
-            if isinstance(item, Capture):
-                write(item)
-                result.rows_out += 1
+    units = []
+    for i, source in enumerate(sources):
+        units += [NewUnit(f"file:{source.kind}", str(f), label(f), i) for f in source.files]
+        for remote in source.remote:
+            if remote.startswith("s3://"):
+                units += [NewUnit("s3:warc", uri, uri, i) for uri in list_objects(remote)]
             else:
-                result.rejects.append(item)
-    return result
+                units.append(NewUnit(source.kind, remote, remote, i))
+    return units
 
 
-def _items(
-    source: Source, cfg: CrawlConfig, fetcher: Fetcher, label: Callable[[Path], str]
-) -> Iterator[Capture | Reject]:
-    if source.kind == "warc":
-        for path in source.files:
-            yield from read_archive(path, label(path))
-    elif source.kind == "pages":
-        indexes = load_url_index(source.url_index)
-        for path in source.files:
-            yield _page(path, label(path), indexes)
-    elif source.kind == "feed":
-        for path in source.files:
-            yield from _feed(path.read_bytes(), label(path), cfg, fetcher)
-    elif source.kind == "urls":
-        for path in source.files:
+class _Collector:
+    """Turns units into Work: local files in the caller's thread, URLs in the pool."""
+
+    def __init__(self, sources: list[Source], cfg: CrawlConfig, fetcher: Fetcher):
+        self.sources, self.cfg, self.fetcher = sources, cfg, fetcher
+        self._indexes: dict[int, dict[Path, dict[str, PageRef]]] = {}
+
+    def local(self, unit: Unit, sink: WarcSink) -> Work:
+        """Collect a local file or S3 object; archive records stream straight into ``sink``."""
+        work = Work()
+        for item in self._local_items(unit, work):
+            if isinstance(item, Capture):
+                sink.write(item)
+                work.written += 1
+            else:
+                work.rejects.append(item)
+        return work
+
+    def _local_items(self, unit: Unit, work: Work) -> Iterator[Capture | Reject]:
+        path = Path(unit.key)
+        if unit.role == "file:warc":
+            yield from read_archive(path, unit.label)
+        elif unit.role == "s3:warc":
+            from replica.crawl.s3 import open_object
+
+            with open_object(unit.key) as body:
+                yield from read_stream(body, unit.label)
+        elif unit.role == "file:pages":
+            if unit.source not in self._indexes:
+                self._indexes[unit.source] = load_url_index(self.sources[unit.source].url_index)
+            yield _page(path, unit.label, self._indexes[unit.source])
+        elif unit.role == "file:feed":
+            yield from self._feed(path.read_bytes(), unit, work)
+        elif unit.role == "file:sitemap":
+            yield from self._sitemap(path.read_bytes(), unit, work)
+        elif unit.role == "file:urls":
             for line in path.read_text().splitlines():
                 url = line.strip()
                 if url and not url.startswith("#"):
-                    yield _fetch(url, label(path), cfg, fetcher)
+                    yield from self._found("page", url, unit, work)
+
+    def remote(self, unit: Unit) -> Work:
+        """Fetch a URL unit; a fetched feed, sitemap or page may find more units."""
+        work = Work()
+        if not self.cfg.fetch_remote:
+            work.rejects.append(_disabled(unit.label, unit.key))
+            return work
+        try:
+            got = self.fetcher.fetch(unit.key, unit.role, origin=unit.label)
+        except Exception as exc:  # a bug in one fetch must not stop the crawl: count it
+            work.rejects.append(
+                Reject(unit.label, "fetch_failed", unit.key, detail=f"{type(exc).__name__}: {exc}")
+            )
+            return work
+        work.robots, work.captures = got.robots, list(got.extra)
+        if got.reject is not None:
+            work.rejects.append(got.reject)
+        cap = got.capture
+        if cap is None:
+            return work
+        work.captures.append(cap)
+        if not (cap.status_line or "").startswith("2"):
+            return work
+        here = Unit(unit.id, unit.role, cap.url, cap.url, unit.source)
+        items: Iterator[Capture | Reject] = iter(())
+        if unit.role == "feed":
+            items = self._feed(cap.payload, here, work)
+        elif unit.role == "sitemap":
+            items = self._sitemap(cap.payload, here, work)
+        elif unit.role == "page" and self.cfg.fetch_images:
+            self._images(cap, here, work)
+        for item in items:
+            (work.captures if isinstance(item, Capture) else work.rejects).append(item)  # type: ignore[arg-type]
+        return work
+
+    def _feed(self, data: bytes, unit: Unit, work: Work) -> Iterator[Capture | Reject]:
+        feed = parse_feed(data)
+        if not feed.entries:
+            reason = "feed_malformed" if feed.error else "feed_empty"
+            yield Reject(unit.label, reason, detail=feed.error or "feed has no entries")
+            return
+        for i, entry in enumerate(feed.entries):
+            if i >= self.cfg.max_feed_entries:
+                yield Reject(unit.label, "feed_entry_limit", entry.link, detail=f"entry {i}")
+            elif not entry.link:
+                yield Reject(unit.label, "no_url", detail=f"entry {i} has no link")
+            elif entry.content_html:
+                yield Capture(
+                    entry.link, entry_page(entry), http_headers=HTML_HEADERS, origin=unit.label
+                )
+            else:
+                yield from self._found("page", entry.link, unit, work)
+
+    def _sitemap(self, data: bytes, unit: Unit, work: Work) -> Iterator[Capture | Reject]:
+        sitemap = parse_sitemap(data, self.cfg.max_sitemap_urls)
+        if sitemap.error:
+            reason = "sitemap_url_limit" if sitemap.limited else "sitemap_malformed"
+            yield Reject(unit.label, reason, unit.key, detail=sitemap.error)
+        elif not sitemap.entries:
+            yield Reject(unit.label, "sitemap_empty", unit.key, detail="no <url> or <sitemap>")
+        role = "sitemap" if sitemap.index else "page"
+        for entry in sitemap.entries:
+            yield from self._found(role, entry.loc, unit, work)
+
+    def _images(self, cap: Capture, unit: Unit, work: Work) -> None:
+        from trafilatura.utils import decode_file
+
+        from replica.extract.images import find_images
+
+        try:
+            html = decode_file(cap.payload)
+        except (UnicodeDecodeError, LookupError, ValueError):
+            return  # extract rejects the page itself as decode_error
+        refs = [r for r in find_images(str(html), cap.url) if r.candidates != ("data:",)]
+        for i, ref in enumerate(refs):
+            if i >= self.cfg.max_images_per_page:
+                work.rejects.append(
+                    Reject(unit.label, "image_limit", ref.src_url, detail=f"image {i}")
+                )
+            else:
+                work.found.append(NewUnit("image", ref.src_url, unit.label, unit.source))
+
+    def _found(self, role: str, url: str, unit: Unit, work: Work) -> Iterator[Reject]:
+        """Queue a URL found in ``unit``, or reject it when fetching is off."""
+        if not self.cfg.fetch_remote:
+            yield _disabled(unit.label, url)
+        else:
+            work.found.append(NewUnit(role, url, unit.label, unit.source))
+
+
+def _disabled(source: str, url: str) -> Reject:
+    return Reject(source, "fetch_disabled", url, detail="crawl.fetch_remote is false")
 
 
 def _page(path: Path, source: str, indexes: dict[Path, dict[str, PageRef]]) -> Capture | Reject:
@@ -80,34 +272,6 @@ def _page(path: Path, source: str, indexes: dict[Path, dict[str, PageRef]]) -> C
         return Reject(source, "page_unreadable", ref.url, detail=f"{type(exc).__name__}: {exc}")
     date = ref.date.replace(" ", "T")[:19] + "Z" if ref.date else None
     return Capture(ref.url, body, http_headers=HTML_HEADERS, date=date, origin=source)
-
-
-def _feed(
-    data: bytes, source: str, cfg: CrawlConfig, fetcher: Fetcher
-) -> Iterator[Capture | Reject]:
-    feed = parse_feed(data)
-    if not feed.entries:
-        reason = "feed_malformed" if feed.error else "feed_empty"
-        yield Reject(source, reason, detail=feed.error or "feed has no entries")
-        return
-    for i, entry in enumerate(feed.entries):
-        if i >= cfg.max_feed_entries:
-            yield Reject(source, "feed_entry_limit", entry.link, detail=f"entry {i}")
-        elif not entry.link:
-            yield Reject(source, "no_url", detail=f"entry {i} has no link")
-        elif entry.content_html:
-            yield Capture(entry.link, entry_page(entry), http_headers=HTML_HEADERS, origin=source)
-        else:
-            yield _fetch(entry.link, source, cfg, fetcher)
-
-
-def _fetch(url: str, source: str, cfg: CrawlConfig, fetcher: Fetcher) -> Capture | Reject:
-    if not cfg.fetch_remote:
-        return Reject(source, "fetch_disabled", url, detail="crawl.fetch_remote is false")
-    try:
-        return fetcher.fetch(url, origin=source)
-    except FetchError as exc:
-        return Reject(source, exc.reason, url, detail=str(exc))
 
 
 def _labeller(files: list[Path]) -> Callable[[Path], str]:

@@ -7,13 +7,19 @@ sources:
   - kind: pages           # saved HTML pages (.html / .html.gz)
     paths: ["../corpus/extraction/aeb/html/*.html.gz"]
     url_index: ["../corpus/extraction/aeb/ground-truth.json"]
-  - kind: feed            # RSS / Atom / RDF / JSON Feed files
-    paths: ["../corpus/feeds/**/*.xml"]
+  - kind: feed            # RSS / Atom / RDF / JSON Feed files, or http(s) feed URLs
+    paths: ["../corpus/feeds/**/*.xml", "https://example.com/rss"]
+  - kind: sitemap         # sitemaps, sitemap indexes, Google News sitemaps (files or URLs)
+    paths: ["https://example.com/sitemap.xml"]
   - kind: urls            # text files, one URL per line ('#' comments)
     paths: ["urls.txt"]
+  - kind: warc            # CC-NEWS on S3: streamed, credentials/endpoint from the AWS_* env
+    paths: ["s3://commoncrawl/crawl-data/CC-NEWS/2024/01/*.warc.gz"]
 ```
 
-Relative globs resolve against the sources file's directory; ``**`` recurses.
+Relative globs resolve against the sources file's directory; ``**`` recurses. ``http(s)://``
+paths (feed, sitemap) are fetched live, so only when ``crawl.fetch_remote`` is true; ``s3://``
+globs (warc) are listed when the crawl starts.
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from typing import Any
 
 import yaml
 
-KINDS = ("warc", "pages", "feed", "urls")
+KINDS = ("warc", "pages", "feed", "sitemap", "urls")
+REMOTE = {"warc": ("s3://",), "feed": ("http://", "https://"), "sitemap": ("http://", "https://")}
 KEYS = {"kind", "paths", "url_index"}
 
 
@@ -36,11 +43,13 @@ class SourcesError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
-    """One resolved sources entry: its kind, the files it matched and (pages) its url index."""
+    """One resolved sources entry: its kind, the files it matched, its remote paths (URLs or
+    ``s3://`` globs, resolved when crawled) and (pages) its url index."""
 
     kind: str
     files: tuple[Path, ...]
     url_index: tuple[Path, ...] = ()
+    remote: tuple[str, ...] = ()
 
 
 def load_sources(path: Path) -> list[Source]:
@@ -66,9 +75,22 @@ def _entry(i: int, entry: Any, base: Path) -> Source:
         raise SourcesError(f"{where}: kind {kind!r} is not one of {list(KINDS)}")
     if "url_index" in entry and kind != "pages":
         raise SourcesError(f"{where}: url_index is only allowed with kind 'pages', not {kind!r}")
-    files = _expand(entry.get("paths"), base, f"{where}.paths")
+    paths = entry.get("paths")
+    if isinstance(paths, list) and any(isinstance(p, str) and "://" in p for p in paths):
+        remote = tuple(p for p in paths if isinstance(p, str) and "://" in p)
+        bad = [p for p in remote if not p.startswith(REMOTE.get(kind, ()))]
+        if bad:
+            allowed = list(REMOTE.get(kind, ())) or "none"
+            raise SourcesError(
+                f"{where}.paths: {bad[0]!r} is not a remote path {kind!r} takes "
+                f"(allowed prefixes: {allowed})"
+            )
+        local = [p for p in paths if p not in remote]
+        files = _expand(local, base, f"{where}.paths") if local else ()
+    else:
+        remote, files = (), _expand(paths, base, f"{where}.paths")
     index = _expand(entry["url_index"], base, f"{where}.url_index") if "url_index" in entry else ()
-    return Source(kind=kind, files=files, url_index=index)
+    return Source(kind=kind, files=files, url_index=index, remote=remote)
 
 
 def _expand(patterns: Any, base: Path, where: str) -> tuple[Path, ...]:

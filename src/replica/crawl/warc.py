@@ -7,6 +7,7 @@ HTTP responses, the HTTP ``Content-Length`` of the payload.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Iterator
 from io import BytesIO
@@ -26,18 +27,24 @@ NO_BODY_STATUS = ("1", "204", "304")
 
 
 def read_archive(path: Path, label: str) -> Iterator[Capture | Reject]:
-    """Every record of a WARC/ARC file as a Capture or a Reject; a broken file ends in a Reject.
+    """Every record of a local WARC/ARC file as a Capture or a Reject (see ``read_stream``)."""
+    with open(path, "rb") as fh:
+        yield from read_stream(fh, label)
+
+
+def read_stream(fh: BinaryIO, label: str) -> Iterator[Capture | Reject]:
+    """Every record of a WARC/ARC stream; a broken stream ends in a Reject.
 
     Records read before a load failure are kept (``warc_unreadable`` is one extra reject).
     Non-response records (request, revisit, metadata, warcinfo, ...) are ``not_a_response``.
+    The stream is read forward once (an S3 body works), never whole into memory.
     """
-    with open(path, "rb") as fh:
-        try:
-            for record in ArchiveIterator(fh, arc2warc=True):
-                yield _capture(record, label)
-        except (ArchiveLoadFailed, EOFError, OSError, ValueError, zlib.error) as exc:
-            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-            yield Reject(label, "warc_unreadable", detail=f"{type(exc).__name__}: {detail}")
+    try:
+        for record in ArchiveIterator(fh, arc2warc=True):
+            yield _capture(record, label)
+    except (ArchiveLoadFailed, EOFError, OSError, ValueError, zlib.error) as exc:
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        yield Reject(label, "warc_unreadable", detail=f"{type(exc).__name__}: {detail}")
 
 
 def _capture(record: Any, label: str) -> Capture | Reject:
@@ -88,10 +95,13 @@ def _shortfall(declared: int | None, http: StatusAndHeaders | None, payload: byt
 
 
 class WarcSink:
-    """Writes captures into ``<prefix>-00000.warc.gz``, ... (one gzip member per record).
+    """Appends captures to ``<prefix>-00000.warc.gz``, ... (one gzip member per record).
 
     A new file starts once the current one exceeds ``max_bytes``; each file opens with a
-    warcinfo record naming the software.
+    warcinfo record naming the software. ``sync()`` makes everything written durable and
+    returns the position to commit; ``resume(files, length)`` cuts the directory back to such
+    a position (records after it are dropped, files started after it deleted), so a crawl
+    killed between writing and committing rewrites those records exactly once.
     """
 
     def __init__(self, directory: Path, max_bytes: int = 100_000_000, prefix: str = "crawl"):
@@ -102,6 +112,21 @@ class WarcSink:
         self.records = 0
         self._fh: BinaryIO | None = None
         self._writer: WARCWriter | None = None
+
+    def resume(self, files: list[str], length: int) -> None:
+        """Continue after a committed position: ``files`` written, the last one ``length`` long."""
+        self.close()
+        for path in self.directory.glob(f"{self.prefix}-*.warc.gz"):
+            if path.name not in files:
+                path.unlink()
+        self.files = list(files)
+        if files:
+            last = self.directory / files[-1]
+            with open(last, "r+b") as fh:
+                fh.truncate(length)
+                os.fsync(fh.fileno())
+            self._fh = open(last, "ab")  # noqa: SIM115 - closed in close()
+            self._writer = WARCWriter(self._fh, gzip=True)
 
     def write(self, cap: Capture) -> None:
         writer = self._current()
@@ -127,9 +152,18 @@ class WarcSink:
         writer.write_record(record)
         self.records += 1
 
+    def sync(self) -> tuple[list[str], int]:
+        """Flush and fsync; the files written so far and the byte length of the last one."""
+        if self._fh is None:
+            return list(self.files), 0
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        return list(self.files), self._fh.tell()
+
     def _current(self) -> WARCWriter:
         if self._fh is not None and self._fh.tell() >= self.max_bytes:
             self.close()
+            self._writer = None
         if self._writer is None:
             name = f"{self.prefix}-{len(self.files):05d}.warc.gz"
             self._fh = open(self.directory / name, "wb")  # noqa: SIM115 - closed in close()
@@ -138,6 +172,7 @@ class WarcSink:
                 self._writer.create_warcinfo_record(name, {"software": "replica crawl"})
             )
             self.files.append(name)
+            _fsync_dir(self.directory)
         return self._writer
 
     def close(self) -> None:
@@ -153,3 +188,12 @@ class WarcSink:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new file's directory entry durable (POSIX)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

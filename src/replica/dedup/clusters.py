@@ -1,87 +1,75 @@
-"""Union-find over row indices, and the evidence of each merge, for explainable clusters."""
+"""Clusters from duplicate pairs: connected components, the kept row of each, and removals.
+
+Every removed row names the kept row of its cluster; the caller supplies the evidence between
+the two (a direct score), so a removal stays explainable even when the cluster was joined
+through a chain of pairs.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-@dataclass
-class UnionFind:
-    """Disjoint sets over ``0..n-1`` with path halving and union by size."""
-
-    n: int
-    parent: list[int] = field(init=False)
-    size: list[int] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parent = list(range(self.n))
-        self.size = [1] * self.n
-
-    def find(self, x: int) -> int:
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> bool:
-        ra, rb = self.find(a), self.find(b)
-        if ra == rb:
-            return False
-        if self.size[ra] < self.size[rb]:
-            ra, rb = rb, ra
-        self.parent[rb] = ra
-        self.size[ra] += self.size[rb]
-        return True
-
-    def groups(self) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for i in range(self.n):
-            out.setdefault(self.find(i), []).append(i)
-        return out
+from replica.dedup.lsh import components
 
 
 @dataclass(frozen=True)
-class Edge:
-    """Why two rows are duplicates: the method and its score (Jaccard, or Hamming distance)."""
+class Clusters:
+    """``kept_of[i]``: the row kept for row ``i``'s cluster (``i`` itself when kept)."""
 
-    a: int
-    b: int
-    method: str
-    score: float
+    kept_of: np.ndarray  # int64[n]
+
+    @property
+    def kept(self) -> np.ndarray:
+        return np.flatnonzero(self.kept_of == np.arange(len(self.kept_of)))
+
+    @property
+    def removed(self) -> np.ndarray:
+        return np.flatnonzero(self.kept_of != np.arange(len(self.kept_of)))
+
+    def sizes(self) -> np.ndarray:
+        """Cluster size of every row (int64[n])."""
+        return np.bincount(self.kept_of, minlength=len(self.kept_of))[self.kept_of]
 
 
-@dataclass(frozen=True)
-class Removal:
-    removed: int
-    kept: int
-    method: str
-    score: float
+def rank_positions(columns: Sequence[tuple[pa.Array | np.ndarray | list, str]]) -> np.ndarray:
+    """Position of every row in the order given by ``(values, "ascending"|"descending")`` keys.
 
-
-def resolve(n: int, edges: list[Edge], rank: list[tuple]) -> tuple[list[int], list[Removal]]:
-    """Cluster rows by ``edges``; keep the best-ranked row (lowest ``rank``) per cluster.
-
-    Returns the kept index per row (its cluster representative) and one ``Removal`` per dropped
-    row, naming the kept row and the strongest direct evidence linking them (the first edge
-    found on the path otherwise, so every removal stays explainable).
+    Nulls sort last in every key, so a row without a publication date ranks after dated ones.
     """
-    uf = UnionFind(n)
-    for e in edges:
-        uf.union(e.a, e.b)
-    evidence: dict[tuple[int, int], Edge] = {}
-    by_row: dict[int, list[Edge]] = {}
-    for e in edges:  # the first edge between two rows wins: callers list exact edges first
-        evidence.setdefault((min(e.a, e.b), max(e.a, e.b)), e)
-        by_row.setdefault(e.a, []).append(e)
-        by_row.setdefault(e.b, []).append(e)
-    keep_of = list(range(n))
-    removals: list[Removal] = []
-    for members in uf.groups().values():
-        kept = min(members, key=lambda i: rank[i])
-        for i in members:
-            keep_of[i] = kept
-            if i == kept:
-                continue
-            e = evidence.get((min(i, kept), max(i, kept))) or by_row[i][0]
-            removals.append(Removal(removed=i, kept=kept, method=e.method, score=e.score))
-    return keep_of, removals
+    names = [f"k{i}" for i in range(len(columns))]
+    table = pa.table({n: pa.array(v) for n, (v, _) in zip(names, columns, strict=True)})
+    keys = [(n, o, "at_end") for n, (_, o) in zip(names, columns, strict=True)]
+    order = pc.sort_indices(table, sort_keys=keys).to_numpy()
+    pos = np.empty(len(order), dtype=np.int64)
+    pos[order] = np.arange(len(order), dtype=np.int64)
+    return pos
+
+
+def resolve(n: int, pairs: np.ndarray, rank: np.ndarray) -> Clusters:
+    """Connected components of ``pairs``; each keeps its best-ranked row (lowest ``rank``)."""
+    labels = components(n, pairs)
+    order = np.lexsort((rank, labels))  # by label, then rank: the first of each label is kept
+    first = np.ones(n, dtype=bool)
+    first[1:] = labels[order][1:] != labels[order][:-1]
+    best = np.empty(labels.max() + 1 if n else 0, dtype=np.int64)
+    best[labels[order][first]] = order[first]
+    return Clusters(kept_of=best[labels] if n else np.zeros(0, np.int64))
+
+
+def cluster_ids(ids: Sequence[str], clusters: Clusters) -> dict[int, str]:
+    """A stable id per cluster (keyed by its kept row): a digest of its sorted member ids."""
+    members: dict[int, list[str]] = {}
+    for i, k in enumerate(clusters.kept_of.tolist()):
+        members.setdefault(k, []).append(ids[i])
+    return {k: digest(m) for k, m in members.items()}
+
+
+def digest(ids: Sequence[str]) -> str:
+    """A stable 16-hex id for a set of row ids."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]

@@ -19,12 +19,19 @@ class Article:
     lang: str | None
 
 
-def extract_article(html: str, url: str, include_tables: bool) -> Article | None:
+def extract_article(
+    html: str, url: str, include_tables: bool, favor_precision: bool = False
+) -> Article | None:
     """The article in a page, or None when trafilatura finds no main text."""
     from trafilatura import bare_extraction
 
     doc = bare_extraction(
-        html, url=url, with_metadata=True, include_tables=include_tables, include_comments=False
+        html,
+        url=url,
+        with_metadata=True,
+        include_tables=include_tables,
+        include_comments=False,
+        favor_precision=favor_precision,
     )
     if doc is None:
         return None

@@ -3,6 +3,7 @@
 Candidates per image, best first: the widest ``srcset`` entry of ``<picture><source>`` and
 ``<img>``, then ``src`` (or lazy-loading ``data-src``). The caption is the ``<figcaption>`` of
 the enclosing ``<figure>``, else the alt text, else the ``title`` of an enclosing link.
+``og:image`` (and ``og:image:secure_url``) come last, captioned by ``og:image:alt``.
 """
 
 from __future__ import annotations
@@ -103,11 +104,17 @@ def find_images(html: str, base_url: str) -> list[ImageRef]:
             refs.append(ImageRef(candidates, _caption(img) or alt or _link_title(img), alt))
         elif any(u.strip().startswith("data:") for u in urls):
             refs.append(ImageRef(("data:",), None, _text(img.get("alt"))))
+    og_alt = None
+    og: list[tuple[str, ...]] = []
     for meta in root.iter("meta"):
-        if (meta.get("property") or meta.get("name") or "").lower() in ("og:image", "og:image:url"):
+        key = (meta.get("property") or meta.get("name") or "").lower()
+        if key in ("og:image", "og:image:url", "og:image:secure_url"):
             candidates = _absolute([meta.get("content") or ""], base)
-            if candidates:
-                refs.append(ImageRef(candidates))
+            if candidates and candidates not in og:
+                og.append(candidates)
+        elif key == "og:image:alt":
+            og_alt = _text(meta.get("content"))
+    refs += [ImageRef(c, og_alt, og_alt) for c in og]
     return refs
 
 

@@ -13,6 +13,8 @@ from warcio.archiveiterator import ArchiveIterator
 class WebRecord:
     """A captured response: its URL, HTTP status, media type and decoded body.
 
+    ``alias`` is the URL first requested when the crawl followed redirects to ``url``.
+
     ``body`` is None when the transfer/content encoding could not be undone; ``error`` says why.
     """
 
@@ -23,6 +25,13 @@ class WebRecord:
     mime: str
     body: bytes | None
     error: str | None = None
+    alias: str | None = None
+
+
+def read_warcs(paths: list[Path]) -> Iterator[WebRecord]:
+    """The records of several WARC files, in order."""
+    for path in paths:
+        yield from read_warc(path)
 
 
 def read_warc(path: Path) -> Iterator[WebRecord]:
@@ -51,6 +60,7 @@ def read_warc(path: Path) -> Iterator[WebRecord]:
                 mime=ctype.split(";")[0].strip().lower(),
                 body=body,
                 error=error,
+                alias=headers.get_header("Replica-Requested-URI"),
             )
 
 

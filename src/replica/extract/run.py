@@ -1,10 +1,11 @@
 """From crawled records to article rows, image rows, image blobs and rejects.
 
-1. Sort records: images are indexed by normalized URL (first good capture wins); HTML pages
-   are kept; anything else is rejected ``not_html``.
-2. Each HTML page becomes an article, or a reject (``http_status``, ``decode_error``,
-   ``no_text``, ``too_short``).
-3. Each accepted article's images are matched to captured bytes, checked and stored under
+1. ``analyse`` (per record, in parallel on any engine): images are kept for the index; each
+   HTML page becomes an article with its image references, or a reject (``http_status``,
+   ``decode_error``, ``no_text``, ``too_short``); anything else is rejected ``not_html``.
+2. ``combine`` (in order, one process): images are indexed by normalized URL (and the URL
+   first requested, when the crawl followed a redirect; first good capture wins), and each
+   article's images are matched to captured bytes, checked and stored under
    ``blobs/<sha[:2]>/<sha256>.<ext>``; an image that fails is a reject whose detail is its URL.
 """
 
@@ -12,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from replica.config import ExtractConfig
-from replica.extract.articles import extract_article
-from replica.extract.images import ImageInfo, find_images, inspect_image, normalize_url
+from replica.extract.articles import Article, extract_article
+from replica.extract.images import ImageInfo, ImageRef, find_images, inspect_image, normalize_url
 from replica.extract.records import WebRecord
 
 HTML_MIMES = ("text/html", "application/xhtml+xml")
@@ -48,46 +49,88 @@ class ExtractResult:
         )
 
 
+@dataclass(frozen=True)
+class Analysed:
+    """The per-record part of extraction (parallel): a kind and what it found.
+
+    ``kind`` is 'image' (body kept for the image index), 'page' (article and image refs) or
+    'reject' (``reason``/``detail``). Page bodies are dropped once analysed.
+    """
+
+    rec: WebRecord
+    kind: str
+    article: Article | None = None
+    refs: tuple[ImageRef, ...] = ()
+    reason: str | None = None
+    detail: str | None = None
+
+
+def analyse(rec: WebRecord, cfg: ExtractConfig) -> Analysed:
+    """Classify one record and, for an HTML page, extract its article and image references."""
+    kind = _kind(rec)
+    if kind == "other":
+        return Analysed(rec, "reject", reason="not_html", detail=rec.mime or "unknown media type")
+    if rec.body is None:
+        return Analysed(rec, "reject", reason="decode_error", detail=rec.error)
+    if not 200 <= rec.status < 300:
+        return Analysed(rec, "reject", reason="http_status", detail=str(rec.status))
+    if kind == "image":
+        return Analysed(rec, "image")
+    bare = replace(rec, body=None)
+    html = _decode(rec.body)
+    if html is None:
+        detail = "body is not text in any detectable encoding"
+        return Analysed(bare, "reject", reason="decode_error", detail=detail)
+    article = extract_article(html, rec.url, cfg.include_tables, cfg.favor_precision)
+    if article is None:
+        return Analysed(bare, "reject", reason="no_text", detail="trafilatura found no main text")
+    if len(article.text) < cfg.min_text_chars:
+        detail = f"{len(article.text)} < {cfg.min_text_chars} chars"
+        return Analysed(bare, "reject", reason="too_short", detail=detail)
+    return Analysed(bare, "page", article=article, refs=tuple(find_images(html, rec.url)))
+
+
+def analyse_many(records: list[WebRecord], cfg: ExtractConfig) -> list[Analysed]:
+    """``analyse`` over a chunk (the unit of work sent to a process or a Ray task)."""
+    return [analyse(r, cfg) for r in records]
+
+
 def extract_records(records: Iterable[WebRecord], cfg: ExtractConfig) -> ExtractResult:
-    """Extract every HTML record's article and images (see the module docstring)."""
+    """Extract every HTML record's article and images in this process (see the module doc)."""
+    return combine((analyse(r, cfg) for r in records), cfg)
+
+
+def combine(parts: Iterable[Analysed], cfg: ExtractConfig) -> ExtractResult:
+    """Index image bytes by URL (first good capture wins), then attach images to articles.
+
+    ``parts`` must come in record order; every engine feeds it that order, so their outputs
+    are identical.
+    """
     result = ExtractResult()
-    # 1. sort: image bytes by URL, HTML pages in order, the rest rejected
     index: dict[str, bytes] = {}
-    pages: list[WebRecord] = []
-    for rec in records:
+    pages: list[Analysed] = []
+    for part in parts:
         result.rows_in += 1
-        kind = _kind(rec)
-        if kind == "other":
-            result.reject(rec, "not_html", rec.mime or "unknown media type")
-        elif rec.body is None:
-            result.reject(rec, "decode_error", rec.error)
-        elif not 200 <= rec.status < 300:
-            result.reject(rec, "http_status", str(rec.status))
-        elif kind == "image":
+        rec = part.rec
+        if part.kind == "reject":
+            result.reject(rec, part.reason or "unknown", part.detail)
+        elif part.kind == "image":
             result.image_records += 1
-            index.setdefault(normalize_url(rec.url), rec.body)
+            for url in (rec.url, rec.alias):
+                if url:
+                    index.setdefault(normalize_url(url), rec.body or b"")
         else:
-            pages.append(rec)
-    # 2. + 3. articles, then their images
+            pages.append(part)
     checked: dict[str, ImageInfo | str] = {}
-    for rec in pages:
-        html = _decode(rec.body or b"")
-        if html is None:
-            result.reject(rec, "decode_error", "body is not text in any detectable encoding")
-            continue
-        article = extract_article(html, rec.url, cfg.include_tables)
-        if article is None:
-            result.reject(rec, "no_text", "trafilatura found no main text")
-            continue
-        if len(article.text) < cfg.min_text_chars:
-            result.reject(rec, "too_short", f"{len(article.text)} < {cfg.min_text_chars} chars")
-            continue
+    for part in pages:
+        rec, article = part.rec, part.article
+        assert article is not None
         article_id = hashlib.sha256(
             f"{rec.source}\n{rec.record_id}\n{rec.url}".encode()
-        ).hexdigest()
+        ).hexdigest()[:32]
         result.articles.append(
             {
-                "article_id": article_id[:32],
+                "article_id": article_id,
                 "url": rec.url,
                 "title": article.title,
                 "text": article.text,
@@ -97,13 +140,13 @@ def extract_records(records: Iterable[WebRecord], cfg: ExtractConfig) -> Extract
                 "record_id": rec.record_id,
             }
         )
-        _images(rec, html, article_id[:32], index, checked, cfg, result)
+        _images(rec, part.refs, article_id, index, checked, cfg, result)
     return result
 
 
 def _images(
     rec: WebRecord,
-    html: str,
+    refs: tuple[ImageRef, ...],
     article_id: str,
     index: dict[str, bytes],
     checked: dict[str, ImageInfo | str],
@@ -111,7 +154,7 @@ def _images(
     result: ExtractResult,
 ) -> None:
     seen: set[str] = set()
-    for ref in find_images(html, rec.url):
+    for ref in refs:
         if ref.candidates == ("data:",):
             result.reject(rec, "image_data_uri", "inline data: image without a URL")
             continue

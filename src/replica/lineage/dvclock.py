@@ -47,9 +47,11 @@ class StageLock:
     deps: tuple[LockEntry, ...] = ()
     outs: tuple[LockEntry, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    cmd: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "cmd": self.cmd,
             "deps": [{"path": e.path, "hash": e.hash} for e in self.deps],
             "outs": [{"path": e.path, "hash": e.hash} for e in self.outs],
             "params": self.params,
@@ -81,10 +83,14 @@ def _stage(body: Any, where: str) -> StageLock:
     params = body.get("params") or {}
     if not isinstance(params, dict):
         raise LockError(f"{where}.params must be a mapping, got {params!r}")
+    cmd = body.get("cmd") or ""
+    if isinstance(cmd, list):  # DVC allows a list of commands run in order
+        cmd = " && ".join(str(c) for c in cmd)
     return StageLock(
         deps=_entries(body.get("deps"), f"{where}.deps"),
         outs=_entries(body.get("outs"), f"{where}.outs"),
         params=params,
+        cmd=" ".join(str(cmd).split()),
     )
 
 

@@ -6,14 +6,29 @@ Pure decision on numbers, so every rule is unit-tested without a registry:
 - with no current holder, meeting the floor is enough;
 - otherwise the candidate must beat the holder by strictly more than ``min_improvement``:
   a tie keeps the champion, because moving it would change the served model for no gain;
-- a candidate that already holds the alias stays (re-running promote changes nothing).
+- a candidate that already holds the alias stays (re-running promote changes nothing);
+- before any metric comparison, the required checks (``required_checks``) must pass: the
+  candidate's data passed its GX suites, its bias guards hold, and it was evaluated on the same
+  test split as the holder (otherwise the two numbers are not comparable).
 """
 
 from __future__ import annotations
 
 import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+_GUARD = re.compile(r"^\s*([A-Za-z0-9_.\-/]+)\s*(<=|>=|<|>)\s*(\S+)\s*$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+}
+Failure = tuple[str, str]  # (snake_case code, sentence)
 
 
 @dataclass(frozen=True)
@@ -53,8 +68,10 @@ def decide(
     champion: float | None,
     candidate_version: str | None = None,
     champion_version: str | None = None,
+    failed: Sequence[Failure] = (),
 ) -> Decision:
-    """Apply the gate to the candidate's metric and the current holder's (None when none)."""
+    """Apply the gate to the candidate's metric and the current holder's (None when none);
+    ``failed`` are the required checks the candidate failed (any one refuses it)."""
     m = rule.metric
 
     def verdict(ok: bool, code: str, reason: str) -> Decision:
@@ -62,6 +79,8 @@ def decide(
 
     if champion_version is not None and champion_version == candidate_version:
         return verdict(True, "already_holds", f"v{candidate_version} already holds the alias")
+    if failed:
+        return verdict(False, failed[0][0], "; ".join(reason for _, reason in failed))
 
     if math.isnan(candidate):
         return verdict(False, "metric_nan", f"candidate {m} is NaN")
@@ -115,3 +134,74 @@ def decision_tags(
         "promote.champion_value": text(decision.champion_value),
         "promote.champion_version": text(champion_version),
     }
+
+
+def parse_guard(text: str) -> tuple[str, str, float]:
+    """``"rmse<=40"`` -> ``("rmse", "<=", 40.0)``; anything else is a ValueError naming it."""
+    match = _GUARD.match(text)
+    if match is None:
+        raise ValueError(f"guard {text!r} must look like 'metric<=number' (<=, >=, < or >)")
+    try:
+        bound = float(match[3])
+    except ValueError:
+        raise ValueError(f"guard {text!r}: {match[3]!r} is not a number") from None
+    return match[1], match[2], bound
+
+
+def required_checks(
+    candidate_tags: Mapping[str, str],
+    candidate_metrics: Mapping[str, float],
+    champion_tags: Mapping[str, str] | None,
+    guards: Sequence[str] = (),
+    require_validation: bool = True,
+    require_same_split: bool = True,
+) -> list[Failure]:
+    """The checks a candidate must pass before its metric is compared, as failures.
+
+    - validation: ``validate.passed`` is ``true`` (register tags it from the GX reports);
+    - guards: each ``metric<op>bound`` holds on the candidate's run metrics (bias guards);
+    - same split: ``eval.test_split`` equals the holder's (only when there is a holder).
+    """
+    failed: list[Failure] = []
+    if require_validation:
+        passed = candidate_tags.get("validate.passed", "unknown")
+        if passed == "false":
+            bad = sorted(
+                k.removeprefix("validate.")
+                for k, v in candidate_tags.items()
+                if k.startswith("validate.") and v == "failed"
+            )
+            failed.append(("validation_failed", f"GX suites failed on the candidate's data: {bad}"))
+        elif passed != "true":
+            failed.append(
+                ("validation_missing", "the candidate carries no passed GX validation reports")
+            )
+    for guard in guards:
+        metric, op, bound = parse_guard(guard)
+        value = candidate_metrics.get(metric)
+        if value is None or math.isnan(value):
+            failed.append(
+                ("guard_metric_missing", f"guard {guard!r}: the candidate has no {metric}")
+            )
+        elif not _OPS[op](value, bound):
+            failed.append(("guard_failed", f"guard {guard!r} fails: {metric}={value:.4f}"))
+    if require_same_split and champion_tags is not None:
+        mine = candidate_tags.get("eval.test_split", "unknown")
+        theirs = champion_tags.get("eval.test_split", "unknown")
+        if "unknown" in (mine, theirs):
+            failed.append(
+                (
+                    "test_split_unknown",
+                    f"cannot tell whether candidate and holder share a test split "
+                    f"(candidate {mine}, holder {theirs})",
+                )
+            )
+        elif mine != theirs:
+            failed.append(
+                (
+                    "different_test_split",
+                    f"candidate was evaluated on test split {mine}, the holder on {theirs}: "
+                    "their metrics are not comparable",
+                )
+            )
+    return failed

@@ -9,13 +9,18 @@ was.
 from __future__ import annotations
 
 import importlib.metadata
+import random
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 PREVIOUS_ALIAS = "previous"
+LOCK_SUFFIX = ".lock"
+LOCK_WAIT_S = 120.0  # how long a promoter waits for another one to finish
+LOCK_TTL_S = 600.0  # a lock older than this was left by a promoter that died; it is broken
 # Offline and log-friendly unless the environment says otherwise (steps apply these at run time).
 MLFLOW_ENV_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -76,12 +81,16 @@ class Registration:
 
 @dataclass(frozen=True)
 class Standing:
-    """The candidate and the current alias holder with their gate-metric values."""
+    """The candidate and the current alias holder with their gate-metric values, plus what the
+    required checks read: both versions' tags and the candidate's run metrics."""
 
     candidate_version: str
     candidate_value: float
     champion_version: str | None
     champion_value: float | None
+    candidate_tags: dict[str, str] = field(default_factory=dict)
+    champion_tags: dict[str, str] | None = None
+    candidate_metrics: dict[str, float] = field(default_factory=dict)
 
 
 @contextmanager
@@ -128,9 +137,13 @@ def register_model(
     params: Mapping[str, str],
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
+    files: Mapping[str, bytes] | None = None,
     run_name: str = "register",
 ) -> Registration:
-    """Log one run (params, metrics, tags, pyfunc model); register the model as a new version."""
+    """Log one run (params, metrics, tags, ``files``: artifact path -> content, the pyfunc
+    model) and register the model as a new version."""
+    import tempfile
+
     import mlflow
 
     from replica.registry.pyfunc import CopyDetectorModel, input_example
@@ -150,6 +163,13 @@ def register_model(
         with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=dict(tags)) as run:
             mlflow.log_params(dict(params))
             mlflow.log_metrics(dict(metrics))
+            if files:
+                with tempfile.TemporaryDirectory() as tmp:
+                    for rel, content in files.items():
+                        target = Path(tmp) / rel
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(content)
+                    mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=CopyDetectorModel(),
@@ -183,18 +203,85 @@ def read_standing(
         # they raise for a missing alias, and a missing alias is normal here.
         held_by = client.get_registered_model(model_name).aliases.get(alias)
         holder = client.get_model_version(model_name, held_by) if held_by is not None else None
-        cand_value = _run_metric(client, candidate.run_id, metric, f"candidate v{version}")
-        hold_value = (
-            _run_metric(client, holder.run_id, metric, f"@{alias} holder v{holder.version}")
-            if holder is not None
-            else None
-        )
+        cand_metrics = _run_metrics(client, candidate.run_id, f"candidate v{version}")
+        cand_value = _pick(cand_metrics, metric, f"candidate v{version}", candidate.run_id)
+        hold_value = None
+        if holder is not None:
+            who = f"@{alias} holder v{holder.version}"
+            hold_value = _pick(_run_metrics(client, holder.run_id, who), metric, who, holder.run_id)
     return Standing(
         candidate_version=str(candidate.version),
         candidate_value=cand_value,
         champion_version=str(holder.version) if holder is not None else None,
         champion_value=hold_value,
+        candidate_tags=dict(candidate.tags),
+        champion_tags=dict(holder.tags) if holder is not None else None,
+        candidate_metrics=cand_metrics,
     )
+
+
+@contextmanager
+def promotion_lock(
+    client: Any,
+    tracking: Tracking,
+    model_name: str,
+    owner: str,
+    wait_s: float = LOCK_WAIT_S,
+    ttl_s: float = LOCK_TTL_S,
+) -> Iterator[None]:
+    """Hold the registry-wide promotion lock of ``model_name`` while the body runs.
+
+    MLflow has no compare-and-set on aliases, so check-then-set is made exclusive with a lock
+    every promoter sharing the tracking server sees: the registered model ``<name>.lock``. Its
+    creation is atomic (the store's unique name: a second create fails with
+    RESOURCE_ALREADY_EXISTS), and deleting it releases the lock. A lock older than ``ttl_s``
+    (its holder died) is broken; waiting longer than ``wait_s`` is an error.
+    """
+    from mlflow.exceptions import MlflowException
+
+    lock = f"{model_name}{LOCK_SUFFIX}"
+    deadline = time.monotonic() + wait_s
+    with _errors(tracking, f"taking the promotion lock {lock!r}"):
+        while True:
+            try:
+                client.create_registered_model(
+                    lock,
+                    tags={"owner": owner, "acquired_at": f"{time.time():.3f}"},
+                    description="replica promotion lock; deleted when the promotion ends",
+                )
+                break
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            held = _lock_holder(client, lock)
+            if held is not None and time.time() - held[1] > ttl_s:
+                with suppress(MlflowException):  # another waiter may break it first
+                    client.delete_registered_model(lock)  # stale: its holder never released it
+                continue
+            if time.monotonic() > deadline:
+                who = f"{held[0]} since {held[1]:.0f}" if held else "another promoter"
+                raise RegistryError(
+                    f"promotion lock {lock!r} is held by {who}; waited {wait_s:.0f} s"
+                )
+            time.sleep(random.uniform(0.05, 0.3))
+    try:
+        yield
+    finally:
+        with suppress(Exception):  # an unreleased lock expires after ttl_s
+            client.delete_registered_model(lock)
+
+
+def _lock_holder(client: Any, lock: str) -> tuple[str, float] | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = client.get_registered_model(lock).tags
+    except MlflowException:  # released between our create and this read
+        return None
+    try:
+        return str(tags.get("owner")), float(tags.get("acquired_at", "0"))
+    except ValueError:
+        return str(tags.get("owner")), 0.0
 
 
 def record_decision(
@@ -220,18 +307,60 @@ def record_decision(
                 )
                 previous = standing.champion_version
             client.set_registered_model_alias(model_name, alias, standing.candidate_version)
+            _verify_alias(client, model_name, alias, standing.candidate_version)
+        client.set_registered_model_tag(
+            model_name, "promote.last", f"v{standing.candidate_version} {tags['promote.decision']}"
+        )
     return previous
 
 
-def _run_metric(client: Any, run_id: str | None, metric: str, who: str) -> float:
+def rollback(client: Any, tracking: Tracking, model_name: str, alias: str) -> tuple[str, str]:
+    """Give ``alias`` back to the version holding ``previous``; the displaced holder becomes
+    ``previous`` (so a second rollback undoes the first). Returns (restored, displaced)."""
+    with _errors(tracking, f"rolling back @{alias} of {model_name!r}"):
+        aliases = client.get_registered_model(model_name).aliases
+        restored, displaced = aliases.get(PREVIOUS_ALIAS), aliases.get(alias)
+        if restored is None or displaced is None:
+            raise RegistryError(
+                f"cannot roll back {model_name!r}: it needs both @{alias} and @{PREVIOUS_ALIAS} "
+                f"(has {dict(sorted(aliases.items()))})"
+            )
+        restored, displaced = str(restored), str(displaced)
+        client.set_registered_model_alias(model_name, alias, restored)
+        client.set_registered_model_alias(model_name, PREVIOUS_ALIAS, displaced)
+        _verify_alias(client, model_name, alias, restored)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        client.set_model_version_tag(model_name, restored, "promote.rollback", f"restored {stamp}")
+        client.set_model_version_tag(
+            model_name, displaced, "promote.rollback", f"rolled back {stamp}"
+        )
+        client.set_registered_model_tag(model_name, "promote.last", f"v{restored} rollback")
+    return restored, displaced
+
+
+def _verify_alias(client: Any, model_name: str, alias: str, version: str) -> None:
+    """Re-read the alias after setting it: under the lock it must hold ``version``; anything
+    else means a writer outside ``replica promote`` moved it, which is reported, not hidden."""
+    now = client.get_registered_model(model_name).aliases.get(alias)
+    if str(now) != version:
+        raise RegistryError(
+            f"@{alias} of {model_name!r} points at v{now} right after it was set to v{version}: "
+            "something outside `replica promote` moves aliases; check the registry"
+        )
+
+
+def _run_metrics(client: Any, run_id: str | None, who: str) -> dict[str, float]:
     if not run_id:
-        raise RegistryError(f"{who} has no source run, so its {metric!r} is unknown")
-    values = client.get_run(run_id).data.metrics
+        raise RegistryError(f"{who} has no source run, so its metrics are unknown")
+    return {k: float(v) for k, v in client.get_run(run_id).data.metrics.items()}
+
+
+def _pick(values: Mapping[str, float], metric: str, who: str, run_id: str | None) -> float:
     if metric not in values:
         raise RegistryError(
             f"{who} (run {run_id}) has no metric {metric!r}; it has {sorted(values)}"
         )
-    return float(values[metric])
+    return values[metric]
 
 
 def _signature() -> Any:
@@ -254,3 +383,90 @@ def _requirements() -> list[str]:
         except importlib.metadata.PackageNotFoundError:
             reqs.append(dist)
     return reqs
+
+
+def find_version(
+    client: Any, tracking: Tracking, name: str, alias: str | None, version: str | None
+) -> dict[str, Any]:
+    """One model version (by alias or number) as a plain dict: name, version, aliases, run_id,
+    tags."""
+    with _errors(
+        tracking, f"reading {name!r}@{alias}" if alias else f"reading {name!r} v{version}"
+    ):
+        mv = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, version)
+        )
+        return _version_dict(mv)
+
+
+def read_run(client: Any, tracking: Tracking, run_id: str) -> dict[str, Any]:
+    """A run's id, experiment, params and metrics."""
+    with _errors(tracking, f"reading run {run_id}"):
+        run = client.get_run(run_id)
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+    }
+
+
+def read_run_json(tracking: Tracking, run_id: str, path: str) -> dict[str, Any] | None:
+    """A JSON artifact of a run, or None when the run has no such artifact."""
+    import json
+    import tempfile
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    with (
+        _errors(tracking, f"reading artifact {path!r} of run {run_id}"),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=path, dst_path=tmp, tracking_uri=tracking.uri
+            )
+        except (MlflowException, OSError):
+            return None
+        data = json.loads(Path(local).read_text())
+    return data if isinstance(data, dict) else None
+
+
+def all_versions(client: Any, tracking: Tracking) -> list[dict[str, Any]]:
+    """Every version of every registered model (promotion locks excluded), as plain dicts."""
+    out: list[dict[str, Any]] = []
+    aliases: dict[tuple[str, str], list[str]] = {}
+    with _errors(tracking, "listing model versions"):
+        # version search results do not carry aliases in every store: take them from the models
+        for model in _pages(lambda token: client.search_registered_models(page_token=token)):
+            for alias, version in model.aliases.items():
+                aliases.setdefault((model.name, str(version)), []).append(alias)
+        for mv in _pages(lambda token: client.search_model_versions(page_token=token)):
+            if not mv.name.endswith(LOCK_SUFFIX):
+                out.append(
+                    _version_dict(mv) | {"aliases": aliases.get((mv.name, str(mv.version)), [])}
+                )
+    return out
+
+
+def _pages(search: Any) -> Iterator[Any]:
+    token = None
+    while True:
+        page = search(token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _version_dict(mv: Any) -> dict[str, Any]:
+    return {
+        "name": mv.name,
+        "version": str(mv.version),
+        "aliases": list(getattr(mv, "aliases", []) or []),
+        "run_id": mv.run_id,
+        "tags": dict(mv.tags),
+    }

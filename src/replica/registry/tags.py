@@ -7,13 +7,15 @@ every input of the ``train`` stage from ``dvc.lock``, and the orchestrator's run
 
 from __future__ import annotations
 
+import hashlib
 import math
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from replica.lineage import StageLock
+from replica.lineage.graph import data_entries, upstream
 
 # Orchestrator run ids, when the step runs under one: env var -> tag.
 ORCHESTRATOR_ENV = {
@@ -69,7 +71,10 @@ def lineage_tags(
     }
     lock = (stages or {}).get(stage)
     tags["dvc.lock.present"] = str(lock is not None).lower()
-    if lock is not None:
+    if stages is not None and lock is not None:
+        # every dataset upstream of the stage, so `replica lineage data` finds the model by any
+        for path, digest in data_entries(stages, upstream(stages, stage)[:-1]).items():
+            tags[tag_key(f"dvc.{path}")] = digest or "none"
         for dep in lock.deps:
             tags[tag_key(f"dvc.{dep.path}")] = dep.hash or "none"
         for out in lock.outs:
@@ -77,7 +82,42 @@ def lineage_tags(
     for var, tag in ORCHESTRATOR_ENV.items():
         if environ.get(var):
             tags[tag] = environ[var]
+    tags.update(orchestrator_tags(environ))
     return tags
+
+
+def orchestrator_tags(environ: Mapping[str, str]) -> dict[str, str]:
+    """Which orchestrator ran the step and its run id: Airflow's DAG run, KFP's pipeline job
+    (``KFP_RUN_ID``, which the component sets from ``{{$.pipeline_job_uuid}}``), or DVC (no run
+    id of its own: ``dvc``). Outside any of them: ``none``."""
+    if environ.get("AIRFLOW_CTX_DAG_RUN_ID"):
+        return {"orchestrator": "airflow", "orchestrator.run_id": environ["AIRFLOW_CTX_DAG_RUN_ID"]}
+    if environ.get("KFP_RUN_ID") or environ.get("KFP_POD_NAME"):
+        run_id = environ.get("KFP_RUN_ID") or environ["KFP_POD_NAME"]
+        return {"orchestrator": "kfp", "orchestrator.run_id": run_id}
+    if environ.get("DVC_STAGE"):
+        return {"orchestrator": "dvc", "orchestrator.run_id": "dvc"}
+    return {"orchestrator": "none", "orchestrator.run_id": "none"}
+
+
+def validation_tags(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """One tag per GX report (``validate.<name>`` = passed/failed) and ``validate.passed``:
+    ``true`` only when there are reports and all passed, ``unknown`` when there are none."""
+    tags = {
+        tag_key(f"validate.{name}"): "passed" if report.get("success") is True else "failed"
+        for name, report in sorted(reports.items())
+    }
+    if not reports:
+        tags["validate.passed"] = "unknown"
+    else:
+        tags["validate.passed"] = str(all(v == "passed" for v in tags.values())).lower()
+    return tags
+
+
+def split_hash(pair_ids: Iterable[str]) -> str:
+    """The identity of a test split: sha256 of its sorted pair ids (order-free, 16 hex)."""
+    joined = "\n".join(sorted(str(p) for p in pair_ids))
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
 
 def json_metrics(metrics: Mapping[str, float]) -> dict[str, float | None]:

@@ -1,14 +1,21 @@
-"""Remove exact and near-duplicate articles and images, keeping one row per cluster.
+"""Remove exact and near-duplicate articles and images, keeping one row per cluster; group
+articles into stories.
 
-Command: ``replica dedup --input data/extract --output data/dedup``
+Command: ``replica dedup --input data/extract --output data/dedup [--engine local|ray]
+[--embedding-model model.pt]``
 
-Reads:  ``articles.parquet`` (articles@1), ``images.parquet`` (images@1) and their blobs.
+Reads:  ``articles.parquet`` (articles@1, streamed in batches), ``images.parquet`` (images@1)
+        and their blobs.
 Writes: ``articles_dedup.parquet``, ``images_dedup.parquet`` (one row per cluster, with
         cluster_id and cluster_size), ``duplicates.parquet`` (each removed row, the kept row it
-        duplicates, method and score), ``rejects.parquet``, the kept blobs (hard links) and
-        ``_meta.json``.
-Params: ``dedup`` (shingle_size, num_perm, threshold, phash_max_distance), ``base.seed``,
-        ``extract.max_image_pixels``.
+        duplicates, method and evidence score), ``stories.parquet`` (text clusters joined by
+        shared images, with their image sets), ``rejects.parquet`` (empty_text, invalid_utf8,
+        text_too_large, image_undecodable), the kept blobs (hard links) and ``_meta.json``.
+Params: ``dedup`` (shingle_size, num_perm, threshold, lsh_fp_weight, lsh_fn_weight,
+        max_text_bytes, phash_max_distance, match_flips, embedding_threshold,
+        embedding_image_size, workers, batch_rows), ``base.seed``, ``extract.max_image_pixels``.
+Engines: ``local`` (all cores, streaming) and ``ray`` (Ray Data; ``RAY_ADDRESS`` selects a
+        cluster) give identical clusters.
 """
 
 from __future__ import annotations
@@ -21,7 +28,17 @@ from typing import Annotated
 
 import typer
 
-from replica.contracts import ARTICLES, ARTICLES_DEDUP, DUPLICATES, IMAGES, IMAGES_DEDUP, REJECTS
+from replica.contracts import (
+    ARTICLES,
+    ARTICLES_DEDUP,
+    DUPLICATES,
+    IMAGES,
+    IMAGES_DEDUP,
+    REJECTS,
+    STORIES,
+    ContractError,
+    stamp_of,
+)
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, load, run
 
@@ -37,71 +54,114 @@ def _link(src: Path, dst: Path) -> None:
 def main(
     input: Annotated[Path, typer.Option(help="extract output directory.")],
     output: Annotated[Path, typer.Option(help="Directory to write the deduplicated tables to.")],
+    engine: Annotated[str, typer.Option(help="local (all cores) or ray (Ray Data).")] = "local",
+    embedding_model: Annotated[
+        Path | None, typer.Option(help="TorchScript image embedding model: adds embedding mode.")
+    ] = None,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
     cfg = load(params, set_)
 
     def body() -> StepSummary:
-        from replica.dedup.images import phash
-        from replica.dedup.tables import dedup_articles, dedup_images
+        import numpy as np
 
+        from replica.dedup import images as img
+        from replica.dedup.engine import Engine, candidates, fingerprints, select_rows, workers_for
+        from replica.dedup.tables import ImageEvidence, cluster_texts, dedup_images, describe
+        from replica.dedup.tables import stories as make_stories
+
+        eng = Engine(engine) if engine in {e.value for e in Engine} else None
+        if eng is None:
+            raise ContractError(f"--engine must be one of {[e.value for e in Engine]}: {engine!r}")
         summary = StepSummary("dedup")
-        articles = ARTICLES.read(input).to_pylist()
+        src = Path(input) / ARTICLES.filename
+        if not src.exists() or stamp_of(src) != ARTICLES.ref:
+            found = stamp_of(src) if src.exists() else "missing"
+            raise ContractError(f"{str(src)!r} is stamped {found!r}, expected {ARTICLES.ref!r}")
         images = IMAGES.read(input).to_pylist()
-        summary.rows_in = len(articles) + len(images)
-        rejects: list[dict] = []
 
-        def reject(row: dict, reason: str, detail: str) -> None:
-            rid = row.get("article_id") or ""
-            rejects.append(
-                dict(
-                    stage="dedup",
-                    source=str(input),
-                    record_id=rid,
-                    url=row.get("url") or row.get("src_url"),
-                    reason=reason,
-                    detail=detail,
-                )
-            )
+        # 1. text: fingerprints (streamed) → LSH candidates → verified clusters, keep policy
+        index = fingerprints(eng, src, cfg.dedup, cfg.base.seed)
+        cands = candidates(eng, index, cfg.dedup)
+        text_clusters, text_removals = cluster_texts(index, cfg.dedup, cands)
+        cid, art_dups = describe("articles", index.article_id, text_clusters, text_removals)
+        sizes = text_clusters.sizes()
+        kept = text_clusters.kept
+        articles = select_rows(src, index.row[kept], cfg.dedup.batch_rows)
+        articles = articles.append_column(
+            "cluster_id", [[cid[int(k)] for k in kept]]
+        ).append_column("cluster_size", [sizes[kept].astype("int32")])
+        rejects = [
+            dict(stage="dedup", source=str(input), **r) for r in index.rejects
+        ]  # record_id, url, reason, detail
 
+        # 2. images: one decode per distinct file; undecodable files are rejects
+        uris = sorted({im["uri"] for im in images})
+        hashed = img.hash_images(
+            [Path(input) / u for u in uris], cfg.extract.max_image_pixels, workers_for(cfg.dedup)
+        )
+        by_uri = {u: i for i, u in enumerate(uris)}
         usable = []
-        for a in articles:
-            if a["text"] and a["text"].strip():
-                usable.append(a)
-            else:
-                reject(a, "empty_text", "article text is empty after extraction")
-        arts = dedup_articles(usable, cfg.dedup, cfg.base.seed)
-        kept_ids = {a["article_id"] for a in arts.kept}
-
-        hashes: list[int | None] = []
         for im in images:
-            try:
-                hashes.append(phash(Path(input) / im["uri"], cfg.extract.max_image_pixels))
-            except Exception as exc:  # any decoder failure is a counted, reasoned reject
-                hashes.append(None)
-                reject(im, "image_undecodable", f"{im['uri']}: {exc}"[:200])
-        decodable = [im for im, h in zip(images, hashes, strict=True) if h is not None]
-        imgs = dedup_images(decodable, [h for h in hashes if h is not None], kept_ids, cfg.dedup)
+            err = hashed.error[by_uri[im["uri"]]]
+            if err is None:
+                usable.append(im)
+            else:
+                rejects.append(
+                    dict(
+                        stage="dedup",
+                        source=str(input),
+                        record_id=im["article_id"],
+                        url=im["src_url"],
+                        reason="image_undecodable",
+                        detail=f"{im['uri']}: {err}"[:200],
+                    )
+                )
+        at = [by_uri[im["uri"]] for im in usable]
+        emb = None
+        if embedding_model is not None:
+            ok = sorted(set(at))  # decodable files only
+            vecs = img.embed(
+                [Path(input) / uris[i] for i in ok], embedding_model, cfg.dedup.embedding_image_size
+            )
+            emb = vecs[np.searchsorted(ok, at)]
+        ev = ImageEvidence(
+            pixel_sha=[hashed.pixel_sha[i] for i in at],
+            phash=hashed.phash[at],
+            phash_flip=hashed.phash_flip[at],
+            embedding=emb,
+        )
+        kept_ids = set(articles.column("article_id").to_pylist())
+        imgs, image_clusters = dedup_images(usable, ev, kept_ids, cfg.dedup)
+
+        # 3. stories: text clusters joined by shared image clusters
+        story_rows = make_stories(index, text_clusters, usable, image_clusters)
 
         with atomic_dir(output) as tmp:
             for im in imgs.kept:
                 _link(Path(input) / im["uri"], tmp / im["uri"])
-            ARTICLES_DEDUP.write(arts.kept, tmp)
+            ARTICLES_DEDUP.write(articles, tmp)
             IMAGES_DEDUP.write(imgs.kept, tmp)
-            DUPLICATES.write(arts.duplicates + imgs.duplicates, tmp)
+            DUPLICATES.write(art_dups + imgs.duplicates, tmp)
+            STORIES.write(story_rows, tmp)
             REJECTS.write(rejects, tmp)
+            summary.rows_in = len(index) + len(index.rejects) + len(images)
             summary.rejects = Counter(r["reason"] for r in rejects)
-            summary.rows_out = len(arts.kept) + len(imgs.kept)
+            summary.rows_out = articles.num_rows + len(imgs.kept)
             summary.outputs = {
-                "articles": len(arts.kept),
+                "articles": articles.num_rows,
                 "images": len(imgs.kept),
-                "duplicates": len(arts.duplicates) + len(imgs.duplicates),
+                "duplicates": len(art_dups) + len(imgs.duplicates),
+                "stories": len(story_rows),
             }
             write_sidecar(
                 tmp,
                 summary.finish(),
-                {c.name: c.ref for c in (ARTICLES_DEDUP, IMAGES_DEDUP, DUPLICATES, REJECTS)},
+                {
+                    c.name: c.ref
+                    for c in (ARTICLES_DEDUP, IMAGES_DEDUP, DUPLICATES, STORIES, REJECTS)
+                },
                 cfg.digest("dedup"),
             )
         return summary

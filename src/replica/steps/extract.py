@@ -8,7 +8,11 @@ Writes: ``--output``/``articles.parquet`` (ARTICLES), ``images.parquet`` (IMAGES
         ``rejects.parquet`` (REJECTS, stage ``extract``; this step's own rejects only),
         ``_meta.json``.
 Params: ``extract`` (min_text_chars, min_image_side, max_image_aspect, max_image_pixels,
-        max_image_bytes, include_tables).
+        max_image_bytes, include_tables, favor_precision, workers).
+Engine: ``--engine local`` (default: a process pool of ``extract.workers`` processes, 0 = all
+        cores) or ``--engine ray`` (Ray Data over the WARC files; ``ray.init()`` joins the
+        cluster named by ``RAY_ADDRESS``, e.g. a KubeRay head ``ray://<head-svc>:10001``, else
+        starts Ray locally; workers need the input at the same path). Outputs are identical.
 
 Images come only from image records captured in the same crawl, and only for accepted
 articles; an image a page shows but the crawl did not capture is an ``image_not_captured``
@@ -17,15 +21,20 @@ reject.
 
 from __future__ import annotations
 
-from itertools import chain
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from replica.contracts import ARTICLES, IMAGES, REJECTS
-from replica.io import StepSummary, atomic_dir, write_sidecar
+from replica.io import SIDECAR, StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
+
+
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 def main(
@@ -33,17 +42,21 @@ def main(
     output: Annotated[Path, typer.Option(help="Output directory for tables and image blobs.")],
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
+    engine: Annotated[Engine, typer.Option(help="Where extraction runs.")] = Engine.local,
 ) -> None:
     cfg = load(params, set_)
 
     def body() -> StepSummary:
-        from replica.extract import extract_records, read_warc
+        from replica.extract.engines import run_local, run_ray
 
         summary = StepSummary("extract")
         warcs = sorted(p for p in Path(input).glob("*.warc*") if p.suffix in (".gz", ".warc"))
         if not warcs:
             raise StepError(f"no WARC files (*.warc, *.warc.gz) in {str(input)!r}")
-        result = extract_records(chain.from_iterable(read_warc(p) for p in warcs), cfg.extract)
+        if (Path(input) / "_state.sqlite").exists() and not (Path(input) / SIDECAR).exists():
+            raise StepError(f"{str(input)!r} is an unfinished crawl (no {SIDECAR}); rerun crawl")
+        run_engine = run_ray if engine is Engine.ray else run_local
+        result = run_engine(warcs, cfg.extract)
         with atomic_dir(output) as tmp:
             for uri, data in result.blobs.items():
                 (tmp / uri).parent.mkdir(parents=True, exist_ok=True)

@@ -4,13 +4,22 @@ Command: ``replica register --model data/model --metrics data/eval --lock dvc.lo
 --output data/registry/registration.json``
 
 Reads:  ``--model`` (model directory with ``config.json``), ``--metrics`` (``metrics.json`` or
-        the directory holding it: flat metric name -> number), ``--lock`` (``dvc.lock``: the
-        content hash of every input of the ``train`` stage; absent = registering outside DVC,
-        tagged ``dvc.lock.present=false`` with a warning).
+        the directory holding it: flat metric name -> number; ``predictions.parquet`` beside it
+        gives the plot and the test split's identity), ``--lock`` (``dvc.lock``: the content
+        hash of every input of the ``train`` stage and of every stage upstream of it; absent =
+        registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
+        ``--reports`` (the GX reports ``validate`` wrote, ``*.json``), the upstream datasets'
+        ``_meta.json`` (row counts) and the crawl's sources file (named in its ``dvc.lock`` cmd).
 Writes: one MLflow run named ``register`` in experiment ``register.experiment`` (params: the
-        model's config and the params sections that shaped it; metrics; lineage tags; the
-        model as a pyfunc), a new version of ``register.model_name`` with the same tags, and
-        ``--output`` (JSON: model_name, version, run_id, model_uri, metrics, tags).
+        model's config and the params sections that shaped it; metrics; tags; artifacts:
+        ``plots/predicted_vs_label.png``, ``validation/*.json``, ``config/params.json`` (resolved
+        params), ``config/model.json``, ``lineage/dvc.lock``, ``lineage/lineage.json``; the model
+        as a pyfunc with signature and input example), a new version of ``register.model_name``
+        with the same tags, and ``--output`` (JSON: model_name, version, run_id, model_uri,
+        metrics, tags). Tags: ``git.commit``, ``git.dirty``, ``params.hash``, ``dvc.<path>`` for
+        every upstream dataset, ``validate.<report>`` and ``validate.passed``,
+        ``eval.test_split`` (hash of the sorted test pair ids), ``orchestrator`` and
+        ``orchestrator.run_id`` (Airflow DAG run, ``KFP_RUN_ID``, or ``dvc``).
 Params: ``register`` (model_name, experiment); ``base``, ``pairs``, ``train`` and ``evaluate``
         are logged as run params.
 Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``, artifacts in
@@ -26,12 +35,21 @@ from typing import Annotated
 
 import typer
 
-from replica.io import StepSummary, atomic_write_text, git_state
-from replica.lineage import LockError, read_dvc_lock
-from replica.registry.tags import check_metrics, flatten, lineage_tags
+from replica.io import SIDECAR, StepSummary, atomic_write_text, git_state
+from replica.lineage import LockError, StageLock, read_dvc_lock
+from replica.lineage.graph import upstream
+from replica.lineage.record import RECORD_PATH, build_record, sources_files
+from replica.registry.tags import (
+    check_metrics,
+    flatten,
+    lineage_tags,
+    split_hash,
+    validation_tags,
+)
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 LOGGED_SECTIONS = ("base", "pairs", "train", "evaluate", "register")
+STAGE = "train"
 
 
 def main(
@@ -41,6 +59,9 @@ def main(
     lock: Annotated[Path, typer.Option(help="dvc.lock with the train stage's hashes.")] = Path(
         "dvc.lock"
     ),
+    reports: Annotated[
+        Path, typer.Option(help="Directory of the GX reports (*.json) written by validate.")
+    ] = Path("reports/validate"),
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
@@ -65,15 +86,34 @@ def main(
             stages = read_dvc_lock(lock) if Path(lock).is_file() else None
         except (ValueError, LockError) as exc:  # JSONDecodeError is a ValueError
             raise StepError(str(exc)) from exc
-        if stages is None or "train" not in stages:
-            why = "not found" if stages is None else "has no 'train' stage"
+        if stages is None or STAGE not in stages:
+            why = "not found" if stages is None else f"has no {STAGE!r} stage"
             typer.echo(
                 f"[register] warning: {lock} {why}; registering without data lineage "
                 "(dvc.lock.present=false)",
                 err=True,
             )
+            stages = None
+        gx = _read_reports(Path(reports))
         tags = lineage_tags(git_state(), cfg.digest(*LOGGED_SECTIONS), stages, os.environ)
+        tags |= validation_tags(gx)
         data = cfg.to_dict()
+        files = {
+            "config/params.json": _json(data),
+            "config/model.json": _json(model_config),
+            **{f"validation/{name}.json": _json(rep) for name, rep in gx.items()},
+        }
+        predictions = metrics_path.parent / "predictions.parquet"
+        if predictions.is_file():
+            tags["eval.test_split"], files["plots/predicted_vs_label.png"] = _predictions(
+                predictions, int(model_config.get("levels", 6)), cfg.register.model_name
+            )
+        else:
+            tags["eval.test_split"] = "unknown"
+            typer.echo(f"[register] warning: no {predictions}; test split unknown", err=True)
+        if stages is not None:
+            files["lineage/dvc.lock"] = Path(lock).read_bytes()
+            files[RECORD_PATH] = _json(_record(stages))
         run_params = flatten(model_config, "model.") | flatten(
             {s: data[s] for s in LOGGED_SECTIONS}
         )
@@ -90,6 +130,7 @@ def main(
                 params=run_params,
                 metrics=values,
                 tags=tags,
+                files=files,
             )
         except RegistryError as exc:
             raise StepError(str(exc)) from exc
@@ -101,3 +142,71 @@ def main(
         return summary
 
     run("register", body)
+
+
+def _json(doc: object) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+def _read_reports(directory: Path) -> dict[str, dict]:
+    """``{name: report}`` for every ``*.json`` GX report; none (or no directory) is allowed
+    and tagged ``validate.passed=unknown``, an unreadable report is an error."""
+    out = {}
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            report = json.loads(path.read_text())
+        except ValueError as exc:
+            raise StepError(f"GX report {str(path)!r} is not JSON: {exc}") from exc
+        if not isinstance(report, dict) or "success" not in report:
+            raise StepError(f"GX report {str(path)!r} has no 'success' field")
+        out[path.stem] = report
+    if not out:
+        typer.echo(f"[register] warning: no GX reports in {directory}", err=True)
+    return out
+
+
+def _predictions(path: Path, levels: int, name: str) -> tuple[str, bytes]:
+    """The test split's hash and the predicted-vs-label plot, from evaluate's predictions."""
+    from replica.contracts import PREDICTIONS
+    from replica.registry.plots import predicted_vs_label
+
+    table = PREDICTIONS.read(path.parent).to_pydict()
+    test = [p for p, s in zip(table["pair_id"], table["split"], strict=True) if s == "test"]
+    if not test:
+        raise StepError(f"{path} has no test-split rows; evaluate must score the test split")
+    target = [lv / max(levels - 1, 1) for lv in table["level"]]
+    png = predicted_vs_label(table["predicted"], target, table["split"], name)
+    return split_hash(test), png
+
+
+def _record(stages: dict[str, StageLock]) -> dict:
+    """The lineage record: upstream stages and datasets (rows from their sidecars) and the
+    files the crawl's sources file matches now (paths relative to the working directory)."""
+    from replica.crawl.sources import SourcesError, load_sources
+
+    chain = upstream(stages, STAGE)
+    metas = {}
+    for name in chain:
+        for out in stages[name].outs:
+            sidecar = Path(out.path) / SIDECAR
+            if sidecar.is_file():
+                metas[out.path] = json.loads(sidecar.read_text())
+    sources = []
+    for stage, file in sources_files(stages, chain):
+        digest = next((d.hash for d in stages[stage].deps if d.path == file), None)
+        try:
+            entries = [
+                {
+                    "kind": src.kind,
+                    "files": [
+                        {"path": os.path.relpath(f), "size": f.stat().st_size}
+                        for f in (*src.files, *src.url_index)
+                    ],
+                }
+                for src in load_sources(Path(file))
+            ]
+        except (SourcesError, OSError) as exc:
+            typer.echo(f"[register] warning: sources {file}: {exc}", err=True)
+            entries = []
+        sources.append({"file": file, "hash": digest, "stage": stage, "entries": entries})
+    return build_record(stages, STAGE, metas, sources)

@@ -1,0 +1,117 @@
+"""Locality-sensitive hashing over MinHash signatures, vectorized: the bands x rows choice,
+band buckets, the candidate pairs that share a bucket, their verification, and components.
+
+The shape is the one DataTrove and NeMo Curator use, so each phase can run on a cluster:
+signatures → band buckets → candidate pairs → verified pairs → connected components.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from replica.dedup.text import mix64
+
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+@lru_cache(maxsize=64)
+def optimal_params(
+    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+) -> tuple[int, int]:
+    """Bands and rows (b·r ≤ num_perm) minimizing ``fp_weight·FP + fn_weight·FN``.
+
+    FP is the area under the probability that a pair becomes a candidate,
+    ``1 - (1 - s^r)^b``, for Jaccard ``s`` below the threshold; FN the area above it of the
+    probability that it does not. This is datasketch's ``_optimal_param`` with the integrals
+    taken by the trapezoid rule on a fine grid over all (b, r) at once.
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    grid = 4001
+    lo = np.linspace(0.0, threshold, grid)
+    hi = np.linspace(threshold, 1.0, grid)
+    best, best_err = (1, 1), float("inf")
+    for b in range(1, num_perm + 1):
+        r = np.arange(1, num_perm // b + 1, dtype=np.float64)[:, None]
+        fp = np.asarray(np.trapezoid(1.0 - (1.0 - lo[None, :] ** r) ** b, lo, axis=1))
+        fn = np.asarray(np.trapezoid((1.0 - hi[None, :] ** r) ** b, hi, axis=1))
+        err = fp * fp_weight + fn * fn_weight
+        i = int(np.argmin(err))
+        if err[i] < best_err:
+            best, best_err = (b, i + 1), float(err[i])
+    return best
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """uint64[n, bands]: one hash per band of ``rows`` signature values (band index mixed in)."""
+    n = sig.shape[0]
+    keys = np.empty((n, bands), dtype=np.uint64)
+    for b in range(bands):
+        h = mix64(np.full(n, b + 1, dtype=np.uint64))
+        for c in range(b * rows, (b + 1) * rows):
+            h = mix64(h ^ sig[:, c].astype(np.uint64))
+        keys[:, b] = h
+    return keys
+
+
+def bucket_pairs(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Every pair of ``ids`` whose ``keys`` are equal, as int64[m, 2] with ``a < b``.
+
+    Sorting puts a bucket's members next to each other; offset ``d`` pairs each member with the
+    one ``d`` places further while both stay in the bucket, so the work is the pair count.
+    """
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    sid = ids[order]
+    active = np.arange(len(k) - 1, dtype=np.int64)
+    out = []
+    d = 1
+    while active.size:
+        active = active[active + d < len(k)]
+        active = active[k[active] == k[active + d]]
+        if active.size:
+            a, b = sid[active], sid[active + d]
+            out.append(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1))
+        d += 1
+    return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
+
+
+def candidate_pairs(keys: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """Distinct pairs sharing a bucket in any band (int64[m, 2], sorted, ``a < b``)."""
+    ids = np.arange(keys.shape[0], dtype=np.int64) if ids is None else ids
+    parts = [bucket_pairs(keys[:, b], ids) for b in range(keys.shape[1])]
+    return unique_pairs(np.concatenate(parts) if parts else np.zeros((0, 2), np.int64))
+
+
+def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    if len(pairs) == 0:
+        return pairs.reshape(0, 2).astype(np.int64)
+    return np.unique(pairs.astype(np.int64), axis=0)
+
+
+def verify(sig: np.ndarray, pairs: np.ndarray, threshold: float, chunk: int = 1 << 16):
+    """Estimated Jaccard of each candidate pair; returns (pairs at or above threshold, scores)."""
+    scores = np.empty(len(pairs), dtype=np.float64)
+    for s in range(0, len(pairs), chunk):
+        p = pairs[s : s + chunk]
+        scores[s : s + chunk] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1)
+    ok = scores >= threshold
+    return pairs[ok], scores[ok]
+
+
+def components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected component of every node, labelled by its smallest member (int64[n])."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(pairs) == 0:
+        return np.arange(n, dtype=np.int64)
+    graph = coo_matrix(
+        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n)
+    )
+    _, labels = connected_components(graph, directed=False)
+    smallest = np.full(labels.max() + 1, n, dtype=np.int64)
+    np.minimum.at(smallest, labels, np.arange(n, dtype=np.int64))
+    return smallest[labels]
