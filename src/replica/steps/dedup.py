@@ -20,8 +20,6 @@ Engines: ``local`` (all cores, streaming) and ``ray`` (Ray Data; ``RAY_ADDRESS``
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -39,16 +37,8 @@ from replica.contracts import (
     ContractError,
     stamp_of,
 )
-from replica.io import StepSummary, atomic_dir, write_sidecar
+from replica.io import StepSummary, atomic_dir, link_or_copy, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, load, run
-
-
-def _link(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def main(
@@ -140,7 +130,7 @@ def main(
 
         with atomic_dir(output) as tmp:
             for im in imgs.kept:
-                _link(Path(input) / im["uri"], tmp / im["uri"])
+                link_or_copy(Path(input) / im["uri"], tmp / im["uri"])
             ARTICLES_DEDUP.write(articles, tmp)
             IMAGES_DEDUP.write(imgs.kept, tmp)
             DUPLICATES.write(art_dups + imgs.duplicates, tmp)

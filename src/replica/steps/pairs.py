@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from replica.contracts import IMAGES_DEDUP, PAIRS
-from replica.io import StepSummary, atomic_dir, write_sidecar
+from replica.io import StepSummary, atomic_dir, link_or_copy, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 
@@ -34,12 +32,8 @@ def _place_source(src: Path, out: Path, uri: str) -> str:
     """Hardlink (else copy) a source image into ``out/sources``; return its relative uri."""
     rel = Path("sources") / uri
     target = out / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():
-        try:
-            os.link(src, target)
-        except OSError:
-            shutil.copy2(src, target)
+        link_or_copy(src, target)
     return rel.as_posix()
 
 
