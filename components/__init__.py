@@ -1,1 +1,1 @@
-"""Kubeflow Pipelines container components: one per ``replica`` step (see ``components.steps``)."""
+"""Kubeflow Pipelines components: one per pipeline step, each running its ``dvc.yaml`` command."""

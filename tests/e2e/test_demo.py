@@ -24,6 +24,8 @@ BIN = Path(sys.executable).parent
 STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "train", "evaluate", "register"]
 IGNORE = shutil.ignore_patterns(
     ".venv",
+    ".venv-*",
+    "build",
     "data",
     "reports",
     "mlruns",

@@ -1,7 +1,9 @@
-"""Orchestration fixtures: a throwaway Airflow home, the DAG bag, and ``dvc.yaml`` as the reference.
+"""Orchestration fixtures: a throwaway Airflow home, the DAG bag, ``dvc.yaml`` as the reference,
+and scratch copies of the project to run the DAGs and pipelines in.
 
 Airflow reads its home and config when first imported, so the environment is set here, at
-conftest import time, before any test module imports ``airflow``.
+conftest import time, before any test module imports ``airflow``. DAGs start unpaused so that an
+Asset event queues the DAGs scheduled on it, as in a deployment.
 """
 
 from __future__ import annotations
@@ -29,6 +31,27 @@ os.environ.update(
     AIRFLOW_HOME=_AIRFLOW_HOME,
     AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+)
+os.environ.pop("REPLICA_EXECUTION", None)  # the DAGs' default (local) unless a test sets it
+BIN = Path(sys.executable).parent
+SCRATCH_IGNORE = shutil.ignore_patterns(
+    ".venv",
+    ".venv-*",
+    "build",
+    "data",
+    "reports",
+    "mlruns",
+    "__pycache__",
+    ".git",
+    "dvc.lock",
+    "config.local",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    ".dvc-storage",
+    "mlflow-server",
+    ".terraform",
 )
 
 
@@ -95,6 +118,40 @@ def dag_bag() -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS))
+
+
+def scratch_project(base: Path, corpus: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the project in a fresh git repo at ``base/main`` beside a link to ``shared/``.
+
+    Its DVC run cache is empty and its default remote is ``base/dvc-remote``, so nothing it runs
+    touches the developer's checkout. Returns the copy and an env to run commands in it.
+    """
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "shared").symlink_to(corpus.parent)
+    work = base / "main"
+    shutil.copytree(ROOT, work, ignore=SCRATCH_IGNORE)
+    for stale in ("cache", "tmp"):
+        shutil.rmtree(work / ".dvc" / stale, ignore_errors=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    for cmd in (
+        ["git", "init", "-q"],
+        [
+            str(BIN / "dvc"),
+            "remote",
+            "add",
+            "--local",
+            "--default",
+            "scratch",
+            str(base / "dvc-remote"),
+        ],
+        ["git", "add", "-A"],
+        [*git, "commit", "-qm", "scratch"],
+    ):
+        done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (cmd, done.stderr)
+    return work, env
 
 
 @pytest.fixture(scope="session")

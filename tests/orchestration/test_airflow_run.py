@@ -1,14 +1,16 @@
-"""A real ``dag.test()`` run of the pipeline DAG, with ``replica`` replaced by a recorder on PATH.
+"""Real ``dag.test()`` runs with ``replica`` and ``dvc`` replaced by recorders on PATH.
 
-The steps themselves are tested elsewhere; this proves the wiring Airflow adds: the project dir is
-resolved at run time (from the run's param or the Variable), each command reaches the shell
-intact, and the tasks run in an order ``dvc.yaml`` allows.
+The steps themselves are tested elsewhere (and end to end in ``test_airflow_e2e``); this proves
+the wiring Airflow adds: the project dir is resolved at run time (from the run's param or the
+Variable), each command reaches the shell intact and in an order ``dvc.yaml`` allows, the
+``promote`` DAG's params shape its command, and a failed step stops everything after it and is
+reported on ``replica.alerts``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import shlex
 from pathlib import Path
 
 import pytest
@@ -19,42 +21,102 @@ from tests.orchestration.conftest import DAGS
 pytestmark = pytest.mark.integration
 
 RECORDER = """#!/bin/sh
-printf '%s\\t%s\\n' "$PWD" "$*" >> "$REPLICA_CALLS"
+{ printf '%s\\t%s' "$PWD" "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$CALLS"
+case " $* " in *" $FAIL_ON "*) exit 3;; esac
 """
 
 
+@pytest.fixture
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: Path) -> Path:
+    """A project dir; ``replica``/``dvc`` append ``cwd, tool, args`` to the returned file."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.tsv"
+    bin_dir.mkdir()
+    (tmp_path / "project").mkdir()
+    for tool in ("replica", "dvc"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("CALLS", str(calls))
+    monkeypatch.setenv("FAIL_ON", "--no-such-arg")
+    return calls
+
+
+def _rows(calls: Path) -> list[list[str]]:
+    return [line.split("\t") for line in calls.read_text().splitlines()]
+
+
 @pytest.mark.parametrize("source", ["param", "variable"])
-def test_dag_run_executes_every_step_in_dvc_order(
+def test_refresh_then_retrain_run_every_step_in_dvc_order(
     source: str,
-    airflow_db: Path,
+    recorded: Path,
     dvc_stages: dict,
     dvc_ancestors: dict,
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bin_dir, project, calls = tmp_path / "bin", tmp_path / "project", tmp_path / "calls.tsv"
-    bin_dir.mkdir()
-    project.mkdir()
-    (bin_dir / "replica").write_text(RECORDER)
-    (bin_dir / "replica").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("REPLICA_CALLS", str(calls))
-
+    project = recorded.parent / "project"
     if source == "variable":  # a deployment default: AIRFLOW_VAR_* is read when the task runs
         monkeypatch.setenv("AIRFLOW_VAR_REPLICA_PROJECT_DIR", str(project))
         conf = {}
     else:
         conf = {"project_dir": str(project)}
+    for dag_id in ("dataset_refresh", "retrain"):  # a fresh parse per run: conf sticks to params
+        run = DagBag(dag_folder=str(DAGS)).dags[dag_id].test(run_conf=conf)
+        assert run.state == "success", dag_id
 
-    # A fresh parse per run: dag.test() keeps the run's conf in the DAG object's params.
-    dag = DagBag(dag_folder=str(DAGS)).dags["replica_pipeline"]
-    run = dag.test(run_conf=conf)
-
-    assert run.state == "success"
-    rows = [line.split("\t") for line in calls.read_text().splitlines()]
-    assert {cwd for cwd, _ in rows} == {str(project)}
+    rows = _rows(recorded)
+    assert {cwd for cwd, *_ in rows} == {str(project)}
     by_argv = {stage.argv[1:]: name for name, stage in dvc_stages.items()}
-    order = [by_argv[tuple(shlex.split(args))] for _, args in rows]
-    assert sorted(order) == sorted(dvc_stages)
-    for i, name in enumerate(order):
-        assert dvc_ancestors[name] <= set(order[:i]), f"{name} ran before {dvc_ancestors[name]}"
+    order = [by_argv[tuple(args)] if tool == "replica" else args[0] for _, tool, *args in rows]
+    assert [o for o in order if o not in dvc_stages] == ["commit", "push", "commit"]
+    steps = [o for o in order if o in dvc_stages]
+    assert sorted(steps) == sorted(dvc_stages)
+    for i, name in enumerate(steps):
+        assert dvc_ancestors[name] <= set(steps[:i]), f"{name} ran before {dvc_ancestors[name]}"
+    assert order.index("push") < order.index("train"), "retrain starts after the push"
+
+
+@pytest.mark.parametrize(
+    ("conf", "expected"),
+    [
+        ({}, ["--registration", "data/registry/registration.json"]),
+        (
+            {"registration": "data/registry/other.json"},
+            ["--registration", "data/registry/other.json"],
+        ),
+        ({"rollback": True}, ["--rollback"]),
+    ],
+)
+def test_promote_dag_params_shape_the_command(
+    conf: dict, expected: list[str], recorded: Path
+) -> None:
+    project = recorded.parent / "project"
+    dag = DagBag(dag_folder=str(DAGS)).dags["promote"]
+    run = dag.test(run_conf={"project_dir": str(project), **conf})
+    assert run.state == "success"
+    ((_, tool, *args),) = _rows(recorded)
+    assert [tool, *args] == [
+        "replica",
+        "promote",
+        *expected,
+        "--output",
+        "data/registry/promotion.json",
+    ]
+
+
+def test_a_failed_step_stops_the_run_and_raises_an_alert(
+    recorded: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("FAIL_ON", "data/dedup")  # dedup's output: dedup fails, exit 3
+    project = recorded.parent / "project"
+    dag = DagBag(dag_folder=str(DAGS)).dags["dataset_refresh"]
+    with caplog.at_level(logging.ERROR, logger="replica.alerts"):
+        run = dag.test(run_conf={"project_dir": str(project)})
+
+    assert run.state == "failed"
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["dedup"] == "failed"
+    assert all(states[t] == "upstream_failed" for t in ("validate_dedup", "pairs", "push"))
+    ran = [args[0] for _, _, *args in _rows(recorded)]
+    assert "pairs" not in ran and "push" not in ran
+    alerts = [r.getMessage() for r in caplog.records if r.name == "replica.alerts"]
+    assert any("dataset_refresh/dedup" in a and "exit code 3" in a for a in alerts), alerts

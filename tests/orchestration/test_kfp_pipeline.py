@@ -1,14 +1,16 @@
-"""The KFP pipeline compiles to the checked-in spec and runs the ``dvc.yaml`` commands in order.
+"""The KFP pipelines compile to the checked-in specs, carry GPU settings on GPU steps only, and
+run the ``dvc.yaml`` commands in order with KFP's local runner.
 
-Regenerate the golden file after an intended change::
+Regenerate the golden files after an intended change (including any ``params.yaml`` edit: the
+sections are the pipelines' parameter defaults)::
 
     make compile   # or: UPDATE_GOLDEN=1 .venv/bin/pytest tests/orchestration/test_kfp_pipeline.py
 """
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,131 +20,224 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines import replica_pipeline as rp
-from tests.orchestration.conftest import ROOT
+from pipelines import compile as kc
+from pipelines.cluster import GPU_POOL, GPU_RESOURCE, WORKSPACE
+from tests.orchestration.conftest import BIN, ROOT
 
 GPU_TASKS = {"pairs", "train"}
-PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
+DVC_TASKS = {"commit", "push"}
+SECRETS = {"crawl": "replica-aws", "push": "replica-aws"}
+SECRETS |= {"register": "replica-mlflow", "promote": "replica-mlflow"}
+RECORDER = """#!/bin/sh
+{ printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$REPLICA_CALLS"
+"""
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = rp.compile_pipeline(tmp_path_factory.mktemp("kfp") / "replica_pipeline.yaml")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("kfp")
+    paths = {name: kc.compile_pipeline(name, out / f"{name}.yaml") for name in kc.PIPELINES}
     if os.environ.get("UPDATE_GOLDEN") == "1":
-        shutil.copyfile(path, rp.COMPILED)
-    return path
+        for name, path in paths.items():
+            shutil.copyfile(path, kc.COMPILED / f"{name}.yaml")
+    return paths
 
 
 @pytest.fixture(scope="module")
-def spec(compiled: Path) -> dict[str, Any]:
-    pipeline, platform = yaml.safe_load_all(compiled.read_text())
-    return {"pipeline": pipeline, "platform": platform}
-
-
-@pytest.fixture(scope="module")
-def tasks(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Compiled tasks by display name (= Airflow task id), each with its executor spliced in."""
-    pipeline = spec["pipeline"]
-    k8s = spec["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+def specs(compiled: dict[str, Path]) -> dict[str, dict[str, Any]]:
     out = {}
-    for key, task in pipeline["root"]["dag"]["tasks"].items():
-        label = pipeline["components"][task["componentRef"]["name"]]["executorLabel"]
-        out[task["taskInfo"]["name"]] = {
-            **task,
-            "key": key,
-            "container": pipeline["deploymentSpec"]["executors"][label]["container"],
-            "k8s": k8s.get(label, {}),
-        }
+    for name, path in compiled.items():
+        pipeline, platform = yaml.safe_load_all(path.read_text())
+        out[name] = {"pipeline": pipeline, "platform": platform}
     return out
 
 
-def test_compiles_to_the_golden_spec(spec: dict[str, Any]) -> None:
-    golden = list(yaml.safe_load_all(rp.COMPILED.read_text()))
-    assert [spec["pipeline"], spec["platform"]] == golden, (
-        "pipeline changed: review, then `make compile` (or UPDATE_GOLDEN=1 pytest ...)"
-    )
+@pytest.fixture(scope="module")
+def tasks(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per pipeline, compiled tasks by display name (= Airflow task id) with their executors."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, spec in specs.items():
+        pipeline = spec["pipeline"]
+        k8s = spec["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        out[name] = {}
+        for key, task in pipeline["root"]["dag"]["tasks"].items():
+            label = pipeline["components"][task["componentRef"]["name"]]["executorLabel"]
+            out[name][task["taskInfo"]["name"]] = {
+                **task,
+                "key": key,
+                "container": pipeline["deploymentSpec"]["executors"][label]["container"],
+                "k8s": k8s.get(label, {}),
+            }
+    return out
 
 
-def test_spec_is_valid_kfp_ir(spec: dict[str, Any]) -> None:
+def test_compiles_to_the_golden_specs(specs: dict[str, dict[str, Any]]) -> None:
+    assert sorted(specs) == ["refresh", "train"]
+    for name, spec in specs.items():
+        golden = list(yaml.safe_load_all((kc.COMPILED / f"{name}.yaml").read_text()))
+        assert [spec["pipeline"], spec["platform"]] == golden, (
+            f"pipeline {name} changed (or params.yaml did): review, then `make compile`"
+        )
+
+
+def test_specs_are_valid_kfp_ir(specs: dict[str, dict[str, Any]]) -> None:
     """Strict protobuf parse: an unknown or misplaced field raises."""
     from google.protobuf import json_format
+    from kfp.kubernetes import kubernetes_executor_config_pb2 as k8s_pb2
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    json_format.ParseDict(spec["pipeline"], pipeline_spec_pb2.PipelineSpec())
-    json_format.ParseDict(spec["platform"], pipeline_spec_pb2.PlatformSpec())
+    for spec in specs.values():
+        json_format.ParseDict(spec["pipeline"], pipeline_spec_pb2.PipelineSpec())
+        json_format.ParseDict(spec["platform"], pipeline_spec_pb2.PlatformSpec())
+        executors = spec["platform"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        for executor in executors.values():
+            json_format.ParseDict(executor, k8s_pb2.KubernetesExecutorConfig())
 
 
-def test_one_task_per_dvc_stage(tasks: dict, dvc_stages: dict) -> None:
-    assert sorted(tasks) == sorted(dvc_stages)
+def test_refresh_and_train_hold_one_task_per_dvc_stage(tasks: dict, dvc_stages: dict) -> None:
+    refresh, train = (set(tasks[n]) - DVC_TASKS for n in ("refresh", "train"))
+    assert refresh.isdisjoint(train)
+    assert sorted(refresh | train) == sorted(dvc_stages)
+    assert set(tasks["train"]) == {"train", "evaluate", "commit", "register", "promote"}
 
 
 def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -> None:
-    by_key = {t["key"]: name for name, t in tasks.items()}
-    direct = {name: {by_key[k] for k in t.get("dependentTasks", [])} for name, t in tasks.items()}
+    for pipeline in tasks.values():
+        by_key = {t["key"]: name for name, t in pipeline.items()}
+        direct = {n: {by_key[k] for k in t.get("dependentTasks", [])} for n, t in pipeline.items()}
 
-    def closure(name: str) -> set[str]:
-        return set().union(*({u} | closure(u) for u in direct[name])) if direct[name] else set()
+        def closure(name: str, direct: dict = direct) -> set[str]:
+            return set().union(*({u} | closure(u) for u in direct[name])) if direct[name] else set()
 
-    assert {name: closure(name) for name in tasks} == dvc_ancestors
-
-
-def _resolve(arg: str, task: dict[str, Any], defaults: dict[str, Any]) -> str:
-    """Substitute a task's input placeholders with its constants or the pipeline defaults."""
-
-    def value(match: re.Match[str]) -> str:
-        source = task["inputs"]["parameters"][match.group(1)]
-        if "runtimeValue" in source:
-            return source["runtimeValue"]["constant"]
-        return defaults[source["componentInputParameter"]]["defaultValue"]
-
-    return PLACEHOLDER.sub(value, arg)
+        for name in set(pipeline) - DVC_TASKS:
+            assert closure(name) - DVC_TASKS == dvc_ancestors[name] & set(pipeline), name
+        assert closure("commit") >= set(pipeline) - DVC_TASKS - {"register", "promote"}
 
 
-def test_each_task_runs_its_dvc_command_under_the_workspace(
-    spec: dict[str, Any], tasks: dict, dvc_stages: dict
-) -> None:
-    defaults = spec["pipeline"]["root"]["inputDefinitions"]["parameters"]
-    workspace = defaults["workspace"]["defaultValue"] + "/"
-    for name, task in tasks.items():
-        container = task["container"]
-        argv = [*container["command"], *(_resolve(a, task, defaults) for a in container["args"])]
-        paths = [a for a in argv[2:] if not a.startswith("--")]
-        assert all(p.startswith(workspace) for p in paths), (name, paths)
-        relative = [a.removeprefix(workspace) for a in argv]
-        assert tuple(relative) == dvc_stages[name].argv, name
-        assert _resolve(container["image"], task, defaults) == "replica:cpu"
+def test_gpu_settings_only_on_gpu_steps(tasks: dict) -> None:
+    for pipeline in tasks.values():
+        for name, task in pipeline.items():
+            resources = task["container"].get("resources", {})
+            accelerator = resources.get("accelerator")
+            k8s = task["k8s"]
+            if name in GPU_TASKS:
+                assert accelerator["resourceType"] == GPU_RESOURCE, name
+                assert accelerator["resourceCount"] == "1", name
+                assert k8s["nodeSelector"]["labels"] == {GPU_POOL[0]: GPU_POOL[1]}, name
+                assert [(t["key"], t["effect"]) for t in k8s["tolerations"]] == [
+                    (GPU_RESOURCE, "NoSchedule")
+                ], name
+                assert task["inputs"]["parameters"]["pipelinechannel--gpu_image"], name
+            else:
+                assert accelerator is None, name
+                assert "nodeSelector" not in k8s and "tolerations" not in k8s, name
+            assert resources["resourceMemoryLimit"], name
+            assert int(k8s["activeDeadlineSeconds"]) > 0, name
 
 
-def test_gpu_only_on_pairs_and_train(tasks: dict) -> None:
-    for name, task in tasks.items():
-        accelerator = task["container"].get("resources", {}).get("accelerator")
-        tolerations = task["k8s"].get("tolerations", [])
-        if name in GPU_TASKS:
-            assert accelerator["resourceType"] == "nvidia.com/gpu", name
-            assert accelerator["resourceCount"] == "1", name
-            assert [t["key"] for t in tolerations] == ["nvidia.com/gpu"], name
-        else:
-            assert accelerator is None, name
-            assert tolerations == [], name
+def test_every_task_mounts_the_workspace_uncached_with_its_secrets(tasks: dict) -> None:
+    """Inputs are a path and params, so a KFP cache hit could skip a step whose data changed."""
+    for pipeline in tasks.values():
+        for name, task in pipeline.items():
+            assert not task["cachingOptions"].get("enableCache"), name
+            mounts = task["k8s"]["pvcMount"]
+            assert [(m["mountPath"], m["pvcNameParameter"]) for m in mounts] == [
+                (WORKSPACE, {"componentInputParameter": "pvc_name"})
+            ], name
+            secrets = [s["secretNameParameter"] for s in task["k8s"].get("secretAsEnv", [])]
+            expected = [{"runtimeValue": {"constant": SECRETS[name]}}] if name in SECRETS else []
+            assert secrets == expected, name
 
 
-def test_every_task_is_uncached_on_the_shared_workspace(tasks: dict) -> None:
-    """Inputs are only a path, so a KFP cache hit would skip a step whose data changed."""
-    for name, task in tasks.items():
-        assert not task["cachingOptions"].get("enableCache"), name
-        mounts = task["k8s"]["pvcMount"]
-        assert [(m["mountPath"], m["pvcNameParameter"]) for m in mounts] == [
-            (rp.WORKSPACE, {"componentInputParameter": "pvc_name"})
-        ], name
+def test_section_defaults_are_params_yaml(specs: dict[str, dict[str, Any]]) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for spec in specs.values():
+        inputs = spec["pipeline"]["root"]["inputDefinitions"]["parameters"]
+        sections = {k: v for k, v in inputs.items() if k in params}
+        assert sections, "no params.yaml section among the pipeline parameters"
+        for section, value in sections.items():
+            assert json.loads(value["defaultValue"]) == params[section], section
 
 
-def test_importing_the_pipeline_imports_no_project_or_heavy_code() -> None:
+def test_importing_the_pipelines_imports_no_project_or_heavy_code() -> None:
     """Pipeline and component modules wire: no replica, torch, pandas or airflow at import."""
     probe = (
-        "import sys, pipelines.replica_pipeline;"
-        "print(sorted({'replica', 'torch', 'pandas', 'airflow'} & set(sys.modules)))"
+        "import sys, pipelines.refresh, pipelines.train;"
+        "print(sorted({'replica', 'torch', 'pandas', 'airflow', 'yaml'} & set(sys.modules)))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True
     )
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() in ("[]", "['yaml']")
+
+
+def _run_compiled(name: str, workspace: Path, pipeline_root: Path) -> None:
+    """Run a golden spec with KFP's local SubprocessRunner (in this environment)."""
+    from kfp import components, local
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
+    components.load_component_from_file(str(kc.COMPILED / f"{name}.yaml"))(workspace=str(workspace))
+
+
+def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
+    dvc_stages: dict, dvc_ancestors: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``replica`` and ``dvc`` are recorders here; the real run is the slow test below."""
+    bin_dir, workspace, calls = tmp_path / "bin", tmp_path / "ws", tmp_path / "calls"
+    bin_dir.mkdir()
+    workspace.mkdir()
+    for tool in ("replica", "dvc"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("REPLICA_CALLS", str(calls))
+
+    _run_compiled("refresh", workspace, tmp_path / "root")
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    by_argv = {stage.argv: name for name, stage in dvc_stages.items()}
+    order = []
+    for line in calls.read_text().splitlines():
+        argv = line.split("\t")
+        if argv[0] == "dvc":
+            order.append(argv[1])
+            continue
+        sets = [a.removeprefix("--set=") for a in argv if a.startswith("--set=")]
+        for item in sets:
+            key, value = item.split("=", 1)
+            section, field = key.split(".")
+            assert yaml.safe_load(value) == params[section][field], item
+        order.append(by_argv[tuple(a for a in argv if not a.startswith("--set="))])
+    assert order[-2:] == ["commit", "push"]
+    for i, name in enumerate(order[:-2]):
+        assert dvc_ancestors[name] & set(order) <= set(order[:i]), f"{name} ran too early"
+    assert {n for n in order if n in dvc_stages} == set(dvc_stages) - {
+        "train",
+        "evaluate",
+        "register",
+        "promote",
+    }
+
+
+@pytest.mark.slow
+def test_local_runner_runs_the_refresh_pipeline_on_the_demo_corpus(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.orchestration.conftest import scratch_project
+
+    work, env = scratch_project(tmp_path / "project", corpus)
+    for key in [k for k in os.environ if k not in env]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    _run_compiled("refresh", work, tmp_path / "root")
+
+    report = json.loads((work / "reports" / "validate" / "pairs.json").read_text())
+    assert report["success"] is True
+    meta = json.loads((work / "data" / "pairs" / "_meta.json").read_text())
+    assert meta["rows_out"] > 0
+    lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    pairs_md5 = next(o["md5"] for o in lock["pairs"]["outs"] if o["path"] == "data/pairs")
+    pushed = work.parent / "dvc-remote" / "files" / "md5" / pairs_md5[:2] / pairs_md5[2:]
+    assert pushed.is_file()

@@ -1,0 +1,335 @@
+"""The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, and ``promote``.
+
+- ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate → pairs → validate,
+  then ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache) and ``push`` (upload
+  them to the DVC remote). ``push`` emits the Asset ``replica_pairs``.
+- ``retrain`` (scheduled on that Asset): train → evaluate → ``commit`` (so ``register`` finds the
+  model's lineage in ``dvc.lock``) → register → promote. Only the copy detector exists as a step.
+- ``promote`` (manual): the promotion gate on demand, or ``rollback`` to the previous champion.
+
+Every ``replica`` task runs its ``dvc.yaml`` command verbatim, in the project directory, through
+``/bin/sh -c``. Where it runs is the deployment's choice, set by ``REPLICA_EXECUTION`` in the
+environment of the Airflow components (an env read cannot fail; a Variable or a connection
+would need the metadata DB at parse time):
+
+- ``local`` (default): a local process in the project checkout: the run's ``project_dir`` param,
+  else the Variable ``replica_project_dir`` (``AIRFLOW_VAR_REPLICA_PROJECT_DIR``), else
+  ``/opt/replica``, resolved when the task runs.
+- ``kubernetes``: a KubernetesPodOperator pod from the replica image with the workspace PVC
+  ``replica-workspace`` (a DVC checkout of the project) as its working directory, secrets from
+  Kubernetes Secrets as env, and on GPU steps an ``nvidia.com/gpu`` limit, the GPU pool's node
+  selector and its taint's toleration. Images and namespace are Variables read at run time.
+
+Failure policy: a step that fails for its data fails the same way twice, so only the steps that
+talk to the network retry (crawl, push, register, promote), with exponential backoff; every task
+has a time limit, every DAG a run limit, and every failure is logged on ``replica.alerts`` (the
+logger that alerting watches). Runs share one workspace, so each DAG runs one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from airflow.sdk import DAG, Asset, Param
+
+MODES = ("local", "kubernetes")
+MODE = os.environ.get("REPLICA_EXECUTION", "local")
+if MODE not in MODES:
+    raise ValueError(f"REPLICA_EXECUTION={MODE!r}: expected one of {', '.join(MODES)}")
+
+PAIRS = Asset(name="replica_pairs", uri="dvc://replica/data/pairs", group="replica")
+
+PROJECT_DIR = "{{ params.project_dir or var.value.get('replica_project_dir', '/opt/replica') }}"
+NAMESPACE = "{{ var.value.get('replica_namespace', 'replica') }}"
+CPU_IMAGE = "{{ var.value.get('replica_image_cpu', 'ghcr.io/replica/replica:cpu') }}"
+GPU_IMAGE = "{{ var.value.get('replica_image_gpu', 'ghcr.io/replica/replica:gpu') }}"
+WORKSPACE = "/workspace"
+WORKSPACE_PVC = "replica-workspace"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_POOL = {"replica.io/node-pool": "gpu"}  # the EKS GPU node group's label (infra/terraform)
+MLFLOW_SECRET = "replica-mlflow"  # MLFLOW_TRACKING_URI (+ credentials)
+AWS_SECRET = "replica-aws"  # AWS_* for the DVC remote and s3:// crawl sources
+
+log = logging.getLogger("replica.alerts")
+
+
+class Step(NamedTuple):
+    """One task: its command, the tasks it waits for, its limits, what it needs in a cluster."""
+
+    task_id: str
+    command: str
+    upstream: tuple[str, ...]
+    timeout: timedelta
+    retries: int = 0
+    gpu: bool = False
+    secrets: tuple[str, ...] = ()
+
+
+def dvc_stage(task_id: str) -> str:
+    """The ``dvc.yaml`` stage a task runs: ``validate_extract`` is ``validate@extract``."""
+    return task_id.replace("validate_", "validate@", 1)
+
+
+def _validate(dataset: str, upstream: str) -> Step:
+    return Step(
+        f"validate_{dataset}",
+        f"replica validate --input data/{dataset} --report reports/validate/{dataset}.json",
+        (upstream,),
+        timedelta(minutes=30),
+    )
+
+
+_REFRESH_STEPS: tuple[Step, ...] = (
+    Step(
+        "crawl",
+        "replica crawl --sources sources/demo.yaml --output data/crawl",
+        (),
+        timedelta(hours=3),
+        retries=2,
+        secrets=(AWS_SECRET,),
+    ),
+    Step(
+        "extract",
+        "replica extract --input data/crawl --output data/extract",
+        ("crawl",),
+        timedelta(hours=2),
+    ),
+    _validate("extract", "extract"),
+    Step(
+        "dedup",
+        "replica dedup --input data/extract --output data/dedup",
+        ("validate_extract",),
+        timedelta(hours=2),
+    ),
+    _validate("dedup", "dedup"),
+    Step("tiny_sd", "replica make-tiny-sd --output data/tiny-sd", (), timedelta(minutes=20)),
+    Step(
+        "pairs",
+        "replica pairs --input data/dedup --output data/pairs",
+        ("validate_dedup", "tiny_sd"),
+        timedelta(hours=6),
+        gpu=True,
+    ),
+    _validate("pairs", "pairs"),
+)
+REFRESH: tuple[Step, ...] = (
+    *_REFRESH_STEPS,
+    Step(
+        "commit",
+        "dvc commit --force " + " ".join(dvc_stage(s.task_id) for s in _REFRESH_STEPS),
+        ("validate_pairs",),
+        timedelta(minutes=30),
+    ),
+    Step(
+        "push",
+        "dvc push " + " ".join(s.task_id for s in _REFRESH_STEPS if "validate" not in s.task_id),
+        ("commit",),
+        timedelta(hours=1),
+        retries=2,
+        secrets=(AWS_SECRET,),
+    ),
+)
+
+_REGISTER = (
+    "replica register --model data/model --metrics data/eval --lock dvc.lock "
+    "--reports reports/validate --output data/registry/registration.json"
+)
+_PROMOTE = (
+    "replica promote --registration data/registry/registration.json "
+    "--output data/registry/promotion.json"
+)
+RETRAIN: tuple[Step, ...] = (
+    Step(
+        "train",
+        "replica train --input data/pairs --output data/model",
+        (),
+        timedelta(hours=8),
+        gpu=True,
+    ),
+    Step(
+        "evaluate",
+        "replica evaluate --model data/model --input data/pairs --output data/eval",
+        ("train",),
+        timedelta(hours=1),
+    ),
+    Step("commit", "dvc commit --force train evaluate", ("evaluate",), timedelta(minutes=30)),
+    Step("register", _REGISTER, ("commit",), timedelta(minutes=30), 2, secrets=(MLFLOW_SECRET,)),
+    Step("promote", _PROMOTE, ("register",), timedelta(minutes=15), 1, secrets=(MLFLOW_SECRET,)),
+)
+
+PROMOTE: tuple[Step, ...] = (
+    Step(
+        "promote",
+        "replica promote {{ '--rollback' if params.rollback else '--registration ' "
+        "~ params.registration }} --output data/registry/promotion.json",
+        (),
+        timedelta(minutes=15),
+        1,
+        secrets=(MLFLOW_SECRET,),
+    ),
+)
+
+
+def notify_failure(context: Any) -> None:
+    """Log a task's or a run's failure on ``replica.alerts`` with what an operator needs first."""
+    ti = context.get("ti") or context.get("task_instance")
+    run = context.get("dag_run")
+    where = f"{run.dag_id}/{ti.task_id}" if ti is not None else getattr(run, "dag_id", "?")
+    log.error(
+        "replica failure: %s run=%s try=%s reason=%s",
+        where,
+        getattr(run, "run_id", "?"),
+        getattr(ti, "try_number", "-"),
+        context.get("exception") or context.get("reason") or "unknown",
+    )
+
+
+def _local_task(step: Step, **kwargs: Any) -> Any:
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    return BashOperator(bash_command=step.command, cwd=PROJECT_DIR, **kwargs)
+
+
+def _pod_task(step: Step, **kwargs: Any) -> Any:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.cncf.kubernetes.secret import Secret
+    from kubernetes.client import models as k8s
+
+    if step.gpu:
+        resources = k8s.V1ResourceRequirements(
+            requests={"cpu": "4", "memory": "16Gi"},
+            limits={"memory": "16Gi", GPU_RESOURCE: "1"},
+        )
+    else:
+        resources = k8s.V1ResourceRequirements(
+            requests={"cpu": "2", "memory": "8Gi"}, limits={"memory": "8Gi"}
+        )
+    return KubernetesPodOperator(
+        name=f"replica-{step.task_id.replace('_', '-')}",
+        namespace=NAMESPACE,
+        image=GPU_IMAGE if step.gpu else CPU_IMAGE,
+        image_pull_policy="IfNotPresent",
+        cmds=["/bin/sh", "-c"],
+        arguments=[step.command],
+        labels={"app.kubernetes.io/part-of": "replica", "replica.io/step": step.task_id},
+        full_pod_spec=k8s.V1Pod(
+            spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="base", working_dir=WORKSPACE)])
+        ),
+        volumes=[
+            k8s.V1Volume(
+                name="workspace",
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
+                    claim_name=WORKSPACE_PVC
+                ),
+            )
+        ],
+        volume_mounts=[k8s.V1VolumeMount(name="workspace", mount_path=WORKSPACE)],
+        secrets=[Secret("env", None, name) for name in step.secrets],
+        container_resources=resources,
+        node_selector=GPU_POOL if step.gpu else None,
+        tolerations=(
+            [k8s.V1Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")]
+            if step.gpu
+            else None
+        ),
+        security_context={"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        # A GPU node group scaled to zero takes minutes to bring a node up.
+        startup_timeout_seconds=900 if step.gpu else 300,
+        get_logs=True,
+        reattach_on_restart=True,
+        on_finish_action="delete_succeeded_pod",  # failed pods stay for inspection
+        **kwargs,
+    )
+
+
+def _build(steps: tuple[Step, ...], outlets: dict[str, list[Asset]]) -> None:
+    """One task per step in the DAG being defined, in the current mode, wired as listed."""
+    make = _local_task if MODE == "local" else _pod_task
+    tasks = {
+        step.task_id: make(
+            step,
+            task_id=step.task_id,
+            retries=step.retries,
+            execution_timeout=step.timeout,
+            outlets=outlets.get(step.task_id, []),
+        )
+        for step in steps
+    }
+    for step in steps:
+        for upstream in step.upstream:
+            tasks[upstream] >> tasks[step.task_id]
+
+
+_DEFAULT_ARGS = {
+    "owner": "replica",
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=30),
+    "on_failure_callback": notify_failure,
+}
+_PROJECT_PARAMS = (
+    {
+        "project_dir": Param(
+            "",
+            type="string",
+            description="Project checkout to run in; empty: Variable replica_project_dir.",
+        )
+    }
+    if MODE == "local"
+    else {}
+)
+_COMMON = {
+    "start_date": datetime(2026, 1, 1, tzinfo=UTC),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": _DEFAULT_ARGS,
+    "on_failure_callback": notify_failure,
+    "tags": ["replica", MODE],
+}
+
+with DAG(
+    dag_id="dataset_refresh",
+    description="crawl → extract → dedup → pairs, each validated; commit and push with DVC",
+    doc_md=__doc__,
+    schedule="0 2 * * *",
+    dagrun_timeout=timedelta(hours=16),
+    params=_PROJECT_PARAMS,
+    **_COMMON,
+) as dataset_refresh:
+    _build(REFRESH, {"push": [PAIRS]})
+
+with DAG(
+    dag_id="retrain",
+    description="train → evaluate → register → promote, on every new pairs dataset",
+    doc_md=__doc__,
+    schedule=[PAIRS],
+    dagrun_timeout=timedelta(hours=12),
+    params=_PROJECT_PARAMS,
+    **_COMMON,
+) as retrain:
+    _build(RETRAIN, {})
+
+with DAG(
+    dag_id="promote",
+    description="Run the promotion gate on a registration, or roll the champion back",
+    doc_md=__doc__,
+    schedule=None,
+    dagrun_timeout=timedelta(minutes=30),
+    params={
+        **_PROJECT_PARAMS,
+        "registration": Param(
+            "data/registry/registration.json",
+            type="string",
+            pattern=r"^[A-Za-z0-9_./-]+$",
+            description="registration.json (model name and version) to promote.",
+        ),
+        "rollback": Param(
+            False, type="boolean", description="Give the alias back to 'previous' instead."
+        ),
+    },
+    **_COMMON,
+) as promote:
+    _build(PROMOTE, {})

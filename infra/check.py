@@ -1,0 +1,288 @@
+"""Offline checks of everything that would reach a cluster or an AWS account.
+
+Run with the infra tools venv (``make infra-check`` creates ``.venv-infra``):
+
+    .venv-infra/bin/python infra/check.py [--root infra] [--only k8s,terraform,checkov,hadolint]
+
+- ``k8s``: every manifest under ``<root>/k8s`` against the Kubernetes schema (kubernetes-validate,
+  strict: unknown fields fail); RayCluster against the vendored schema in ``k8s/crds`` and its
+  pod templates against the PodTemplate schema; a kind with no schema is an error. The Airflow
+  chart values (``<root>/airflow/values.yaml``) against the settings the DAGs rely on.
+- ``terraform``: ``fmt -check``, ``init`` from the local provider mirror, ``validate``, an offline
+  ``plan`` (``terraform/offline``: fake credentials, example IDs), and policy on the plan JSON: GPU
+  node group tainted, labelled and on a GPU instance family; every bucket fully public-blocked,
+  versioned, KMS-encrypted. Skipped, loudly, when terraform or the mirror is absent.
+- ``checkov``: Kubernetes manifests, the Terraform module and the Dockerfile, with the justified
+  skips in ``<root>/.checkov.yaml``. (Not the plan JSON: there the bucket IDs are unknown until
+  apply, so checkov cannot tie a bucket to its public-access block and reports every bucket
+  unprotected; the plan policy above checks exactly that instead.)
+- ``hadolint``: ``containers/Dockerfile``.
+
+Prints one line per check and exits 1 if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+K8S_VERSION = "1.30.0"  # the EKS version the manifests target
+BIN = Path(sys.executable).parent
+MIRRORS = [
+    os.environ.get("TF_PLUGIN_MIRROR", ""),
+    "/opt/tf-plugins",
+    "/usr/share/terraform/plugins",
+]
+GPU_FAMILIES = ("g5.", "g6.", "g6e.", "p4d.", "p5.")
+
+
+class Skip(Exception):
+    """A check that cannot run on this machine (said loudly, not counted as passed)."""
+
+
+def load_docs(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
+    """Every YAML document in ``paths`` with its file name."""
+    return [
+        (path.name, doc)
+        for path in sorted(paths)
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def validate_k8s(docs: Iterable[tuple[str, dict[str, Any]]], crds: Path) -> list[str]:
+    """Schema errors of the manifests, one line each; empty when all are valid."""
+    errors = []
+    for where, doc in docs:
+        name = f"{where}: {doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+        if doc.get("kind") == "RayCluster":
+            errors += [f"{name}: {e}" for e in _validate_raycluster(doc, crds)]
+            continue
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            errors.append(f"{name}: {'.'.join(map(str, e.path))}: {e.message}")
+        except kubernetes_validate.SchemaNotFoundError:
+            errors.append(f"{name}: no schema for {doc.get('apiVersion')} {doc.get('kind')}")
+    return errors
+
+
+def _validate_raycluster(doc: dict[str, Any], crds: Path) -> list[str]:
+    schema = json.loads((crds / "raycluster.schema.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(doc)]
+    if errors:
+        return errors
+    spec = doc["spec"]
+    groups = [("headGroupSpec", spec["headGroupSpec"])]
+    groups += [(f"workerGroupSpecs.{g['groupName']}", g) for g in spec.get("workerGroupSpecs", [])]
+    for where, group in groups:
+        template = {
+            "apiVersion": "v1",
+            "kind": "PodTemplate",
+            "metadata": {"name": "template"},
+            "template": group["template"],
+        }
+        try:
+            kubernetes_validate.validate(template, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            errors.append(f"{where}.{'.'.join(map(str, e.path))}: {e.message}")
+        if group.get("minReplicas", 0) > group.get("maxReplicas", group.get("minReplicas", 0)):
+            errors.append(f"{where}: minReplicas > maxReplicas")
+    return errors
+
+
+def check_airflow_values(values: dict[str, Any]) -> list[str]:
+    """The chart settings the DAGs and RBAC depend on."""
+    env = {e["name"]: e.get("value") for e in values.get("env", [])}
+    errors = []
+    if values.get("executor") != "KubernetesExecutor":
+        errors.append("executor must be KubernetesExecutor")
+    if env.get("REPLICA_EXECUTION") != "kubernetes":
+        errors.append("env REPLICA_EXECUTION must be 'kubernetes' (tasks run as pods)")
+    for var in ("REPLICA_NAMESPACE", "REPLICA_IMAGE_CPU", "REPLICA_IMAGE_GPU"):
+        if not env.get(f"AIRFLOW_VAR_{var}"):
+            errors.append(f"env AIRFLOW_VAR_{var} is not set")
+    if values.get("workers", {}).get("serviceAccount", {}).get("name") != "airflow-worker":
+        errors.append("workers.serviceAccount.name must be airflow-worker (RoleBinding subject)")
+    if values.get("dags", {}).get("gitSync", {}).get("subPath") != "dags":
+        errors.append("dags.gitSync.subPath must be dags")
+    return errors
+
+
+def check_k8s(root: Path) -> list[str]:
+    errors = validate_k8s(load_docs((root / "k8s").glob("*.yaml")), root / "k8s" / "crds")
+    values = yaml.safe_load((root / "airflow" / "values.yaml").read_text())
+    return errors + [f"airflow/values.yaml: {e}" for e in check_airflow_values(values)]
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(cmd[:3])}: rc {done.returncode}\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _mirror() -> Path:
+    for base in filter(None, MIRRORS):
+        if list(Path(base).glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
+            return Path(base)
+    raise Skip(f"no hashicorp/aws provider mirror in {[m for m in MIRRORS if m]}")
+
+
+def terraform_plan(module: Path, out: Path) -> dict[str, Any]:
+    """fmt, init (mirror), validate and an offline plan of ``module``; the plan as JSON."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        raise Skip("terraform is not on PATH")
+    mirror = _mirror()
+    _run([terraform, "fmt", "-check", "-recursive", "-diff"], module)
+    with tempfile.TemporaryDirectory(prefix="replica-tf-") as tmp:
+        work = Path(tmp) / "module"
+        shutil.copytree(module, work, ignore=shutil.ignore_patterns(".terraform*", "offline"))
+        shutil.copy(module / "offline" / "provider_override.tf", work)
+        rc = Path(tmp) / "terraformrc"
+        rc.write_text(
+            f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n'
+            '    include = ["hashicorp/aws"]\n  }\n  direct {\n'
+            '    exclude = ["hashicorp/aws"]\n  }\n}\n'
+        )
+        env = {**os.environ, "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1"}
+        env["CHECKPOINT_DISABLE"] = "1"
+        _run([terraform, "init", "-backend=false", "-input=false"], work, env)
+        _run([terraform, "validate"], work, env)
+        tfvars = module / "offline" / "example.tfvars"
+        _run([terraform, "plan", "-input=false", f"-var-file={tfvars}", "-out=plan.bin"], work, env)
+        plan = json.loads(_run([terraform, "show", "-json", "plan.bin"], work, env))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(plan, indent=1))
+    return plan
+
+
+def plan_policy(plan: dict[str, Any]) -> list[str]:
+    """What the plan must create: a tainted GPU pool and locked-down buckets."""
+    created = [
+        rc for rc in plan.get("resource_changes", []) if rc["change"]["actions"] == ["create"]
+    ]
+
+    def after(kind: str) -> list[dict[str, Any]]:
+        return [
+            rc["change"]["after"] | {"_addr": rc["address"]} for rc in created if rc["type"] == kind
+        ]
+
+    errors = []
+    groups = after("aws_eks_node_group")
+    if not groups:
+        errors.append("no EKS node group in the plan")
+    for g in groups:
+        if not g["instance_types"] or not all(
+            t.startswith(GPU_FAMILIES) for t in g["instance_types"]
+        ):
+            errors.append(f"{g['_addr']}: instance types {g['instance_types']} are not GPU types")
+        taints = [(t["key"], t["effect"]) for t in g.get("taint") or []]
+        if ("nvidia.com/gpu", "NO_SCHEDULE") not in taints:
+            errors.append(f"{g['_addr']}: no nvidia.com/gpu NO_SCHEDULE taint")
+        if (g.get("labels") or {}).get("replica.io/node-pool") != "gpu":
+            errors.append(f"{g['_addr']}: no replica.io/node-pool=gpu label")
+        if "NVIDIA" not in g.get("ami_type", "") and "GPU" not in g.get("ami_type", ""):
+            errors.append(f"{g['_addr']}: AMI type {g.get('ami_type')} has no GPU driver")
+    buckets = {b["_addr"].split("[", 1)[1] for b in after("aws_s3_bucket")}
+    blocks = ("block_public_acls", "block_public_policy", "ignore_public_acls")
+    rules: dict[str, Callable[[dict[str, Any]], bool]] = {
+        "aws_s3_bucket_public_access_block": lambda r: all(
+            r[k] for k in (*blocks, "restrict_public_buckets")
+        ),
+        "aws_s3_bucket_versioning": lambda r: (
+            r["versioning_configuration"][0]["status"] == "Enabled"
+        ),
+        "aws_s3_bucket_server_side_encryption_configuration": lambda r: (
+            r["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
+        ),
+    }
+    for kind, ok in rules.items():
+        good = {r["_addr"].split("[", 1)[1] for r in after(kind) if ok(r)}
+        errors += [f"bucket [{b}: no compliant {kind}" for b in sorted(buckets - good)]
+    return errors
+
+
+def check_terraform(root: Path, out: Path) -> list[str]:
+    try:
+        plan = terraform_plan(root / "terraform", out)
+    except RuntimeError as e:
+        return [str(e)]
+    return plan_policy(plan)
+
+
+def check_checkov(root: Path) -> list[str]:
+    checkov = str(BIN / "checkov")
+    base = [
+        checkov,
+        "--skip-download",
+        "--quiet",
+        "--compact",
+        "--config-file",
+        str(root / ".checkov.yaml"),
+    ]
+    targets = [
+        ["-d", str(root / "k8s"), "--framework", "kubernetes"],
+        ["-d", str(root / "terraform"), "--framework", "terraform"],
+        ["-f", str(REPO / "containers" / "Dockerfile"), "--framework", "dockerfile"],
+    ]
+    errors = []
+    for target in targets:
+        done = subprocess.run(base + target, capture_output=True, text=True)
+        if done.returncode:
+            errors.append(f"checkov {target[-1]}:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+    return errors
+
+
+def check_hadolint(root: Path) -> list[str]:
+    done = subprocess.run(
+        [str(BIN / "hadolint"), str(REPO / "containers" / "Dockerfile")],
+        capture_output=True,
+        text=True,
+    )
+    return [done.stdout + done.stderr] if done.returncode else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=REPO / "infra")
+    parser.add_argument("--only", default="k8s,terraform,checkov,hadolint")
+    parser.add_argument("--plan", type=Path, default=REPO / "build" / "infra" / "plan.json")
+    args = parser.parse_args(argv)
+    checks: dict[str, Callable[[], list[str]]] = {
+        "k8s": lambda: check_k8s(args.root),
+        "terraform": lambda: check_terraform(args.root, args.plan),
+        "checkov": lambda: check_checkov(args.root),
+        "hadolint": lambda: check_hadolint(args.root),
+    }
+    failed = False
+    for name in args.only.split(","):
+        try:
+            errors = checks[name]()
+        except Skip as why:
+            print(f"SKIPPED {name}: {why} -- these checks did NOT run", flush=True)
+            continue
+        print(f"{'FAIL' if errors else 'ok  '} {name}", flush=True)
+        for error in errors:
+            print(f"  {error}", flush=True)
+        failed |= bool(errors)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

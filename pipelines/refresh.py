@@ -1,0 +1,79 @@
+"""The ``refresh`` pipeline: crawl → extract → dedup → pairs, each output validated, then DVC.
+
+The same tasks, commands and order as the Airflow DAG ``dataset_refresh``: ``commit`` records the
+new outputs in ``dvc.lock``, ``push`` uploads them. Every task runs in the workspace PVC (a DVC
+checkout of the project, ReadWriteMany: the GPU step may land on another node); ``pairs`` runs on
+the GPU pool in the GPU image. The parameters named like ``params.yaml`` sections are those
+sections as JSON, defaulted from it when compiled (``python -m pipelines.compile``).
+"""
+
+from kfp import dsl
+
+from components import steps
+from pipelines.cluster import AWS_ENV, AWS_SECRET, PVC_NAME, WORKSPACE, configure
+
+VALIDATED = ("extract", "dedup", "pairs")
+COMMIT_STAGES = ["crawl", "extract", "validate@extract", "dedup", "validate@dedup", "tiny_sd"]
+COMMIT_STAGES += ["pairs", "validate@pairs"]
+PUSH_STAGES = ["crawl", "extract", "dedup", "tiny_sd", "pairs"]
+
+
+@dsl.pipeline(
+    name="refresh",
+    description="crawl → extract → dedup → pairs, each validated; commit and push with DVC.",
+)
+def refresh(
+    base: str,
+    crawl: str,
+    extract: str,
+    validate: str,
+    dedup: str,
+    pairs: str,
+    workspace: str = WORKSPACE,
+    pvc_name: str = PVC_NAME,
+    gpu_image: str = steps.GPU_IMAGE,
+) -> None:
+    """Wire the steps in ``dvc.yaml`` order; ``workspace`` must lie on the ``pvc_name`` mount."""
+    ws = {"workspace": workspace}
+    pvc = {"pvc_name": pvc_name}
+    aws = ((AWS_SECRET, AWS_ENV),)
+    t_crawl = configure(
+        steps.crawl(params=crawl, **ws), "crawl", timeout_s=3 * 3600, retries=2, secrets=aws, **pvc
+    )
+    t_extract = configure(steps.extract(params=extract, **ws), "extract", timeout_s=7200, **pvc)
+    t_extract.after(t_crawl)
+    t_val_extract = configure(
+        steps.validate(dataset="extract", params=validate, **ws),
+        "validate_extract",
+        timeout_s=1800,
+        **pvc,
+    ).after(t_extract)
+    t_dedup = configure(steps.dedup(params=dedup, **ws), "dedup", timeout_s=7200, **pvc)
+    t_dedup.after(t_val_extract)
+    t_val_dedup = configure(
+        steps.validate(dataset="dedup", params=validate, **ws),
+        "validate_dedup",
+        timeout_s=1800,
+        **pvc,
+    ).after(t_dedup)
+    t_tiny_sd = configure(steps.tiny_sd(**ws), "tiny_sd", timeout_s=1200, **pvc)
+    t_pairs = configure(
+        steps.pairs(base=base, params=pairs, **ws),
+        "pairs",
+        timeout_s=6 * 3600,
+        gpu=True,
+        image=gpu_image,
+        **pvc,
+    ).after(t_val_dedup, t_tiny_sd)
+    t_val_pairs = configure(
+        steps.validate(dataset="pairs", params=validate, **ws),
+        "validate_pairs",
+        timeout_s=1800,
+        **pvc,
+    ).after(t_pairs)
+    t_commit = configure(
+        steps.commit(stages=COMMIT_STAGES, **ws), "commit", timeout_s=1800, **pvc
+    ).after(t_val_pairs)
+    configure(
+        steps.push(stages=PUSH_STAGES, **ws), "push", timeout_s=3600, retries=2, secrets=aws, **pvc
+    ).after(t_commit)
