@@ -127,6 +127,12 @@ def test_validate_step_fails_readably_on_null_url_and_undecodable_image(
     table = pq.read_table(bad / "articles.parquet")
     df = table.to_pandas()
     df.loc[0, "url"] = None
+    images = pq.read_table(bad / "images.parquet")
+    idf = images.to_pandas()
+    idf.loc[1, "uri"] = None
+    pq.write_table(
+        images.from_pandas(idf, schema=images.schema, preserve_index=False), bad / "images.parquet"
+    )
     pq.write_table(
         table.from_pandas(df, schema=table.schema, preserve_index=False), bad / "articles.parquet"
     )
@@ -138,7 +144,8 @@ def test_validate_step_fails_readably_on_null_url_and_undecodable_image(
     assert res.exit_code == 1
     assert "FAIL articles" in res.output
     assert "expect_column_values_to_not_be_null on 'url': 1 unexpected" in res.output
-    assert "FAIL images" in res.output and "on 'blob_ok'" in res.output
+    assert "FAIL images" in res.output and "on 'blob_ok': 2 unexpected" in res.output
+    assert "blob_missing=1" in res.output and "blob_undecodable=1" in res.output
     doc = json.loads(report.read_text())
     assert doc["success"] is False
     assert {d["dataset"]: d["success"] for d in doc["datasets"]} == {

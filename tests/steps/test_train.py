@@ -33,3 +33,30 @@ def test_train_refuses_labels_beyond_the_model_levels(tmp_path: Path, params_fil
     args = ["train", "--input", str(pairs), "--output", str(tmp_path / "m")]
     res = runner.invoke(app, [*args, "--params", str(params_file), "--set", "train.levels=3"])
     assert res.exit_code == 2 and "train.levels is 3" in res.output
+
+
+def test_train_names_an_undecodable_pair_image_instead_of_crashing(
+    tmp_path: Path, params_file: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    pairs = make_pairs(tmp_path, params_file, n_images=2)
+    rows = pq.read_table(pairs / "pairs.parquet").to_pylist()
+    broken = next(r["replica_uri"] for r in rows if r["split"] == "train")
+    (pairs / broken).write_bytes(b"not an image")
+    out = tmp_path / "m"
+    args = ["train", "--input", str(pairs), "--output", str(out), "--params", str(params_file)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2
+    assert f"cannot read pair image {broken!r}" in res.output
+    assert not out.exists()
+
+
+def test_a_bad_override_is_a_one_line_error_not_a_traceback(
+    tmp_path: Path, params_file: Path
+) -> None:
+    args = ["train", "--input", str(tmp_path), "--output", str(tmp_path / "m")]
+    res = runner.invoke(app, [*args, "--params", str(params_file), "--set", "train.bogus=1"])
+    assert res.exit_code == 2
+    assert "params error: unknown key(s) ['bogus'] in 'train'" in res.output
+    assert "Traceback" not in res.output

@@ -114,7 +114,7 @@ def test_splits_are_stable_and_never_leave_a_side_empty(fraction: float) -> None
 
 
 def test_replicas_cover_img2img_and_transforms_with_labels() -> None:
-    gallery = [GalleryImage(f"g{i}", f"{i}.png", str(i), f"caption {i}") for i in range(3)]
+    gallery = [GalleryImage(f"g{i}", f"{i}.png", f"caption {i}") for i in range(3)]
     images = {g.image_id: to_square(picture(i, 80), 32) for i, g in enumerate(gallery)}
     splits = {"g0": "train", "g1": "train", "g2": "test"}
     cfg = PairsConfig(image_size=32, strengths=(0.5, 0.9), transforms_per_image=10)

@@ -26,7 +26,6 @@ from replica.generate.transforms import apply_transform
 class GalleryImage:
     image_id: str
     uri: str  # relative to the input directory
-    sha256: str
     prompt: str  # the caption, else the alt text
 
 
@@ -63,7 +62,7 @@ def select_gallery(
         elif len(gallery) >= max_images:
             skipped["over_max_images"] += 1
         else:
-            gallery.append(GalleryImage(row["image_id"], row["uri"], row["sha256"], prompt))
+            gallery.append(GalleryImage(row["image_id"], row["uri"], prompt))
     return gallery, skipped
 
 
@@ -78,13 +77,8 @@ def check_schedule(cfg: PairsConfig) -> None:
             )
 
 
-def _unit(seed: int, key: str) -> float:
-    """A stable pseudo-random number in [0, 1) for (seed, key)."""
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
-    return int(digest[:15], 16) / 16**15
-
-
 def derive_seed(seed: int, *parts: object) -> int:
+    """A stable 32-bit number for (seed, *parts): per-replica seeds and split draws."""
     return int(hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).hexdigest()[:8], 16)
 
 
@@ -94,7 +88,7 @@ def assign_splits(image_ids: Sequence[str], test_fraction: float, seed: int) -> 
     With two or more images both splits are non-empty: if the hash puts every image on one
     side, the image closest to the cut moves to the other.
     """
-    u = {i: _unit(seed, i) for i in image_ids}
+    u = {i: derive_seed(seed, i) / 2**32 for i in image_ids}
     splits = {i: "test" if v < test_fraction else "train" for i, v in u.items()}
     if len(u) >= 2 and len(set(splits.values())) == 1:
         if "train" in splits.values():

@@ -27,14 +27,19 @@ class StepError(RuntimeError):
 
 
 def load(params: Path, overrides: list[str] | None) -> Params:
-    return load_params(params, overrides or [])
+    """The typed params; a bad file or ``--set`` is a one-line error and exit 2, not a traceback."""
+    try:
+        return load_params(params, overrides or [])
+    except ConfigError as exc:
+        typer.echo(f"[replica] params error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
 
 
 def run(step: str, body: Callable[[], StepSummary]) -> StepSummary:
     """Run a step body; print its summary line, or a one-line error and exit non-zero."""
     try:
         summary = body()
-    except (ConfigError, ContractError, StepError, FileNotFoundError) as exc:
+    except (ContractError, StepError, FileNotFoundError) as exc:
         typer.echo(f"[{step}] error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
     typer.echo(summary.finish().line())

@@ -46,7 +46,10 @@ def main(
         detector = PDFEmbedding.load(model)
         rows = PAIRS.read(input).to_pylist()
         summary.rows_in = len(rows)
-        data = load_pairs(rows, Path(input), detector.config.image_size)
+        try:
+            data = load_pairs(rows, Path(input), detector.config.image_size)
+        except ValueError as exc:
+            raise StepError(str(exc)) from exc
         predicted = predict(detector, data.query, data.reference, cfg.evaluate.batch_size)
         target = data.levels.numpy() / (detector.config.levels - 1)
         test = np.array([r["split"] == "test" for r in rows], dtype=bool)

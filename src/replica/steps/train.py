@@ -40,8 +40,8 @@ def main(
         summary.rows_in = len(rows)
         if not train_rows:
             raise StepError(f"no train-split pairs in {str(input)!r}")
-        data = load_pairs(train_rows, Path(input), cfg.train.image_size)
         try:
+            data = load_pairs(train_rows, Path(input), cfg.train.image_size)
             model, losses = fit(data, cfg.train, cfg.base.seed)
         except ValueError as exc:
             raise StepError(str(exc)) from exc

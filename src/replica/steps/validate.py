@@ -51,6 +51,8 @@ def main(
                 )
                 reasons = [
                     check_blob(Path(input) / uri, sha, cfg.extract.max_image_pixels)
+                    if isinstance(uri, str)
+                    else "missing"
                     for uri, sha in zip(df[contract.blob_column], shas, strict=True)
                 ]
                 df["blob_ok"] = [r is None for r in reasons]

@@ -22,13 +22,22 @@ class PairTensors:
 
 
 def load_pairs(rows: Sequence[Mapping[str, Any]], root: Path, image_size: int) -> PairTensors:
-    """Decode every pair's replica and source (uris relative to ``root``); sources are cached."""
+    """Decode every pair's replica and source (uris relative to ``root``); sources are cached.
+
+    A missing or undecodable image is a ValueError naming the file: ``validate`` checks every
+    blob before training, so reaching one here means the dataset changed under the pipeline.
+    """
     cache: dict[str, torch.Tensor] = {}
 
     def image(uri: str) -> torch.Tensor:
         if uri not in cache:
-            with Image.open(Path(root) / uri) as im:
-                cache[uri] = preprocess(im, image_size)
+            try:
+                with Image.open(Path(root) / uri) as im:
+                    cache[uri] = preprocess(im, image_size)
+            except (OSError, Image.DecompressionBombError) as exc:
+                raise ValueError(
+                    f"cannot read pair image {uri!r} under {str(root)!r}: {exc}"
+                ) from exc
         return cache[uri]
 
     if not rows:
