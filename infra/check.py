@@ -41,11 +41,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 K8S_VERSION = "1.30.0"  # the EKS version the manifests target
 BIN = Path(sys.executable).parent
-MIRRORS = [
-    os.environ.get("TF_PLUGIN_MIRROR", ""),
-    "/opt/tf-plugins",
-    "/usr/share/terraform/plugins",
-]
+MIRRORS = ("/opt/tf-plugins", "/usr/share/terraform/plugins")  # after $TF_PLUGIN_MIRROR
 GPU_FAMILIES = ("g5.", "g6.", "g6e.", "p4d.", "p5.")
 
 
@@ -137,10 +133,11 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def _mirror() -> Path:
-    for base in filter(None, MIRRORS):
+    mirrors = [m for m in (os.environ.get("TF_PLUGIN_MIRROR"), *MIRRORS) if m]
+    for base in mirrors:
         if list(Path(base).glob("registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws*")):
             return Path(base)
-    raise Skip(f"no hashicorp/aws provider mirror in {[m for m in MIRRORS if m]}")
+    raise Skip(f"no hashicorp/aws provider mirror in {mirrors}")
 
 
 def terraform_plan(module: Path, out: Path) -> dict[str, Any]:
@@ -197,7 +194,8 @@ def plan_policy(plan: dict[str, Any]) -> list[str]:
             errors.append(f"{g['_addr']}: no nvidia.com/gpu NO_SCHEDULE taint")
         if (g.get("labels") or {}).get("replica.io/node-pool") != "gpu":
             errors.append(f"{g['_addr']}: no replica.io/node-pool=gpu label")
-        if "NVIDIA" not in g.get("ami_type", "") and "GPU" not in g.get("ami_type", ""):
+        ami = g.get("ami_type") or ""
+        if "NVIDIA" not in ami and "GPU" not in ami:
             errors.append(f"{g['_addr']}: AMI type {g.get('ami_type')} has no GPU driver")
     buckets = {b["_addr"].split("[", 1)[1] for b in after("aws_s3_bucket")}
     blocks = ("block_public_acls", "block_public_policy", "ignore_public_acls")
@@ -249,7 +247,7 @@ def check_checkov(root: Path) -> list[str]:
     return errors
 
 
-def check_hadolint(root: Path) -> list[str]:
+def check_hadolint() -> list[str]:
     done = subprocess.run(
         [str(BIN / "hadolint"), str(REPO / "containers" / "Dockerfile")],
         capture_output=True,
@@ -268,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "k8s": lambda: check_k8s(args.root),
         "terraform": lambda: check_terraform(args.root, args.plan),
         "checkov": lambda: check_checkov(args.root),
-        "hadolint": lambda: check_hadolint(args.root),
+        "hadolint": check_hadolint,
     }
     failed = False
     for name in args.only.split(","):

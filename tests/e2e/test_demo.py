@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,27 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from tests.scratch import copy_project
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "train", "evaluate", "register"]
-IGNORE = shutil.ignore_patterns(
-    ".venv",
-    ".venv-*",
-    "build",
-    "data",
-    "reports",
-    "mlruns",
-    "__pycache__",
-    ".git",
-    "dvc.lock",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".mypy_cache",
-    ".dvc-storage",
-    "mlflow-server",
-)
 
 
 def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -46,12 +30,7 @@ def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> tuple[Path, dict, str]:
-    base = tmp_path_factory.mktemp("demo")
-    (base / "shared").symlink_to(corpus.parent)
-    work = base / "main"
-    shutil.copytree(ROOT, work, ignore=IGNORE)
-    for stale in ("cache", "tmp"):  # the developer's DVC run cache would skip every stage
-        shutil.rmtree(work / ".dvc" / stale, ignore_errors=True)
+    work = copy_project(tmp_path_factory.mktemp("demo"), corpus)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AIRFLOW"))}
     env["PATH"] = f"{BIN}:{env['PATH']}"
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]

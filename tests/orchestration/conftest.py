@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.scratch import copy_project
+
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 
@@ -35,24 +37,6 @@ os.environ.update(
 )
 os.environ.pop("REPLICA_EXECUTION", None)  # the DAGs' default (local) unless a test sets it
 BIN = Path(sys.executable).parent
-SCRATCH_IGNORE = shutil.ignore_patterns(
-    ".venv",
-    ".venv-*",
-    "build",
-    "data",
-    "reports",
-    "mlruns",
-    "__pycache__",
-    ".git",
-    "dvc.lock",
-    "config.local",
-    ".pytest_cache",
-    ".ruff_cache",
-    ".mypy_cache",
-    ".dvc-storage",
-    "mlflow-server",
-    ".terraform",
-)
 
 
 @dataclass(frozen=True)
@@ -126,12 +110,7 @@ def scratch_project(base: Path, corpus: Path) -> tuple[Path, dict[str, str]]:
     Its DVC run cache is empty and its default remote is ``base/dvc-remote``, so nothing it runs
     touches the developer's checkout. Returns the copy and an env to run commands in it.
     """
-    base.mkdir(parents=True, exist_ok=True)
-    (base / "shared").symlink_to(corpus.parent)
-    work = base / "main"
-    shutil.copytree(ROOT, work, ignore=SCRATCH_IGNORE)
-    for stale in ("cache", "tmp"):
-        shutil.rmtree(work / ".dvc" / stale, ignore_errors=True)
+    work = copy_project(base, corpus)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]

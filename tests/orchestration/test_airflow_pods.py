@@ -6,7 +6,6 @@ kubeconfig to load (a dummy one here; nothing is contacted), not a cluster.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,7 +102,7 @@ def test_pods_fail_visibly_and_wait_for_a_gpu_node(pods: dict) -> None:
         assert task.startup_timeout_seconds >= (900 if task_id in GPU_TASKS else 300)
 
 
-def test_pod_specs_are_valid_kubernetes(pods: dict, tmp_path: Path) -> None:
+def test_pod_specs_are_valid_kubernetes(pods: dict) -> None:
     """Each pod against the Kubernetes 1.30 schema (strict: unknown fields fail)."""
     from tests.infra.checks import kubernetes_validate
 
