@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from click.testing import Result
 from typer.testing import CliRunner
 
 from replica.cli import app
@@ -15,14 +16,18 @@ from tests.factories import article, extract_dir
 runner = CliRunner()
 
 
+def _dedup(src: Path, out: Path, params: Path, *extra: str) -> Result:
+    """``replica dedup --input src --output out --params params [extra...]``."""
+    args = ["dedup", "--input", str(src), "--output", str(out), "--params", str(params)]
+    return runner.invoke(app, [*args, *extra])
+
+
 def test_dedup_keeps_one_row_per_cluster_and_explains_removals(
     tmp_path: Path, params_file: Path
 ) -> None:
     src = extract_dir(tmp_path / "extract", corrupt=True)
     out = tmp_path / "dedup"
-    res = runner.invoke(
-        app, ["dedup", "--input", str(src), "--output", str(out), "--params", str(params_file)]
-    )
+    res = _dedup(src, out, params_file)
     assert res.exit_code == 0, res.output
     assert "[dedup] in=" in res.output and "image_undecodable=1" in res.output
 
@@ -57,18 +62,7 @@ def test_dedup_refuses_input_without_contract(tmp_path: Path, params_file: Path)
     src = extract_dir(tmp_path / "extract")
     table = pq.read_table(src / "articles.parquet").replace_schema_metadata({})
     pq.write_table(table, src / "articles.parquet")
-    res = runner.invoke(
-        app,
-        [
-            "dedup",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "o"),
-            "--params",
-            str(params_file),
-        ],
-    )
+    res = _dedup(src, tmp_path / "o", params_file)
     assert res.exit_code == 2
     assert "stamped None, expected 'articles@1'" in res.output
     assert not (tmp_path / "o").exists()
@@ -80,20 +74,7 @@ def test_dedup_counts_refused_texts_and_keeps_the_rest(tmp_path: Path, params_fi
     rows += [article("blank", "   "), article("huge", "word " * 3000), article("sym", "-- !! --")]
     ARTICLES.write(rows, src)
     out = tmp_path / "dedup"
-    res = runner.invoke(
-        app,
-        [
-            "dedup",
-            "--input",
-            str(src),
-            "--output",
-            str(out),
-            "--params",
-            str(params_file),
-            "--set",
-            "dedup.max_text_bytes=10000",
-        ],
-    )
+    res = _dedup(src, out, params_file, "--set", "dedup.max_text_bytes=10000")
     assert res.exit_code == 0, res.output
     assert "empty_text=2" in res.output and "text_too_large=1" in res.output
     reasons = {r["record_id"]: r["reason"] for r in REJECTS.read(out).to_pylist()}
@@ -103,21 +84,9 @@ def test_dedup_counts_refused_texts_and_keeps_the_rest(tmp_path: Path, params_fi
 
 def test_dedup_refuses_an_unknown_engine(tmp_path: Path, params_file: Path) -> None:
     src = extract_dir(tmp_path / "extract")
-    res = runner.invoke(
-        app,
-        [
-            "dedup",
-            "--input",
-            str(src),
-            "--output",
-            str(tmp_path / "o"),
-            "--engine",
-            "spark",
-            "--params",
-            str(params_file),
-        ],
-    )
+    res = _dedup(src, tmp_path / "o", params_file, "--engine", "spark")
     assert res.exit_code == 2 and "--engine must be one of ['local', 'ray']" in res.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_dedup_embedding_mode_merges_images_the_model_calls_identical(
@@ -131,21 +100,14 @@ def test_dedup_embedding_mode_merges_images_the_model_calls_identical(
     torch.jit.script(model).save(str(path))
     src = extract_dir(tmp_path / "extract", corrupt=True)
     out = tmp_path / "dedup"
-    res = runner.invoke(
-        app,
-        [
-            "dedup",
-            "--input",
-            str(src),
-            "--output",
-            str(out),
-            "--params",
-            str(params_file),
-            "--embedding-model",
-            str(path),
-            "--set",
-            "dedup.embedding_threshold=0.98",
-        ],
+    res = _dedup(
+        src,
+        out,
+        params_file,
+        "--embedding-model",
+        str(path),
+        "--set",
+        "dedup.embedding_threshold=0.98",
     )
     assert res.exit_code == 0, res.output
     dups = [d for d in DUPLICATES.read(out).to_pylist() if d["dataset"] == "images"]

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from replica.config import DedupConfig
 from replica.dedup import lsh
+from replica.dedup.images import cpu_count
 from replica.dedup.tables import TextIndex, fingerprint_batch, near_candidates
 
 COLUMNS = ["article_id", "url", "text", "published"]
@@ -35,13 +36,15 @@ class Engine(StrEnum):
 
 
 def workers_for(cfg: DedupConfig) -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cfg.workers if cfg.workers > 0 else max(1, cores or 1)
+    return cfg.workers if cfg.workers > 0 else cpu_count()
 
 
-def _batches(path: Path, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+def _batches(
+    pf: pq.ParquetFile, batch_rows: int, columns: list[str] | None = COLUMNS
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """``(offset of its first row, batch)`` for every batch of ``pf``."""
     offset = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=COLUMNS):
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
         yield offset, batch
         offset += batch.num_rows
 
@@ -49,27 +52,24 @@ def _batches(path: Path, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]
 def fingerprint_local(path: Path, cfg: DedupConfig, seed: int) -> TextIndex:
     """Fingerprint every row of ``path`` with all cores, streaming its row groups."""
     workers = workers_for(cfg)
-    n_rows = pq.ParquetFile(path).metadata.num_rows
+    pf = pq.ParquetFile(path)
+    n_rows = pf.metadata.num_rows
     # at least four batches per worker keeps every core busy to the end
     rows = max(256, min(cfg.batch_rows, -(-n_rows // (4 * workers))))
     parts: list[TextIndex] = []
     if workers == 1 or n_rows <= rows:
-        parts = [fingerprint_batch(b, off, cfg, seed) for off, b in _batches(path, rows)]
+        parts = [fingerprint_batch(b, off, cfg, seed) for off, b in _batches(pf, rows)]
         return TextIndex.concat(parts, cfg.num_perm)
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["replica.dedup.tables"])  # workers start with numpy imported
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         pending: list[Future[TextIndex]] = []
-        for off, batch in _batches(path, rows):
+        for off, batch in _batches(pf, rows):
             pending.append(pool.submit(fingerprint_batch, batch, off, cfg, seed))
             while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest batch
                 parts.append(pending.pop(0).result())
         parts.extend(f.result() for f in pending)
     return TextIndex.concat(parts, cfg.num_perm)
-
-
-def candidates_local(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
-    return near_candidates(index, cfg)
 
 
 # --- Ray Data: the same stages as distributed map/groupby operations -------------------------
@@ -213,7 +213,7 @@ def fingerprints(engine: Engine, path: Path, cfg: DedupConfig, seed: int) -> Tex
 
 
 def candidates(engine: Engine, index: TextIndex, cfg: DedupConfig) -> np.ndarray:
-    return candidates_ray(index, cfg) if engine is Engine.ray else candidates_local(index, cfg)
+    return candidates_ray(index, cfg) if engine is Engine.ray else near_candidates(index, cfg)
 
 
 def select_rows(path: Path, rows: np.ndarray, batch_rows: int) -> pa.Table:
@@ -221,16 +221,9 @@ def select_rows(path: Path, rows: np.ndarray, batch_rows: int) -> pa.Table:
     rows = np.sort(np.asarray(rows, dtype=np.int64))
     pf = pq.ParquetFile(path)
     parts = []
-    for offset, batch in _all_columns(pf, batch_rows):
+    for offset, batch in _batches(pf, batch_rows, columns=None):
         lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
         if hi > lo:
             parts.append(pa.Table.from_batches([batch.take(pa.array(rows[lo:hi] - offset))]))
     schema = pf.schema_arrow
     return pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
-
-
-def _all_columns(pf: pq.ParquetFile, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-    offset = 0
-    for batch in pf.iter_batches(batch_size=batch_rows):
-        yield offset, batch
-        offset += batch.num_rows

@@ -282,7 +282,11 @@ def dedup_images(
     rank = rank_positions(
         [
             ([r["article_id"] not in kept_articles for r in rows], "ascending"),
-            (np.array([r["width"] * r["height"] for r in rows], np.int64), "descending"),
+            # an image of unknown size (null width or height) ranks after every sized one
+            (
+                np.array([(r["width"] or 0) * (r["height"] or 0) for r in rows], np.int64),
+                "descending",
+            ),
             ([r["image_id"] for r in rows], "ascending"),
         ]
     )

@@ -160,12 +160,17 @@ def _word_hashes(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     word_doc = np.searchsorted(seps, starts)
     # little-endian 8-byte windows at every offset of the padded buffer (no copy)
     win = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf.data, strides=(1,))
+    # every byte of a word counts: its 8-byte chunks, each mixed with its chunk number, are
+    # summed per word (most words are one chunk; a CJK run without spaces is one long word)
     lens = ends - starts
-    # a word is its first 8 and last 8 bytes plus its length: exact for words up to 16 bytes
-    first = win[starts + 8] & _MASKS[np.minimum(lens, 8)]
-    last = np.where(lens > 8, win[ends], np.uint64(0))
-    h = mix64(first ^ mix64(last + lens.astype(np.uint64) * _GOLD))
-    return h, word_doc
+    n_chunks = (lens + 7) // 8
+    first_chunk = np.cumsum(n_chunks) - n_chunks
+    word = np.repeat(np.arange(len(lens)), n_chunks)
+    j = np.arange(int(n_chunks.sum()), dtype=np.int64) - first_chunk[word]  # chunk number
+    chunk = win[starts[word] + 8 * j + 8] & _MASKS[np.minimum(lens[word] - 8 * j, 8)]
+    terms = mix64(chunk ^ mix64(j.astype(np.uint64) * _GOLD + _P))
+    sums = np.add.reduceat(terms, first_chunk) if len(lens) else np.zeros(0, np.uint64)
+    return mix64(sums ^ mix64(lens.astype(np.uint64) * _GOLD)), word_doc
 
 
 def _sequence_hash(word_hash: np.ndarray, n_words: np.ndarray) -> np.ndarray:

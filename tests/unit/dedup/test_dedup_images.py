@@ -99,6 +99,14 @@ def test_images_exact_copies_collapse_and_near_copies_are_explained() -> None:
     assert got == {"x" * 64: ("y" * 64, "phash", 1.0), "z" * 64: ("y" * 64, "phash_flip", 1.0)}
 
 
+def test_an_image_of_unknown_size_loses_to_its_sized_copy() -> None:
+    rows = [{**_row("a1", "u" * 64, 0), "width": None}, _row("a1", "s" * 64, 10)]
+    ev = ImageEvidence(["p", "p"], np.zeros(2, np.uint64), np.zeros(2, np.uint64))
+    result, _ = dedup_images(rows, ev, {"a1"}, CFG)
+    assert [(r["image_id"], r["cluster_size"]) for r in result.kept] == [("s" * 64, 2)]
+    assert [d["method"] for d in result.duplicates] == ["exact_pixels"]
+
+
 def test_embedding_mode_with_a_tiny_torchscript_model(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)

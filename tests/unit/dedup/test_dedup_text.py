@@ -74,6 +74,21 @@ def test_numpy_tokenizer_agrees_with_the_reference_on_mixed_scripts() -> None:
     assert text.words("Zürich — «Straße»") == ["zürich", "strasse"]
 
 
+def test_every_byte_of_a_long_word_counts_wherever_the_word_sits() -> None:
+    # long words that share length, first 8 and last 8 bytes: only their middles differ
+    long = "supercalifragilisticexpialidocious"
+    middle = long[:15] + "x" + long[16:]
+    assert text.text_hash(long) != text.text_hash(middle)
+    # a run of CJK characters is one word of many bytes
+    assert text.text_hash("東京タワーは高い建物です") != text.text_hash("東京タワーは低い建物です")
+    # the same word hashes the same at any byte offset (chunks align on the word, not the batch)
+    assert text.text_hash(long) == text.text_hash("  " + long.upper() + "!")
+    # one-word shingles are a set: the same words in another order at other offsets match
+    fp = text.fingerprint([f"ab {long} {middle}", f"{middle}, {long} ab", f"ab {long}"], 1, 64, 0)
+    assert fp.signature[0].tolist() == fp.signature[1].tolist()
+    assert fp.signature[0].tolist() != fp.signature[2].tolist()
+
+
 def test_syndicated_copy_with_new_byline_is_a_duplicate_of_the_original() -> None:
     rows = [
         _article("orig", STORY, "2024-05-01"),
