@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import time
 from pathlib import Path
 
@@ -15,24 +15,23 @@ from typer.testing import CliRunner
 from replica.cli import app
 from replica.registry.decisions import read_decisions
 from replica.registry.pyfunc import input_example
-from tests.steps.test_register import closed_port, migrated_db, register
+from replica.registry.store import RegistryError, promotion_lock, resolve_tracking
+from tests.steps.test_register import (  # noqa: F401 (empty_db: a fixture, used by name)
+    closed_port,
+    empty_db,
+    fresh_db,
+    register,
+)
 
 runner = CliRunner()
 NAME = "replica-copy-detector"
 
 
-@pytest.fixture(scope="module")
-def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrated_db(tmp_path_factory.mktemp("mlflow-template"))
-
-
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> MlflowClient:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> MlflowClient:  # noqa: F811
     """An embedded SQLite store in tmp_path, chosen through MLFLOW_TRACKING_URI."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "store").mkdir()
-    shutil.copy(empty_db, tmp_path / "store" / "mlflow.db")
-    uri = f"sqlite:///{tmp_path}/store/mlflow.db"
+    uri = f"sqlite:///{fresh_db(empty_db, tmp_path / 'store')}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return MlflowClient(uri)
 
@@ -142,6 +141,7 @@ def test_rollback_without_previous_is_an_error_and_changes_nothing(
     code, out, doc = promote(tmp_path, params_file, "--rollback")
     assert code == 2 and "needs both @champion and @previous" in out and doc is None
     assert champion(store) == "1"
+    assert [m.name for m in store.search_registered_models()] == [NAME]  # lock released
 
 
 def test_first_version_below_floor_is_refused(
@@ -164,6 +164,7 @@ def test_missing_metric_is_an_error_and_changes_nothing(
     assert doc is None
     assert not store.get_registered_model(NAME).aliases
     assert "promote.decision" not in store.get_model_version(NAME, "1").tags
+    assert [m.name for m in store.search_registered_models()] == [NAME]  # lock released
 
 
 def test_unreachable_tracking_server_is_exit_2_and_fast(
@@ -179,3 +180,50 @@ def test_unreachable_tracking_server_is_exit_2_and_fast(
     code, out, doc = promote(tmp_path, params_file)
     assert code == 2 and "unreachable" in out and doc is None
     assert time.monotonic() - start < 10
+
+
+def test_bad_guard_is_a_params_error_with_exit_2(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    register(tmp_path, params_file, pcc=0.5)
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.guards=['rmse=<0.1']")
+    assert code == 2 and "[promote] error: promote.guards" in out and doc is None
+    assert not store.get_registered_model(NAME).aliases
+
+
+LOCK = f"{NAME}.lock"
+
+
+def lock_owner(client: MlflowClient) -> str | None:
+    found = [m for m in client.search_registered_models() if m.name == LOCK]
+    return found[0].tags["owner"] if found else None
+
+
+def test_promotion_lock_excludes_breaks_stale_and_releases_only_its_own(
+    store: MlflowClient,
+) -> None:
+    tracking = resolve_tracking(os.environ, Path.cwd())
+    # held by a live promoter: a second one waits, then fails naming the holder
+    with promotion_lock(store, tracking, NAME, "a"):
+        assert lock_owner(store) == "a"
+        with (
+            pytest.raises(RegistryError, match="held by a since"),
+            promotion_lock(store, tracking, NAME, "b", wait_s=0.3),
+        ):
+            pass
+        assert lock_owner(store) == "a"
+    assert lock_owner(store) is None
+    # released when the body raises
+    with pytest.raises(KeyError), promotion_lock(store, tracking, NAME, "a"):
+        raise KeyError("boom")
+    assert lock_owner(store) is None
+    # a lock left by a dead promoter (older than the TTL) is broken
+    store.create_registered_model(LOCK, tags={"owner": "dead", "acquired_at": "1000.0"})
+    with promotion_lock(store, tracking, NAME, "c", wait_s=0.3):
+        assert lock_owner(store) == "c"
+    assert lock_owner(store) is None
+    # a holder whose lock was broken and retaken meanwhile leaves the new holder's lock alone
+    with promotion_lock(store, tracking, NAME, "slow"):
+        store.delete_registered_model(LOCK)
+        store.create_registered_model(LOCK, tags={"owner": "e", "acquired_at": f"{time.time()}"})
+    assert lock_owner(store) == "e"

@@ -6,6 +6,7 @@ import json
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -94,8 +95,15 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+def fresh_db(empty_db: Path, directory: Path) -> Path:
+    """A copy of the migrated template database as ``directory/mlflow.db``."""
+    directory.mkdir(parents=True)
+    return Path(shutil.copy(empty_db, directory / "mlflow.db"))
+
+
 @pytest.fixture(scope="module")
 def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The migrated template database (test_promote imports this fixture too)."""
     return migrated_db(tmp_path_factory.mktemp("mlflow-template"))
 
 
@@ -104,8 +112,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> P
     """Run in tmp_path with the default (embedded) store: no MLFLOW_TRACKING_URI set."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    (tmp_path / "mlruns").mkdir()
-    shutil.copy(empty_db, tmp_path / "mlruns" / "mlflow.db")
+    fresh_db(empty_db, tmp_path / "mlruns")
     return tmp_path
 
 
@@ -195,3 +202,31 @@ def test_unreachable_tracking_server_fails_fast_with_exit_2(
     assert "[register] error" in res.output and "unreachable" in res.output
     assert time.monotonic() - start < 10
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda root: shutil.rmtree(root / "model"), "has no config.json"),
+        (lambda root: (root / "model" / "model.safetensors").unlink(), "has no model.safetensors"),
+        (lambda root: (root / "model" / "config.json").write_text("[16, 8]"), "loadable model"),
+        (lambda root: (root / "model" / "config.json").write_text('{"dim": 15}'), "multiple"),
+        (lambda root: (root / "eval" / "metrics.json").write_text("{pcc: 0.5"), "metrics.json"),
+        (lambda root: (root / "dvc.lock").write_text("stages: [train"), "not valid YAML"),
+        (lambda root: (root / "dvc.lock").write_text("stages:\n  train: 3\n"), "be a mapping"),
+    ],
+)
+def test_bad_inputs_are_one_line_errors_with_exit_2(
+    in_tmp: Path, params_file: Path, spoil: Callable[[Path], object], message: str
+) -> None:
+    model, metrics = make_inputs(in_tmp, 0.5)
+    (in_tmp / "dvc.lock").write_text(LOCK)
+    spoil(in_tmp)
+    out = in_tmp / "registration.json"
+    args = ["--model", str(model), "--metrics", str(metrics), "--output", str(out)]
+    args += ["--lock", str(in_tmp / "dvc.lock"), "--params", str(params_file)]
+    res = runner.invoke(app, ["register", *args])
+    assert res.exit_code == 2, res.output
+    assert isinstance(res.exception, SystemExit)  # a clean exit, not a traceback
+    assert "[register] error" in res.output and message in res.output
+    assert not out.exists() and not (in_tmp / "mlruns" / "artifacts").exists()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.metadata
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -62,6 +62,14 @@ def resolve_tracking(environ: Mapping[str, str], cwd: Path) -> Tracking:
         return Tracking(uri)
     root = Path(cwd).resolve() / "mlruns"
     return Tracking(f"sqlite:///{root}/mlflow.db", str(root / "artifacts"))
+
+
+def tracking_from_env(environ: MutableMapping[str, str], cwd: Path) -> Tracking:
+    """What every registry command does at run time: apply ``MLFLOW_ENV_DEFAULTS`` to
+    ``environ`` (values already set win) and resolve the tracking store from it."""
+    for var, value in MLFLOW_ENV_DEFAULTS.items():
+        environ.setdefault(var, value)
+    return resolve_tracking(environ, cwd)
 
 
 @dataclass(frozen=True)
@@ -243,10 +251,12 @@ def promotion_lock(
     deadline = time.monotonic() + wait_s
     with _errors(tracking, f"taking the promotion lock {lock!r}"):
         while True:
+            stamp = f"{time.time():.3f}"
+            mine = (owner, float(stamp))
             try:
                 client.create_registered_model(
                     lock,
-                    tags={"owner": owner, "acquired_at": f"{time.time():.3f}"},
+                    tags={"owner": owner, "acquired_at": stamp},
                     description="replica promotion lock; deleted when the promotion ends",
                 )
                 break
@@ -254,9 +264,14 @@ def promotion_lock(
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
             held = _lock_holder(client, lock)
+            if held == mine:  # our create went through but its reply was lost (HTTP retry)
+                break
             if held is not None and time.time() - held[1] > ttl_s:
-                with suppress(MlflowException):  # another waiter may break it first
-                    client.delete_registered_model(lock)  # stale: its holder never released it
+                # stale: its holder never released it. Re-read first, so that of two waiters
+                # who saw the same stale lock the second does not delete the first's new one.
+                if _lock_holder(client, lock) == held:
+                    with suppress(MlflowException):  # another waiter may break it first
+                        client.delete_registered_model(lock)
                 continue
             if time.monotonic() > deadline:
                 who = f"{held[0]} since {held[1]:.0f}" if held else "another promoter"
@@ -267,8 +282,11 @@ def promotion_lock(
     try:
         yield
     finally:
-        with suppress(Exception):  # an unreleased lock expires after ttl_s
-            client.delete_registered_model(lock)
+        # Release only our own lock: if ours outlived ttl_s and another promoter broke it and
+        # took its own, that one is not ours to delete. An unreleased lock expires after ttl_s.
+        with suppress(Exception):
+            if _lock_holder(client, lock) == mine:
+                client.delete_registered_model(lock)
 
 
 def _lock_holder(client: Any, lock: str) -> tuple[str, float] | None:

@@ -34,11 +34,9 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the whole answer as 
 
 
 def _client() -> tuple[Any, Any]:
-    from replica.registry.store import MLFLOW_ENV_DEFAULTS, connect, resolve_tracking
+    from replica.registry.store import connect, tracking_from_env
 
-    for var, value in MLFLOW_ENV_DEFAULTS.items():
-        os.environ.setdefault(var, value)
-    tracking = resolve_tracking(os.environ, Path.cwd())
+    tracking = tracking_from_env(os.environ, Path.cwd())
     return connect(tracking), tracking
 
 

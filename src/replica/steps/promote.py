@@ -35,7 +35,6 @@ from typing import Annotated, Any
 
 import typer
 
-from replica.config import ConfigError
 from replica.io import StepSummary, atomic_write_text, read_json
 from replica.registry.decisions import append_decision
 from replica.registry.gate import GateRule, decide, decision_tags, parse_guard, required_checks
@@ -61,14 +60,13 @@ def main(
 
     def body() -> StepSummary:
         from replica.registry.store import (
-            MLFLOW_ENV_DEFAULTS,
             PREVIOUS_ALIAS,
             RegistryError,
             connect,
             promotion_lock,
             read_standing,
             record_decision,
-            resolve_tracking,
+            tracking_from_env,
         )
         from replica.registry.store import rollback as roll_back
 
@@ -77,7 +75,7 @@ def main(
             try:
                 parse_guard(guard)
             except ValueError as exc:
-                raise ConfigError(f"promote.guards: {exc}") from exc
+                raise StepError(f"promote.guards: {exc}") from exc
         if registration is None and not rollback:
             raise StepError("--registration is required (or --rollback)")
         name, version = cfg.register.model_name, None
@@ -87,9 +85,7 @@ def main(
                 name, version = str(reg["model_name"]), str(reg["version"])
             except (ValueError, KeyError, TypeError) as exc:
                 raise StepError(f"{registration} is not a registration.json: {exc!r}") from exc
-        for var, value in MLFLOW_ENV_DEFAULTS.items():
-            os.environ.setdefault(var, value)
-        tracking = resolve_tracking(os.environ, Path.cwd())
+        tracking = tracking_from_env(os.environ, Path.cwd())
         rule = GateRule(p.gate_metric, p.higher_is_better, p.min_improvement, p.floor)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         try:

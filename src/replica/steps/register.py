@@ -36,7 +36,7 @@ from typing import Annotated
 import typer
 
 from replica.io import SIDECAR, StepSummary, atomic_write_text, git_state
-from replica.lineage import LockError, StageLock, read_dvc_lock
+from replica.lineage import StageLock, read_dvc_lock
 from replica.lineage.graph import upstream
 from replica.lineage.record import RECORD_PATH, build_record, sources_files
 from replica.registry.tags import (
@@ -68,23 +68,19 @@ def main(
     cfg = load(params, set_)
 
     def body() -> StepSummary:
-        from replica.registry.store import (
-            MLFLOW_ENV_DEFAULTS,
-            RegistryError,
-            register_model,
-            resolve_tracking,
-        )
+        from replica.registry.store import RegistryError, register_model, tracking_from_env
 
         summary = StepSummary("register", rows_in=1)
-        config_path = Path(model) / "config.json"
-        if not config_path.is_file():
-            raise StepError(f"--model {str(model)!r} has no config.json; is it a model dir?")
+        model_config = _check_model(Path(model))
         metrics_path = Path(metrics) / "metrics.json" if Path(metrics).is_dir() else Path(metrics)
         try:
-            values = check_metrics(json.loads(metrics_path.read_text()), str(metrics_path))
-            model_config = json.loads(config_path.read_text())
+            raw = json.loads(metrics_path.read_text())
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise StepError(f"{str(metrics_path)!r} is not JSON: {exc}") from exc
+        try:
+            values = check_metrics(raw, str(metrics_path))
             stages = read_dvc_lock(lock) if Path(lock).is_file() else None
-        except (ValueError, LockError) as exc:  # JSONDecodeError is a ValueError
+        except ValueError as exc:  # LockError is a ValueError
             raise StepError(str(exc)) from exc
         if stages is None or STAGE not in stages:
             why = "not found" if stages is None else f"has no {STAGE!r} stage"
@@ -106,7 +102,7 @@ def main(
         predictions = metrics_path.parent / "predictions.parquet"
         if predictions.is_file():
             tags["eval.test_split"], files["plots/predicted_vs_label.png"] = _predictions(
-                predictions, int(model_config.get("levels", 6)), cfg.register.model_name
+                predictions, model_config["levels"], cfg.register.model_name
             )
         else:
             tags["eval.test_split"] = "unknown"
@@ -117,9 +113,7 @@ def main(
         run_params = flatten(model_config, "model.") | flatten(
             {s: data[s] for s in LOGGED_SECTIONS}
         )
-        for var, value in MLFLOW_ENV_DEFAULTS.items():
-            os.environ.setdefault(var, value)
-        tracking = resolve_tracking(os.environ, Path.cwd())
+        tracking = tracking_from_env(os.environ, Path.cwd())
         try:
             reg = register_model(
                 tracking,
@@ -142,6 +136,20 @@ def main(
         return summary
 
     run("register", body)
+
+
+def _check_model(directory: Path) -> dict:
+    """The model's config, after loading the model exactly as the served pyfunc will: a
+    directory that is not a loadable model is an error now, not a broken registered version."""
+    from dataclasses import asdict
+
+    from replica.models.pdf_embedding import PDFEmbedding
+
+    try:
+        loaded = PDFEmbedding.load(directory)
+    except Exception as exc:  # missing files, bad config, weights that do not fit the config
+        raise StepError(f"--model {str(directory)!r} is not a loadable model dir: {exc}") from exc
+    return asdict(loaded.config)
 
 
 def _json(doc: object) -> bytes:
@@ -190,7 +198,10 @@ def _record(stages: dict[str, StageLock]) -> dict:
         for out in stages[name].outs:
             sidecar = Path(out.path) / SIDECAR
             if sidecar.is_file():
-                metas[out.path] = json.loads(sidecar.read_text())
+                try:
+                    metas[out.path] = json.loads(sidecar.read_text())
+                except ValueError as exc:
+                    raise StepError(f"sidecar {str(sidecar)!r} is not JSON: {exc}") from exc
     sources = []
     for stage, file in sources_files(stages, chain):
         digest = next((d.hash for d in stages[stage].deps if d.path == file), None)
