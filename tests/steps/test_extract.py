@@ -80,7 +80,9 @@ def test_extract_writes_articles_images_and_blobs(tmp_path: Path, params_file: P
     assert json.loads((out / "_meta.json").read_text())["outputs"]["images"] == 1
 
 
-def test_extract_without_warcs_is_a_clean_error(tmp_path: Path, params_file: Path) -> None:
+def test_extract_of_no_warcs_or_an_unfinished_crawl_is_a_clean_error(
+    tmp_path: Path, params_file: Path
+) -> None:
     (tmp_path / "empty").mkdir()
     res = runner.invoke(
         app,
@@ -95,6 +97,19 @@ def test_extract_without_warcs_is_a_clean_error(tmp_path: Path, params_file: Pat
         ],
     )
     assert res.exit_code == 2 and "no WARC files" in res.output
+    (tmp_path / "empty" / "crawl-00000.warc.gz").write_bytes(
+        warc_bytes([("http://ex.com/a", "text/html", b"<p>a</p>", "2020-01-01T00:00:00Z")])
+    )
+    (tmp_path / "empty" / "_state.sqlite").write_bytes(b"")  # a crawl without its _meta.json
+    res = runner.invoke(
+        app,
+        [
+            *("extract", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o")),
+            *("--params", str(params_file)),
+        ],
+    )
+    assert res.exit_code == 2 and "unfinished crawl" in res.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_wikipedia_main_page_images_keep_their_alt_captions(

@@ -238,3 +238,16 @@ def test_sitemaps_urlset_index_news_gzip_and_malformed(corpus: Path) -> None:
     assert limited.limited and len(limited.entries) == 10
     assert "XMLSyntaxError" in (parse_sitemap(b"<urlset><url><loc>x", 10).error or "")
     assert parse_sitemap(b"<rss/>", 10).error == "no <urlset> or <sitemapindex> root"
+
+
+def test_bad_yaml_and_bad_url_index_are_sources_errors(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("sources: [unclosed\n")
+    with pytest.raises(SourcesError, match=r"bad\.yaml: not valid YAML"):
+        load_sources(tmp_path / "bad.yaml")
+    (tmp_path / "a.html").write_text("<html>a</html>")
+    (tmp_path / "index.json").write_text("not json")
+    (tmp_path / "s.yaml").write_text(
+        "sources:\n  - {kind: pages, paths: ['a.html'], url_index: ['index.json']}\n"
+    )
+    with pytest.raises(SourcesError, match=r"index\.json' is not JSON"):
+        crawl_sources(load_sources(tmp_path / "s.yaml"), CrawlConfig(), tmp_path / "out", "fp")

@@ -7,32 +7,19 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import pytest
 
 from replica.config import CrawlConfig, ExtractConfig
 from replica.crawl import crawl_sources, load_sources
 from replica.extract import extract_records, read_warc
+from tests.unit._http import CFG, PAGES, Site, site_fixture  # noqa: F401 - fixture
 from tests.unit.test_crawl import records
-from tests.unit.test_fetch import CFG, PAGES, Site
 
 LIVE = CrawlConfig(**{**CFG.__dict__, "max_body_bytes": 1_000_000, "workers": 4})
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    srv = Site()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
 
 
 def sources_file(tmp_path: Path, site: Site, pages: list[int]) -> Path:

@@ -77,7 +77,11 @@ def crawl_sources(
 
 
 def _loop(
-    state: CrawlState, sink: WarcSink, collector: _Collector, pool: ThreadPoolExecutor, cfg
+    state: CrawlState,
+    sink: WarcSink,
+    collector: _Collector,
+    pool: ThreadPoolExecutor,
+    cfg: CrawlConfig,
 ) -> None:
     inflight: dict[Future[Work], Unit] = {}
     capacity = 2 * max(1, cfg.workers)
@@ -233,15 +237,13 @@ class _Collector:
             yield from self._found(role, entry.loc, unit, work)
 
     def _images(self, cap: Capture, unit: Unit, work: Work) -> None:
-        from trafilatura.utils import decode_file
-
+        from replica.extract.articles import decode_html
         from replica.extract.images import find_images
 
-        try:
-            html = decode_file(cap.payload)
-        except (UnicodeDecodeError, LookupError, ValueError):
+        html = decode_html(cap.payload)
+        if html is None:
             return  # extract rejects the page itself as decode_error
-        refs = [r for r in find_images(str(html), cap.url) if r.candidates != ("data:",)]
+        refs = [r for r in find_images(html, cap.url) if r.candidates != ("data:",)]
         for i, ref in enumerate(refs):
             if i >= self.cfg.max_images_per_page:
                 work.rejects.append(

@@ -57,7 +57,10 @@ def load_sources(path: Path) -> list[Source]:
     path = Path(path)
     if not path.is_file():
         raise SourcesError(f"sources file {str(path)!r} does not exist")
-    doc = yaml.safe_load(path.read_text()) or {}
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SourcesError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
     if not isinstance(doc, dict) or set(doc) != {"sources"} or not isinstance(doc["sources"], list):
         raise SourcesError(f"{path}: expected a mapping with one key 'sources' holding a list")
     return [_entry(i, e, path.parent) for i, e in enumerate(doc["sources"])]
@@ -122,7 +125,10 @@ def load_url_index(files: tuple[Path, ...]) -> dict[Path, dict[str, PageRef]]:
     """Read JSON url indexes: per file, key (file name or id) → URL or ``{"url", "crawl_date"}``."""
     indexes: dict[Path, dict[str, PageRef]] = {}
     for f in files:
-        doc = json.loads(Path(f).read_text())
+        try:
+            doc = json.loads(Path(f).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SourcesError(f"url index {str(f)!r} is not JSON: {exc}") from exc
         if not isinstance(doc, dict):
             raise SourcesError(f"url index {str(f)!r} must be a JSON object of name → url")
         entries: dict[str, PageRef] = {}

@@ -48,6 +48,17 @@ def extract_article(
     )
 
 
+def decode_html(body: bytes) -> str | None:
+    """A page's bytes as text (trafilatura's charset detection), or None when not text."""
+    from trafilatura.utils import decode_file
+
+    try:
+        text = decode_file(body)
+    except (UnicodeDecodeError, LookupError, ValueError):
+        return None
+    return text if isinstance(text, str) and text.strip() else None
+
+
 def _lang(detected: str | None, html: str) -> str | None:
     """trafilatura's language, else the page's ``<html lang>``; lower-case primary subtag."""
     if detected and (m := _LANG.match(detected)):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from replica.config import ExtractConfig
-from replica.extract.articles import Article, extract_article
+from replica.extract.articles import Article, decode_html, extract_article
 from replica.extract.images import ImageInfo, ImageRef, find_images, inspect_image, normalize_url
 from replica.extract.records import WebRecord
 
@@ -77,7 +77,7 @@ def analyse(rec: WebRecord, cfg: ExtractConfig) -> Analysed:
     if kind == "image":
         return Analysed(rec, "image")
     bare = replace(rec, body=None)
-    html = _decode(rec.body)
+    html = decode_html(rec.body)
     if html is None:
         detail = "body is not text in any detectable encoding"
         return Analysed(bare, "reject", reason="decode_error", detail=detail)
@@ -206,13 +206,3 @@ def _kind(rec: WebRecord) -> str:
         if low.startswith((b"<!doctype html", b"<html")):
             return "html"
     return "other"
-
-
-def _decode(body: bytes) -> str | None:
-    from trafilatura.utils import decode_file
-
-    try:
-        text = decode_file(body)
-    except (UnicodeDecodeError, LookupError, ValueError):
-        return None
-    return text if isinstance(text, str) and text.strip() else None

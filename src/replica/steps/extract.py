@@ -47,13 +47,14 @@ def main(
     cfg = load(params, set_)
 
     def body() -> StepSummary:
+        from replica.crawl.run import STATE_FILE
         from replica.extract.engines import run_local, run_ray
 
         summary = StepSummary("extract")
         warcs = sorted(p for p in Path(input).glob("*.warc*") if p.suffix in (".gz", ".warc"))
         if not warcs:
             raise StepError(f"no WARC files (*.warc, *.warc.gz) in {str(input)!r}")
-        if (Path(input) / "_state.sqlite").exists() and not (Path(input) / SIDECAR).exists():
+        if (Path(input) / STATE_FILE).exists() and not (Path(input) / SIDECAR).exists():
             raise StepError(f"{str(input)!r} is an unfinished crawl (no {SIDECAR}); rerun crawl")
         run_engine = run_ray if engine is Engine.ray else run_local
         result = run_engine(warcs, cfg.extract)
