@@ -55,7 +55,7 @@ def make_inputs(
     rows.append({"pair_id": "t0", "split": "train", "level": 1, "predicted": 0.2})
     PREDICTIONS.write(rows, root / "eval")
     (root / "reports").mkdir(exist_ok=True)
-    for name in ("extract", "pairs"):
+    for name in ("extract", "dedup", "pairs"):
         ok = valid or name == "extract"
         report = {"success": ok, "datasets": [{"dataset": name, "success": ok, "failed": []}]}
         (root / "reports" / f"{name}.json").write_text(json.dumps(report))
