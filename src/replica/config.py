@@ -105,8 +105,54 @@ class PairsConfig:
     max_images: int = 200
 
 
+class Family(enum.StrEnum):
+    """The detector families ``train``/``evaluate``/``register``/``promote`` take (``--family``)."""
+
+    copy = "copy"
+
+
+class Device(enum.StrEnum):
+    auto = "auto"  # CUDA when present, else CPU
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Precision(enum.StrEnum):
+    auto = "auto"  # bf16 autocast on GPU, fp32 on CPU
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
+    """The training loop's settings, the same for every model family (``train.loop``)."""
+
+    device: Device = Device.auto
+    precision: Precision = Precision.auto
+    workers: int = 1  # DataLoader worker processes (0: load in the training process)
+    prefetch: int = 2  # batches each worker loads ahead
+    checkpoint_every: int = 100  # steps between checkpoints (and one at the end)
+    eval_every: int = 50  # steps between validations (and one at the end)
+    patience: int = 0  # validations without improvement before stopping; 0 = never
+    log_every: int = 10
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    max_minutes: float = 0.0  # wall-clock budget of one run; 0 = none
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint_every", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0 or self.prefetch < 1:
+            raise ConfigError(
+                f"train.workers must be >= 0 and train.prefetch >= 1, got "
+                f"{self.workers} and {self.prefetch}"
+            )
+
+
+@dataclass(frozen=True)
+class CopyConfig:
+    """The copy detector's model and optimisation hyperparameters (``train --family copy``)."""
+
     image_size: int = 32
     patch_size: int = 8
     dim: int = 64
@@ -119,6 +165,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
+    warmup_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,6 +201,7 @@ class Params:
     validate: ValidateConfig = field(default_factory=ValidateConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    copy: CopyConfig = field(default_factory=CopyConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
