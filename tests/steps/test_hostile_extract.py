@@ -147,7 +147,7 @@ def test_a_slow_record_is_stopped_and_the_rest_extracted(tmp_path: Path) -> None
     pages = [page(f"https://news.example/{i}") for i in range(4)]
     pages.insert(1, page("https://news.example/slow", SLOW))
     path.write_bytes(warc_bytes(pages))
-    cfg = ExtractConfig(workers=2, max_seconds_per_record=2.0)
+    cfg = ExtractConfig(workers=2, max_seconds_per_record=1.0)
     started = time.monotonic()
     result = run_local([path], cfg)
     assert time.monotonic() - started < 20  # the slow page alone takes longer than that

@@ -188,7 +188,7 @@ def test_a_trickling_server_is_cut_at_the_fetch_deadline(hostile: Site, path: st
     elapsed = time.monotonic() - started
     assert got.reject is not None and got.reject.reason == "timeout", got
     assert "max_seconds_per_fetch=1" in (got.reject.detail or "")
-    assert elapsed < 2.5, elapsed  # 20 s of trickle before; a read timeout never fires
+    assert elapsed < 5, elapsed  # 20 s of trickle before; a read timeout never fires
 
 
 # -- probe 2: gzip bomb bodies and saved pages -----------------------------------------------
