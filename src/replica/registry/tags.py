@@ -98,7 +98,7 @@ def code_tags(environ: Mapping[str, str]) -> dict[str, str]:
     from replica import __version__
 
     tags = {"code.version": environ.get("REPLICA_VERSION") or __version__}
-    if environ.get("REPLICA_GIT_COMMIT"):
+    if environ.get("REPLICA_GIT_COMMIT", "unknown") != "unknown":
         tags["code.commit"] = environ["REPLICA_GIT_COMMIT"]
     return tags
 
