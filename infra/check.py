@@ -247,7 +247,8 @@ def terraform_plan(module: Path, out: Path) -> dict[str, Any]:
     _run([terraform, "fmt", "-check", "-recursive", "-diff"], module)
     with tempfile.TemporaryDirectory(prefix="replica-tf-") as tmp:
         work = Path(tmp) / "module"
-        shutil.copytree(module, work, ignore=shutil.ignore_patterns(".terraform*", "offline"))
+        ignore = shutil.ignore_patterns(".terraform*", "offline", "bootstrap")
+        shutil.copytree(module, work, ignore=ignore)
         shutil.copy(module / "offline" / "provider_override.tf", work)
         rc = Path(tmp) / "terraformrc"
         rc.write_text(
@@ -259,6 +260,8 @@ def terraform_plan(module: Path, out: Path) -> dict[str, Any]:
         env["CHECKPOINT_DISABLE"] = "1"
         _run([terraform, "init", "-backend=false", "-input=false"], work, env)
         _run([terraform, "validate"], work, env)
+        shutil.copy(module / "offline" / "backend_override.tf", work)  # local state for the plan
+        _run([terraform, "init", "-input=false", "-reconfigure"], work, env)
         tfvars = module / "offline" / "example.tfvars"
         _run([terraform, "plan", "-input=false", f"-var-file={tfvars}", "-out=plan.bin"], work, env)
         plan = json.loads(_run([terraform, "show", "-json", "plan.bin"], work, env))
@@ -280,9 +283,10 @@ def plan_policy(plan: dict[str, Any]) -> list[str]:
 
     errors = []
     groups = after("aws_eks_node_group")
-    if not groups:
-        errors.append("no EKS node group in the plan")
-    for g in groups:
+    gpu = [g for g in groups if (g.get("labels") or {}).get("replica.io/node-pool") == "gpu"]
+    if len(gpu) != 1:
+        errors.append(f"{len(gpu)} EKS node groups labelled replica.io/node-pool=gpu, not 1")
+    for g in gpu:
         if not g["instance_types"] or not all(
             t.startswith(GPU_FAMILIES) for t in g["instance_types"]
         ):
@@ -290,11 +294,12 @@ def plan_policy(plan: dict[str, Any]) -> list[str]:
         taints = [(t["key"], t["effect"]) for t in g.get("taint") or []]
         if ("nvidia.com/gpu", "NO_SCHEDULE") not in taints:
             errors.append(f"{g['_addr']}: no nvidia.com/gpu NO_SCHEDULE taint")
-        if (g.get("labels") or {}).get("replica.io/node-pool") != "gpu":
-            errors.append(f"{g['_addr']}: no replica.io/node-pool=gpu label")
         ami = g.get("ami_type") or ""
         if "NVIDIA" not in ami and "GPU" not in ami:
             errors.append(f"{g['_addr']}: AMI type {g.get('ami_type')} has no GPU driver")
+    if not [g for g in groups if g not in gpu]:
+        errors.append("no CPU node group: every step but pairs and train would have no node")
+    errors += _cluster_policy(after)
     buckets = {b["_addr"].split("[", 1)[1] for b in after("aws_s3_bucket")}
     blocks = ("block_public_acls", "block_public_policy", "ignore_public_acls")
     rules: dict[str, Callable[[dict[str, Any]], bool]] = {
@@ -314,9 +319,62 @@ def plan_policy(plan: dict[str, Any]) -> list[str]:
     return errors
 
 
+def _cluster_policy(after: Callable[[str], list[dict[str, Any]]]) -> list[str]:
+    """The cluster encrypts its secrets, the workspace file system is encrypted and mounted in
+    every private subnet, and the workloads that reach AWS have their IRSA roles."""
+    errors = []
+    clusters = after("aws_eks_cluster")
+    if len(clusters) != 1:
+        errors.append(f"{len(clusters)} EKS clusters in the plan, not 1")
+    for c in clusters:
+        if not any("secrets" in e.get("resources", []) for e in c.get("encryption_config") or []):
+            errors.append(f"{c['_addr']}: Kubernetes secrets are not KMS-encrypted")
+        if "0.0.0.0/0" in (c["vpc_config"][0].get("public_access_cidrs") or []):
+            errors.append(f"{c['_addr']}: the API endpoint is open to 0.0.0.0/0")
+    if not after("aws_iam_openid_connect_provider"):
+        errors.append("no OIDC provider: pods cannot assume IAM roles (IRSA)")
+    filesystems = after("aws_efs_file_system")
+    if len(filesystems) != 1 or not all(f["encrypted"] for f in filesystems):
+        errors.append("the workspace needs exactly one encrypted EFS file system")
+    subnets = [s for s in after("aws_subnet") if ".private[" in s["_addr"]]
+    if len(after("aws_efs_mount_target")) != len(subnets):
+        errors.append(
+            f"EFS mount targets: {len(after('aws_efs_mount_target'))}, "
+            f"private subnets: {len(subnets)}"
+        )
+    # (their trust policies name the OIDC issuer, unknown until apply: iam.tf is reviewed)
+    roles = {r["_addr"] for r in after("aws_iam_role") if ".irsa[" in r["_addr"]}
+    for workload in ("steps", "mlflow", "efs_csi"):
+        if f'aws_iam_role.irsa["{workload}"]' not in roles:
+            errors.append(f"no IRSA role for {workload}")
+    return errors
+
+
+def terraform_validate(module: Path) -> None:
+    """``init -backend=false`` and ``validate`` of a module (the state bootstrap)."""
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        raise Skip("terraform is not on PATH")
+    mirror = _mirror()
+    with tempfile.TemporaryDirectory(prefix="replica-tf-") as tmp:
+        work = Path(tmp) / "module"
+        shutil.copytree(module, work, ignore=shutil.ignore_patterns(".terraform*"))
+        rc = Path(tmp) / "terraformrc"
+        rc.write_text(
+            f'provider_installation {{\n  filesystem_mirror {{\n    path = "{mirror}"\n'
+            '    include = ["hashicorp/aws"]\n  }\n  direct {\n'
+            '    exclude = ["hashicorp/aws"]\n  }\n}\n'
+        )
+        env = {**os.environ, "TF_CLI_CONFIG_FILE": str(rc), "TF_IN_AUTOMATION": "1"}
+        env["CHECKPOINT_DISABLE"] = "1"
+        _run([terraform, "init", "-backend=false", "-input=false"], work, env)
+        _run([terraform, "validate"], work, env)
+
+
 def check_terraform(root: Path, out: Path) -> list[str]:
     try:
         plan = terraform_plan(root / "terraform", out)
+        terraform_validate(root / "terraform" / "bootstrap")
     except RuntimeError as e:
         return [str(e)]
     return plan_policy(plan)

@@ -111,13 +111,24 @@ def test_terraform_plans_offline_a_tainted_gpu_pool_matching_the_workloads(tmp_p
         pytest.skip(done.stdout.strip())
     assert done.returncode == 0, done.stdout + done.stderr
     changes = json.loads(plan_file.read_text())["resource_changes"]
-    (group,) = [c["change"]["after"] for c in changes if c["type"] == "aws_eks_node_group"]
+    groups = {
+        c["change"]["after"]["labels"][GPU_POOL[0]]: c["change"]["after"]
+        for c in changes
+        if c["type"] == "aws_eks_node_group"
+    }
+    assert sorted(groups) == ["cpu", "gpu"] and not groups["cpu"].get("taint")
+    group = groups["gpu"]
     # The label and taint the Airflow pods and KFP tasks select and tolerate.
     assert group["labels"] == {GPU_POOL[0]: GPU_POOL[1]}
     assert [(t["key"], t["effect"]) for t in group["taint"]] == [(GPU_RESOURCE, "NO_SCHEDULE")]
     assert group["scaling_config"][0]["min_size"] == 0
     blocks = [c["change"]["after"] for c in changes if c["type"].endswith("public_access_block")]
     assert len(blocks) == 2 and all(b["restrict_public_buckets"] for b in blocks)
+    # the cluster, its RWX workspace storage and the IRSA roles the chart's service accounts use
+    kinds = {c["type"] for c in changes}
+    assert {"aws_eks_cluster", "aws_vpc", "aws_efs_file_system", "aws_eks_addon"} <= kinds
+    irsa = {c["index"] for c in changes if c["type"] == "aws_iam_role" and c["name"] == "irsa"}
+    assert irsa == {"steps", "mlflow", "efs_csi"}
 
 
 def test_a_broken_deployment_fails_the_schema_check(broken: Path, pods: Path) -> None:
