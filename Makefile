@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help setup demo test test-slow test-all lint compile bench clean
+.PHONY: help setup demo lock test test-slow test-all lint compile bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,11 @@ demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; en
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 	@cat data/registry/promotion.json
+
+lock: setup ## Regenerate dvc.lock for the current code and params (runs what changed); commit it
+	$(BIN)/dvc repro
+	@$(BIN)/dvc status --quiet || { $(BIN)/dvc status; echo "dvc status is not clean"; exit 1; }
+	@git diff --stat -- dvc.lock; echo "commit dvc.lock with the change that made it stale"
 
 test: setup ## Fast tests (no slow, gpu or container tests)
 	$(PYTEST) -m "not slow and not gpu and not container" -q

@@ -72,8 +72,7 @@ def test_the_committed_lock_describes_the_current_code_params_and_commands() -> 
     assert done.returncode == 0, done.stderr[-2000:]
     stale = stale_inputs(json.loads(done.stdout or "{}"), _outputs(lock))
     assert not stale, (
-        f"dvc.lock is stale (run `make lock` and commit dvc.lock): "
-        f"{json.dumps(stale, indent=1)}"
+        f"dvc.lock is stale (run `make lock` and commit dvc.lock): {json.dumps(stale, indent=1)}"
     )
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     expected = {f"{n}@{i}" for n, s in stages.items() for i in s["foreach"]} | {
