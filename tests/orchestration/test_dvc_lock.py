@@ -75,7 +75,9 @@ def test_the_committed_lock_describes_the_current_code_params_and_commands() -> 
         f"dvc.lock is stale (run `make lock` and commit dvc.lock): {json.dumps(stale, indent=1)}"
     )
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    expected = {f"{n}@{i}" for n, s in stages.items() for i in s["foreach"]} | {
-        n for n, s in stages.items() if "foreach" not in s
+    expected = {
+        f"{name}@{item}" if "foreach" in body else name
+        for name, body in stages.items()
+        for item in body.get("foreach", [None])
     }
     assert set(lock["stages"]) == expected, "every dvc.yaml stage has run into the lock"
