@@ -46,7 +46,8 @@ current-context: offline
 
 
 def airflow_pods(work: Path) -> list[dict[str, Any]]:
-    """The pod of every DAG task in cluster mode."""
+    """The pod of every DAG task in cluster mode (run it in a process of its own: it sets the
+    Airflow home and the execution mode in the environment before Airflow is imported)."""
     os.environ.update(
         AIRFLOW_HOME=str(work / "airflow"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",

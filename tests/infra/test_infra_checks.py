@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,10 +21,10 @@ INFRA = ROOT / "infra"
 @pytest.fixture(scope="module")
 def pods(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Airflow and KFP pods, rendered as ``make infra-check`` renders them."""
-    from infra.render_pods import main
-
     out = tmp_path_factory.mktemp("pods")
-    assert main(["--out", str(out)]) == 0
+    render = [sys.executable, str(INFRA / "render_pods.py"), "--out", str(out)]
+    done = subprocess.run(render, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return out
 
 
