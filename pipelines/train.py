@@ -1,16 +1,25 @@
 """The ``train`` pipeline: train → evaluate → commit → register → promote.
 
 The same tasks, commands and order as the Airflow DAG ``retrain``: ``commit`` records the model
-and its evaluation in ``dvc.lock`` so ``register`` tags the version with their hashes. ``train``
-runs on the GPU pool in the GPU image; ``register`` and ``promote`` read ``MLFLOW_TRACKING_URI``
-from the ``replica-mlflow`` Secret. The parameters named like ``params.yaml`` sections are those
-sections as JSON, defaulted from it when compiled (``python -m pipelines.compile``).
+and its evaluation in ``dvc.lock`` so ``register`` tags the version with their hashes (and the
+pipeline job's id, as ``KFP_RUN_ID``); all inside the workspace lease (``lock``, ``unlock``).
+``train`` runs on the GPU pool in the GPU image; ``register`` and ``promote`` read
+``MLFLOW_TRACKING_URI`` from the ``replica-mlflow`` Secret. The parameters named like
+``params.yaml`` sections are those sections as JSON, defaulted from it when compiled
+(``python -m pipelines.compile``).
 """
 
 from kfp import dsl
 
 from components import steps
-from pipelines.cluster import MLFLOW_ENV, MLFLOW_SECRET, PVC_NAME, WORKSPACE, configure
+from pipelines.cluster import (
+    MLFLOW_ENV,
+    MLFLOW_SECRET,
+    PVC_NAME,
+    WORKSPACE,
+    configure,
+    hold_workspace,
+)
 
 
 @dsl.pipeline(
@@ -46,18 +55,19 @@ def train(
         steps.commit(stages=["train", "evaluate"], **ws), "commit", timeout_s=1800, **pvc
     ).after(t_evaluate)
     t_register = configure(
-        steps.register(params=register, **ws),
+        steps.register(params=register, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **ws),
         "register",
         timeout_s=1800,
         retries=2,
         secrets=mlflow,
         **pvc,
     ).after(t_commit)
-    configure(
-        steps.promote(params=promote, **ws),
+    t_promote = configure(
+        steps.promote(params=promote, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **ws),
         "promote",
         timeout_s=900,
         retries=1,
         secrets=mlflow,
         **pvc,
     ).after(t_register)
+    hold_workspace([t_train, t_evaluate, t_commit, t_register, t_promote], **ws, **pvc)

@@ -96,7 +96,8 @@ def main(
             summary.outputs = {"metrics": 2, "predictions": len(rows)}
             typer.echo(f"[evaluate] test pcc={pcc:.1f}% rmse={rmse:.1f}% (n_test={n_test})")
             contracts = {"metrics": METRICS.ref, "predictions": PREDICTIONS.ref, "pairs": PAIRS.ref}
-            write_sidecar(out, summary.finish(), contracts, cfg.digest("evaluate"))
+            ran_with = cfg.sections("evaluate")
+            write_sidecar(out, summary.finish(), contracts, cfg.digest(*ran_with), ran_with)
         return summary
 
     run("evaluate", body)
