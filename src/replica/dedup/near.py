@@ -92,7 +92,15 @@ def decide(
     sym = j >= cfg.threshold
     cont = ~sym & (c >= cfg.containment)
     gray = ~sym & ~cont & (c >= cfg.band_containment)
-    stats: dict[str, float] = {"candidates": float(len(j)), "band_pairs": float(gray.sum())}
+    stats: dict[str, float] = {
+        "candidates": float(len(j)),
+        "band_pairs": float(gray.sum()),
+        "band_pairs_embedded": 0.0,
+        "band_pairs_accepted": 0.0,
+        "texts_embedded": float(len(semantic.vectors)) if semantic else 0.0,
+        "texts_over_budget": 0.0,
+        "embedding_seconds": 0.0,
+    }
     accepted_gray = np.zeros(len(j), dtype=bool)
     cosine: dict[tuple[int, int], float] = {}
     gidx = np.flatnonzero(gray)

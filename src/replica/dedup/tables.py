@@ -92,7 +92,7 @@ def fingerprint_batch(
     """Fingerprint one batch of rows (``id``, ``text``, ``published``, ``url``, ``source``;
     see ``engine.standard_batch``).
 
-    Refused rows become rejects: ``missing_id`` (null id), ``empty_text`` (null, blank, or no
+    Refused rows become rejects: ``missing_id`` (null or blank id), ``empty_text`` (null, blank, or no
     words left after normalization), ``invalid_utf8`` and ``text_too_large`` (over
     ``max_text_bytes``).
     """
@@ -102,7 +102,8 @@ def fingerprint_batch(
     nbytes = pc.fill_null(pc.binary_length(texts), 0).to_numpy()
     bad_utf8 = _invalid_utf8(texts)
     reason = np.full(len(ids), "", dtype=object)
-    null_id = np.asarray(pc.is_null(batch.column("id")))
+    id_col = batch.column("id")
+    null_id = np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(id_col), ""), True))
     reason[nbytes == 0] = "empty_text"
     reason[null_id] = "missing_id"
     reason[bad_utf8 & ~null_id] = "invalid_utf8"
@@ -124,7 +125,7 @@ def fingerprint_batch(
         elif r == "text_too_large":
             detail = f"text has {nbytes[i]} bytes > dedup.max_text_bytes={cfg.max_text_bytes}"
         elif r == "missing_id":
-            detail = f"row {offset + i} has no id"
+            detail = f"row {offset + i} has no id (null or blank)"
         elif nbytes[i] == 0 or not (texts[i].as_py() or "").strip():
             detail = "text is empty"
         else:
