@@ -31,7 +31,6 @@ def source_keys(values: pa.Array, from_url: bool) -> np.ndarray:
     values = pc.cast(values, pa.string())
     data, off = _arrow_bytes(values)
     keys = _hash_spans(data, off[:-1], off[1:])
-    assert isinstance(keys, np.ndarray)
     keys[np.asarray(pc.is_null(values))] = 0
     return keys
 
@@ -51,8 +50,10 @@ class LineCounts:
     key_sources: list[np.ndarray] = field(default_factory=list)  # the source of each key
     sources: list[np.ndarray] = field(default_factory=list)  # source of every page
 
-    def add(self, texts: pa.Array, sources: np.ndarray) -> None:
+    def add(self, texts: pa.Array, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Count the lines of a batch; returns (text index, key) of every line, in order."""
         doc, key = line_keys(texts, sources)
+        all_doc, all_key = doc, key
         # once per page: distinct (page, key), then pages per key within this batch
         order = np.lexsort((key, doc))
         doc, key = doc[order], key[order]
@@ -66,6 +67,7 @@ class LineCounts:
         self.counts.append(np.diff(np.append(start, len(key))))
         self.key_sources.append(sources[doc[start]])
         self.sources.append(sources)
+        return all_doc, all_key
 
     def merge(self, other: LineCounts) -> None:
         self.keys += other.keys
@@ -108,6 +110,11 @@ class Learned:
         """bool per line of ``texts`` (``text.line_hashes`` order): learned boilerplate."""
         if not len(self.keys):
             return None
-        _, key = line_keys(texts, sources)
-        pos = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)
-        return self.keys[pos] == key
+        return self.contains(line_keys(texts, sources)[1])
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """bool per key: a learned line."""
+        if not len(self.keys):
+            return np.zeros(len(keys), dtype=bool)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return self.keys[pos] == keys

@@ -189,25 +189,22 @@ def uses_pool(cfg: DedupConfig, n_rows: int) -> bool:
     return workers_for(cfg) > 1 and n_rows >= cfg.pool_min_rows
 
 
-def _count_lines(batch: pa.RecordBatch) -> LineCounts:
-    counts = LineCounts()
-    counts.add(batch.column("text"), source_key_column(batch))
-    return counts
-
-
-def _map(fn: Any, table: TextTable, cfg: DedupConfig, rows: int) -> Iterator[Any]:
-    """``fn(offset, batch)`` over every batch, in order: in this process, or in a pool."""
+def _map(
+    fn: Any, table: TextTable, cfg: DedupConfig, rows: int, extra: list[tuple] | None = None
+) -> Iterator[Any]:
+    """``fn(offset, batch, *extra[i])`` over every batch ``i``, in order: in this process, or
+    in a pool."""
     if not uses_pool(cfg, table.num_rows):
-        for off, b in table.batches(rows):
-            yield fn(off, b)
+        for i, (off, b) in enumerate(table.batches(rows)):
+            yield fn(off, b, *(extra[i] if extra else ()))
         return
     workers = workers_for(cfg)
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["replica.dedup.tables"])  # workers start with numpy imported
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         pending: list[Future[Any]] = []
-        for off, b in table.batches(rows):
-            pending.append(pool.submit(fn, off, b))
+        for i, (off, b) in enumerate(table.batches(rows)):
+            pending.append(pool.submit(fn, off, b, *(extra[i] if extra else ())))
             while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest batch
                 yield pending.pop(0).result()
         for f in pending:
@@ -221,43 +218,56 @@ def _batch_rows(table: TextTable, cfg: DedupConfig) -> int:
     return max(256, min(cfg.batch_rows, -(-table.num_rows // (4 * workers_for(cfg)))))
 
 
-def _lines_of(off: int, batch: pa.RecordBatch) -> LineCounts:
-    return _count_lines(_usable(batch))
+def _lines_of(off: int, batch: pa.RecordBatch) -> tuple[LineCounts, np.ndarray, np.ndarray]:
+    counts = LineCounts()
+    doc, key = counts.add(batch.column("text"), source_key_column(batch))
+    return counts, doc, key
 
 
-def _usable(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Rows whose text can be read as UTF-8 (the others become rejects when fingerprinted)."""
-    try:
-        batch.column("text").validate(full=True)
-        return batch
-    except pa.ArrowInvalid:
-        from replica.dedup.tables import _invalid_utf8
+@dataclass
+class Boilerplate:
+    """Learned lines, and the (text, key) of every line of every batch of the first pass, so
+    the second pass looks lines up instead of hashing them again."""
 
-        return batch.filter(pa.array(~_invalid_utf8(batch.column("text"))))
+    learned: Learned
+    lines: list[tuple[np.ndarray, np.ndarray]]
+
+    def flags(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        doc, key = self.lines[i]
+        return doc, self.learned.contains(key)
 
 
-def learn_boilerplate(table: TextTable, cfg: DedupConfig) -> Learned | None:
+def learn_boilerplate(table: TextTable, cfg: DedupConfig) -> Boilerplate | None:
     """Lines each source repeats across its pages (``boilerplate_min_pages`` 0 turns it off)."""
     if cfg.boilerplate_min_pages <= 0:
         return None
     counts = LineCounts()
-    for part in _map(_lines_of, table, cfg, _batch_rows(table, cfg)):
+    lines = []
+    for part, doc, key in _map(_lines_of, table, cfg, _batch_rows(table, cfg)):
         counts.merge(part)
-    return counts.learn(cfg.boilerplate_min_pages, cfg.boilerplate_min_share)
+        lines.append((doc, key))
+    return Boilerplate(counts.learn(cfg.boilerplate_min_pages, cfg.boilerplate_min_share), lines)
 
 
 def fingerprint_local(
-    table: TextTable, cfg: DedupConfig, seed: int, learned: Learned | None = None
+    table: TextTable, cfg: DedupConfig, seed: int, boiler: Boilerplate | None = None
 ) -> TextIndex:
     """Fingerprint every row: one process below ``pool_min_rows`` rows, a pool above."""
-    fn = partial(_fingerprint, cfg=cfg, seed=seed, learned=learned)
-    return TextIndex.concat(list(_map(fn, table, cfg, _batch_rows(table, cfg))), cfg.num_perm)
+    fn = partial(_fingerprint, cfg=cfg, seed=seed)
+    extra = [(boiler.flags(i),) for i in range(len(boiler.lines))] if boiler else None
+    parts = _map(fn, table, cfg, _batch_rows(table, cfg), extra)
+    return TextIndex.concat(list(parts), cfg.num_perm)
 
 
 def _fingerprint(
-    off: int, batch: pa.RecordBatch, cfg: DedupConfig, seed: int, learned: Learned | None
+    off: int,
+    batch: pa.RecordBatch,
+    flags: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    cfg: DedupConfig,
+    seed: int,
 ) -> TextIndex:
-    return fingerprint_batch(batch, off, cfg, seed, learned)
+    return fingerprint_batch(batch, off, cfg, seed, line_flags=flags)
 
 
 # --- Ray Data: the same stages as distributed map/groupby operations -------------------------
@@ -304,7 +314,7 @@ def _ray_fingerprints(
 
 
 def fingerprint_ray(
-    table: TextTable, cfg: DedupConfig, seed: int, learned: Learned | None = None
+    table: TextTable, cfg: DedupConfig, seed: int, boiler: Boilerplate | None = None
 ) -> TextIndex:
     """Signatures as a Ray Data ``map_batches`` over the Parquet file (read by Ray)."""
     import ray
@@ -315,7 +325,13 @@ def fingerprint_ray(
     ids = pq.read_table(table.path, columns=[table.cols.id]).column(0).cast(pa.string())
     row_of = {a: i for i, a in enumerate(ids.to_pylist()) if a is not None}
     ds = ray.data.read_parquet(str(table.path), columns=table.cols.read()).map_batches(
-        partial(_ray_fingerprints, cfg=cfg, seed=seed, cols=table.cols, learned=learned),
+        partial(
+            _ray_fingerprints,
+            cfg=cfg,
+            seed=seed,
+            cols=table.cols,
+            learned=boiler.learned if boiler else None,
+        ),
         batch_format="pyarrow",
         batch_size=cfg.batch_rows,
     )
@@ -390,11 +406,11 @@ def candidates_ray(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
 
 
 def fingerprints(
-    engine: Engine, table: TextTable, cfg: DedupConfig, seed: int, learned: Learned | None = None
+    engine: Engine, table: TextTable, cfg: DedupConfig, seed: int, boiler: Boilerplate | None = None
 ) -> TextIndex:
     if engine is Engine.ray:
-        return fingerprint_ray(table, cfg, seed, learned)
-    return fingerprint_local(table, cfg, seed, learned)
+        return fingerprint_ray(table, cfg, seed, boiler)
+    return fingerprint_local(table, cfg, seed, boiler)
 
 
 def candidates(engine: Engine, index: TextIndex, cfg: DedupConfig) -> np.ndarray:
@@ -470,8 +486,9 @@ def dedup_texts(
     import time
 
     t0 = time.perf_counter()
-    learned = learn_boilerplate(table, cfg)
-    index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, learned))
+    boiler = learn_boilerplate(table, cfg)
+    learned = boiler.learned if boiler else None
+    index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, boiler))
     t1 = time.perf_counter()
     cands = candidates(engine, index, cfg)
     sem = semantic if semantic is not None else semantic_for(cfg)

@@ -88,13 +88,16 @@ def fingerprint_batch(
     cfg: DedupConfig,
     seed: int,
     learned: Learned | None = None,
+    line_flags: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TextIndex:
     """Fingerprint one batch of rows (``id``, ``text``, ``published``, ``url``, ``source``;
-    see ``engine.standard_batch``).
+    see ``engine.standard_batch``). Learned boilerplate lines are dropped: looked up in
+    ``learned``, or given as ``line_flags`` (text index and flag of every line of the batch,
+    from the first pass).
 
-    Refused rows become rejects: ``missing_id`` (null or blank id), ``empty_text`` (null, blank, or no
-    words left after normalization), ``invalid_utf8`` and ``text_too_large`` (over
-    ``max_text_bytes``).
+    Refused rows become rejects: ``missing_id`` (null or blank id), ``empty_text`` (null,
+    blank, or no words left after normalization), ``invalid_utf8`` and ``text_too_large``
+    (over ``max_text_bytes``).
     """
     ids = batch.column("id").to_pylist()
     urls = batch.column("url").to_pylist()
@@ -109,9 +112,13 @@ def fingerprint_batch(
     reason[bad_utf8 & ~null_id] = "invalid_utf8"
     reason[(nbytes > cfg.max_text_bytes) & ~null_id & ~bad_utf8] = "text_too_large"
     keep = np.flatnonzero(reason == "")
-    sources = source_key_column(batch)
     kept_texts = texts.take(pa.array(keep))
-    drop = learned.flags(kept_texts, sources[keep]) if learned is not None else None
+    drop = None
+    if line_flags is not None:  # (text, flag) of every line of the whole batch
+        line_doc, flags = line_flags
+        drop = flags[np.isin(line_doc, keep)]
+    elif learned is not None:
+        drop = learned.flags(kept_texts, source_key_column(batch)[keep])
     fp = fingerprint(kept_texts, cfg.shingle_size, cfg.num_perm, seed, drop_lines=drop)
     usable = fp.n_words > 0
     reason[keep[~usable]] = "empty_text"

@@ -371,22 +371,25 @@ _HIGH = np.uint64(0x8080808080808080)
 _MULT = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLD) | np.uint64(1)
 
 
-def _hash_spans(
-    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, high: bool = False
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """uint64 hash of every byte span ``buf[starts:ends]``: its 8-byte chunks times a random
-    odd multiplier per chunk position, folded and summed, then mixed with the length. Most
-    words are one chunk: one multiply and one mix. With ``high``, also whether each span
-    holds a non-ASCII byte."""
+def _hash_spans(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """uint64 hash of every byte span ``buf[starts:ends]`` (see ``_hash_spans_high``)."""
+    return _hash_spans_high(buf, starts, ends)[0]
+
+
+def _hash_spans_high(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint64 hash of every byte span ``buf[starts:ends]``, and whether it holds a non-ASCII
+    byte: its 8-byte chunks times a random odd multiplier per chunk position, folded and
+    summed, then mixed with the length. Most words are one chunk: one multiply and one mix."""
     if not len(starts):
-        z = np.zeros(0, np.uint64)
-        return (z, np.zeros(0, bool)) if high else z
+        return np.zeros(0, np.uint64), np.zeros(0, bool)
     padded = np.concatenate([np.zeros(8, np.uint8), buf, np.zeros(8, np.uint8)])
     win = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
     lens = ends - starts
     chunk = win[starts + 8] & _MASKS[np.minimum(lens, 8)]
     sums = chunk * _MULT[0]
-    has_high = (chunk & _HIGH) != 0 if high else None
+    has_high = (chunk & _HIGH) != 0
     long = np.flatnonzero(lens > 8)
     if long.size:  # the chunks after the first of the long spans
         n_more = (lens[long] - 1) // 8
@@ -397,10 +400,8 @@ def _hash_spans(
         terms = more * _MULT[j & 63]
         terms ^= terms >> np.uint64(29)
         sums[long] += np.add.reduceat(terms, first)
-        if has_high is not None:
-            has_high[long] |= np.logical_or.reduceat((more & _HIGH) != 0, first)
-    out = mix64(sums ^ (lens.astype(np.uint64) * _GOLD))
-    return (out, has_high) if high else out
+        has_high[long] |= np.logical_or.reduceat((more & _HIGH) != 0, first)
+    return mix64(sums ^ (lens.astype(np.uint64) * _GOLD)), has_high
 
 
 def sorted_unique(a: np.ndarray) -> np.ndarray:
@@ -456,7 +457,7 @@ def tokenize(texts: pa.Array | list[str]) -> Tokens:
     line_start = line_start[line_start <= len(body)]
     line = _owner(np.searchsorted(start, line_start), len(start))
     line_doc = np.searchsorted(off, line_start, side="right") - 1
-    h, has_high = _hash_spans(body, start, end, high=True)
+    h, has_high = _hash_spans_high(body, start, end)
     valid = np.ones(len(start), dtype=bool)
     _fold_non_ascii(body, start, end, h, valid, np.flatnonzero(has_high))
     return Tokens(body, off, start, end, h, doc, line, line_start, line_doc, valid)
@@ -517,7 +518,6 @@ def _fold_non_ascii(
         lens = np.array([len(x) for x in todo_words], dtype=np.int64)
         ends = np.cumsum(lens)
         hashed = _hash_spans(buf, ends - lens, ends)
-        assert isinstance(hashed, np.ndarray)
         at = np.array(todo_at)
         new_h[at] = hashed
         for u, v in zip(uniq[at].tolist(), hashed.tolist(), strict=True):

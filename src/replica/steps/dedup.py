@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -47,6 +47,11 @@ from replica.contracts import (
 )
 from replica.io import StepSummary, atomic_dir, atomic_write_text, link_or_copy, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, load, run
+
+if TYPE_CHECKING:
+    from replica.config import Params
+    from replica.dedup.clusters import Clusters
+    from replica.dedup.tables import TextIndex
 
 Column = Annotated[str | None, typer.Option(help="Plain-table input: the column holding it.")]
 
@@ -180,8 +185,23 @@ def _finish(
     summary.outputs = outputs
 
 
-def _images(input, index, clusters, kept_ids, cfg, embedding_model):  # type: ignore[no-untyped-def]
-    """Images of the extract output: hashes (undecodable files are rejects), clusters, stories."""
+def _images(
+    input: Path,
+    index: TextIndex,
+    clusters: Clusters,
+    kept_ids: set[str],
+    cfg: Params,
+    embedding_model: Path | None,
+) -> tuple[
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[str],
+    int,
+]:
+    """Images of the extract output: hashes (undecodable files are rejects), clusters, stories.
+    Returns kept images, image duplicates, stories, rejects, kept blob uris, images read."""
     import numpy as np
 
     from replica.dedup import images as img
