@@ -150,14 +150,8 @@ def split_stories(
     hub = np.flatnonzero(deg >= 2)
     if not hub.size:
         return links
-    nb_lists = [b[start[h] : start[h] + min(deg[h], max_neighbors)] for h in hub.tolist()]
-    u, v, owner = [], [], []
-    for h, nb in zip(hub.tolist(), nb_lists, strict=True):
-        iu, iv = np.triu_indices(len(nb), 1)
-        u.append(nb[iu])
-        v.append(nb[iv])
-        owner.append(np.full(len(iu), h))
-    uu, vv, own = np.concatenate(u), np.concatenate(v), np.concatenate(owner)
+    cap = np.minimum(deg[hub], max_neighbors)
+    uu, vv, own = _neighbour_pairs(hub, cap, start, b)
     nb_scores = score_pairs(sig, size, np.stack([uu, vv], axis=1))
     apart = nb_scores.containment < cfg.band_containment
     ambiguous = np.unique(own[apart])
@@ -168,10 +162,12 @@ def split_stories(
     sh = score_pairs(sig, size, share_pairs)
     inter = sh.jaccard * (size[a] + size[b]) / (1.0 + sh.jaccard)
     share = np.minimum(inter / size[a], 1.0)
-    same_pos = {h: i for i, h in enumerate(hub.tolist())}
+    order = np.argsort(own, kind="stable")
+    own_s = own[order]
     for x in ambiguous.tolist():
-        nb = nb_lists[same_pos[x]]
-        sel = own == x
+        nb = b[start[x] : start[x] + min(deg[x], max_neighbors)]
+        lo_p, hi_p = np.searchsorted(own_s, [x, x + 1])
+        sel = order[lo_p:hi_p]
         groups = _components(nb, uu[sel], vv[sel], ~apart[sel])
         lo, hi = start[x], start[x] + len(nb)
         story_share, story_fit = {}, {}
@@ -199,6 +195,22 @@ def split_stories(
     keep = ~drop
     cos = {k: v for k, v in links.cosine.items()}
     return Links(p[keep], links.method[keep], cos, concat, stats)
+
+
+def _neighbour_pairs(
+    hub: np.ndarray, cap: np.ndarray, start: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair (u, v) among the first ``cap`` neighbours of each hub, and its hub; built
+    per neighbour count at once (a few distinct counts, no loop over hubs)."""
+    us, vs, owners = [], [], []
+    for d in np.unique(cap).tolist():
+        hubs = hub[cap == d]
+        iu, iv = np.triu_indices(d, 1)
+        base = start[hubs][:, None]
+        us.append(b[base + iu[None, :]].ravel())
+        vs.append(b[base + iv[None, :]].ravel())
+        owners.append(np.repeat(hubs, len(iu)))
+    return np.concatenate(us), np.concatenate(vs), np.concatenate(owners)
 
 
 def _components(
