@@ -66,9 +66,9 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class DedupConfig:
-    shingle_size: int = 3
+    shingle_size: int = 2
     num_perm: int = 128
-    threshold: float = 0.6
+    threshold: float = 0.7
     band_threshold: float = 0.25
     containment: float = 0.6
     band_containment: float = 0.4
