@@ -71,6 +71,7 @@ class DedupConfig:
     threshold: float = 0.7
     band_threshold: float = 0.25
     containment: float = 0.6
+    same_source_containment: float = 0.7
     band_containment: float = 0.4
     min_story_share: float = 0.25
     semantic_model: str = "all-MiniLM-L6-v2"

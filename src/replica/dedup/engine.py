@@ -302,6 +302,7 @@ def _ray_fingerprints(
             "exact": pa.array(np.concatenate([part.exact, np.zeros(r, np.uint64)])),
             "n_words": pa.array(np.concatenate([part.n_words, np.zeros(r, np.int64)])),
             "boilerplate": pa.array(np.concatenate([part.boilerplate, np.zeros(r, np.float32)])),
+            "source": pa.array(np.concatenate([part.source, np.zeros(r, np.uint64)])),
             "signature": pa.FixedSizeListArray.from_arrays(
                 pa.array(
                     np.concatenate([part.signature.ravel(), np.zeros(r * cfg.num_perm, np.uint32)])
@@ -358,6 +359,7 @@ def fingerprint_ray(
         rejects=rejects,
         n_words=good.column("n_words").to_numpy(),
         boilerplate=good.column("boilerplate").to_numpy().astype(np.float32),
+        source=good.column("source").to_numpy().astype(np.uint64),
     )
 
 
@@ -453,6 +455,7 @@ def drop_duplicate_ids(index: TextIndex) -> TextIndex:
         rejects=rejects,
         n_words=index.n_words[pick],
         boilerplate=index.boilerplate[pick],
+        source=index.source[pick],
     )
 
 

@@ -6,7 +6,8 @@ belongs to when it holds two, and which copy of a cluster is kept.
 2. **First pass (signatures only).** Per pair, the estimated Jaccard ``J`` and the estimated
    containment ``C`` (the share of the smaller text's shingles found in the larger one, from
    ``J`` and the two sizes). ``J >= threshold`` is a duplicate; so is ``C >= containment``
-   (truncations, a story inside a page that has more).
+   (truncations, a story inside a page that has more); two pages of one source need
+   ``same_source_containment`` (their shared template inflates containment).
 3. **Second pass (the band MinHash misses).** Pairs with ``C`` in
    ``[band_containment, containment)`` are decided by sentence embeddings of their texts
    (boilerplate lines dropped): ``cosine >= semantic_threshold`` is a duplicate. At most
@@ -85,13 +86,18 @@ def decide(
     semantic: Semantic | None,
     exact: np.ndarray,
     texts: Callable[[np.ndarray], list[str]],
+    source: np.ndarray,
 ) -> Links:
     """Steps 2 and 3: accepted pairs among the candidates (``texts(positions)`` gives the
     cleaned texts the embedding model reads)."""
     j, c = scores.jaccard, scores.containment
     sym = j >= cfg.threshold
-    cont = ~sym & (c >= cfg.containment)
-    gray = ~sym & ~cont & (c >= cfg.band_containment)
+    # two pages of one source share its template, which inflates their containment: they
+    # need more of it, and the embedding of template-led texts cannot settle it
+    a, b = scores.pairs[:, 0], scores.pairs[:, 1]
+    same = (source[a] == source[b]) & (source[a] != 0)
+    cont = ~sym & (c >= np.where(same, cfg.same_source_containment, cfg.containment))
+    gray = ~sym & ~cont & ~same & (c >= cfg.band_containment)
     stats: dict[str, float] = {
         "candidates": float(len(j)),
         "band_pairs": float(gray.sum()),

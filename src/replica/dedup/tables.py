@@ -38,6 +38,7 @@ class TextIndex:
     rejects: list[dict[str, Any]] = field(default_factory=list)
     n_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words kept
     boilerplate: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # share
+    source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # 0: unknown
 
     def __len__(self) -> int:
         return len(self.row)
@@ -63,6 +64,7 @@ class TextIndex:
             rejects=[r for p in parts for r in p.rejects],
             n_words=np.concatenate([p.n_words for p in parts]),
             boilerplate=np.concatenate([p.boilerplate for p in parts]),
+            source=np.concatenate([p.source for p in parts]),
         )
 
 
@@ -113,12 +115,13 @@ def fingerprint_batch(
     reason[(nbytes > cfg.max_text_bytes) & ~null_id & ~bad_utf8] = "text_too_large"
     keep = np.flatnonzero(reason == "")
     kept_texts = texts.take(pa.array(keep))
+    sources = source_key_column(batch)
     drop = None
     if line_flags is not None:  # (text, flag) of every line of the whole batch
         line_doc, flags = line_flags
         drop = flags[np.isin(line_doc, keep)]
     elif learned is not None:
-        drop = learned.flags(kept_texts, source_key_column(batch)[keep])
+        drop = learned.flags(kept_texts, sources[keep])
     fp = fingerprint(kept_texts, cfg.shingle_size, cfg.num_perm, seed, drop_lines=drop)
     usable = fp.n_words > 0
     reason[keep[~usable]] = "empty_text"
@@ -150,6 +153,7 @@ def fingerprint_batch(
         rejects=rejects,
         n_words=fp.n_words[usable],
         boilerplate=fp.boilerplate_share[usable].astype(np.float32),
+        source=sources[rows],
     )
 
 
@@ -217,8 +221,9 @@ def cluster_texts(
     size = near.shingle_counts(index.n_words, cfg.shingle_size)
     scores = near.score_pairs(index.signature, size, candidates)
     use_semantic = semantic if texts is not None else None
+    source = index.source if len(index.source) == n else np.zeros(n, np.uint64)
     links = near.decide(
-        n, exact_pairs, scores, cfg, use_semantic, index.exact, texts or (lambda pos: [])
+        n, exact_pairs, scores, cfg, use_semantic, index.exact, texts or (lambda pos: []), source
     )
     # 4. a page holding two stories links to one of them only
     links = near.split_stories(links, index.signature, size, cfg)

@@ -300,7 +300,8 @@ def _scan(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         keep[gone] = False
         data = data[keep]
         off = off - np.searchsorted(gone, off)
-        hot = _hot(data)
+        hot = hot[keep[hot]]  # the hot bytes that stay, moved left past the removed ones
+        hot = hot - np.searchsorted(gone, hot)
     return data, off, hot
 
 
@@ -695,9 +696,10 @@ def _sequence_hash(word_hash: np.ndarray, n_words: np.ndarray) -> np.ndarray:
     first = np.concatenate([[0], np.cumsum(n_words)[:-1]]).astype(np.int64)
     if len(word_hash) == 0:
         return mix64(n_words.astype(np.uint64))
-    pos = np.arange(len(word_hash), dtype=np.int64) - np.repeat(first, n_words)
-    p64 = pos.astype(np.uint64)
-    terms = (word_hash + p64 * _GOLD) * _MULT[pos & 63]  # position-dependent
+    pos = np.arange(len(word_hash), dtype=np.int64)
+    pos -= np.repeat(first, n_words)
+    terms = word_hash * _MULT[pos & 63]  # position-dependent (position mod 64, and below)
+    terms ^= pos.view(np.uint64) * _GOLD
     # a trailing zero term keeps every start index valid (empty texts at the end)
     sums = np.add.reduceat(np.append(terms, np.uint64(0)), first)
     sums[n_words == 0] = 0
