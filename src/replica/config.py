@@ -70,6 +70,7 @@ class DedupConfig:
     num_perm: int = 128
     threshold: float = 0.7
     band_threshold: float = 0.25
+    sentence_words: int = 12
     containment: float = 0.6
     same_source_containment: float = 0.7
     band_containment: float = 0.4

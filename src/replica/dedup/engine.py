@@ -43,6 +43,7 @@ from replica.dedup.tables import (
     fingerprint_batch,
     first_copies,
     near_candidates,
+    sentence_candidates,
     source_key_column,
 )
 from replica.dedup.text import clean_texts
@@ -303,6 +304,7 @@ def _ray_fingerprints(
             "n_words": pa.array(np.concatenate([part.n_words, np.zeros(r, np.int64)])),
             "boilerplate": pa.array(np.concatenate([part.boilerplate, np.zeros(r, np.float32)])),
             "source": pa.array(np.concatenate([part.source, np.zeros(r, np.uint64)])),
+            "sentences": _sentence_lists(part, r),
             "signature": pa.FixedSizeListArray.from_arrays(
                 pa.array(
                     np.concatenate([part.signature.ravel(), np.zeros(r * cfg.num_perm, np.uint32)])
@@ -311,6 +313,16 @@ def _ray_fingerprints(
             ),
             "reject": pa.array([None] * n + part.rejects, _REJECT),
         }
+    )
+
+
+def _sentence_lists(part: TextIndex, n_rejects: int) -> pa.Array:
+    """The sentence keys of each row as a list column (empty lists for the rejects)."""
+    order = np.argsort(part.sentence_pos, kind="stable")
+    bounds = np.searchsorted(part.sentence_pos[order], np.arange(len(part) + 1))
+    offsets = np.concatenate([bounds, np.full(n_rejects, bounds[-1])])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(part.sentence_key[order])
     )
 
 
@@ -344,6 +356,8 @@ def fingerprint_ray(
         "row", pa.array([row_of[a] for a in good.column("article_id").to_pylist()], pa.int64())
     ).sort_by("row")
     rejects.sort(key=lambda r: row_of.get(r["record_id"], -1))
+    sentences = good.column("sentences").combine_chunks()
+    lengths = np.asarray(sentences.value_lengths().fill_null(0))
     return TextIndex(
         row=good.column("row").to_numpy(),
         article_id=good.column("article_id").to_pylist(),
@@ -360,6 +374,8 @@ def fingerprint_ray(
         n_words=good.column("n_words").to_numpy(),
         boilerplate=good.column("boilerplate").to_numpy().astype(np.float32),
         source=good.column("source").to_numpy().astype(np.uint64),
+        sentence_key=np.asarray(sentences.flatten()).astype(np.uint64),
+        sentence_pos=np.repeat(np.arange(good.num_rows, dtype=np.int64), lengths),
     )
 
 
@@ -402,9 +418,9 @@ def candidates_ray(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
     )
     got = [pa.concat_tables(ray.get(pairs_ds.to_arrow_refs()))] if items.num_rows else []
     if not got or got[0].num_rows == 0:
-        return np.zeros((0, 2), np.int64)
+        return lsh.unique_pairs(sentence_candidates(index, first))
     pairs = np.stack([got[0].column("a").to_numpy(), got[0].column("b").to_numpy()], axis=1)
-    return lsh.unique_pairs(pairs)
+    return lsh.unique_pairs(np.concatenate([pairs, sentence_candidates(index, first)]))
 
 
 def fingerprints(
@@ -444,19 +460,7 @@ def drop_duplicate_ids(index: TextIndex) -> TextIndex:
                 "detail": f"row {int(index.row[i])} repeats the id of row {first}",
             }
         )
-    pick = np.flatnonzero(keep)
-    return TextIndex(
-        row=index.row[pick],
-        article_id=[index.article_id[i] for i in pick.tolist()],
-        published=[index.published[i] for i in pick.tolist()],
-        length=index.length[pick],
-        exact=index.exact[pick],
-        signature=index.signature[pick],
-        rejects=rejects,
-        n_words=index.n_words[pick],
-        boilerplate=index.boilerplate[pick],
-        source=index.source[pick],
-    )
+    return index.take(np.flatnonzero(keep), rejects)
 
 
 def semantic_for(cfg: DedupConfig) -> Semantic:

@@ -39,6 +39,8 @@ class TextIndex:
     n_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words kept
     boilerplate: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # share
     source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # 0: unknown
+    sentence_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    sentence_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # row
 
     def __len__(self) -> int:
         return len(self.row)
@@ -54,6 +56,7 @@ class TextIndex:
                 np.zeros(0, np.uint64),
                 np.zeros((0, num_perm), np.uint32),
             )
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
         return TextIndex(
             row=np.concatenate([p.row for p in parts]),
             article_id=[a for p in parts for a in p.article_id],
@@ -65,6 +68,31 @@ class TextIndex:
             n_words=np.concatenate([p.n_words for p in parts]),
             boilerplate=np.concatenate([p.boilerplate for p in parts]),
             source=np.concatenate([p.source for p in parts]),
+            sentence_key=np.concatenate([p.sentence_key for p in parts]),
+            sentence_pos=np.concatenate(
+                [p.sentence_pos + o for p, o in zip(parts, offsets, strict=True)]
+            ),
+        )
+
+    def take(self, pick: np.ndarray, rejects: list[dict[str, Any]]) -> TextIndex:
+        """The rows at positions ``pick`` (sorted), with ``rejects``."""
+        new_pos = np.full(len(self), -1, dtype=np.int64)
+        new_pos[pick] = np.arange(len(pick))
+        moved = new_pos[self.sentence_pos] if len(self.sentence_pos) else self.sentence_pos
+        ok = moved >= 0
+        return TextIndex(
+            row=self.row[pick],
+            article_id=[self.article_id[i] for i in pick.tolist()],
+            published=[self.published[i] for i in pick.tolist()],
+            length=self.length[pick],
+            exact=self.exact[pick],
+            signature=self.signature[pick],
+            rejects=rejects,
+            n_words=self.n_words[pick],
+            boilerplate=self.boilerplate[pick],
+            source=self.source[pick],
+            sentence_key=self.sentence_key[ok],
+            sentence_pos=moved[ok],
         )
 
 
@@ -122,7 +150,7 @@ def fingerprint_batch(
         drop = flags[np.isin(line_doc, keep)]
     elif learned is not None:
         drop = learned.flags(kept_texts, sources[keep])
-    fp = fingerprint(kept_texts, cfg.shingle_size, cfg.num_perm, seed, drop_lines=drop)
+    fp = fingerprint(kept_texts, cfg.shingle_size, cfg.num_perm, seed, drop, cfg.sentence_words)
     usable = fp.n_words > 0
     reason[keep[~usable]] = "empty_text"
     rejects: list[dict[str, Any]] = []
@@ -154,6 +182,8 @@ def fingerprint_batch(
         n_words=fp.n_words[usable],
         boilerplate=fp.boilerplate_share[usable].astype(np.float32),
         source=sources[rows],
+        sentence_key=fp.sentence_key[usable[fp.sentence_doc]],
+        sentence_pos=(np.cumsum(usable) - 1)[fp.sentence_doc[usable[fp.sentence_doc]]],
     )
 
 
@@ -166,14 +196,36 @@ def source_key_column(batch: pa.RecordBatch) -> np.ndarray:
 
 
 def near_candidates(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
-    """LSH candidate pairs (row positions in ``index``) among the first copy of each text,
-    with bands and rows tuned to ``band_threshold``."""
+    """Candidate pairs (row positions in ``index``) among the first copy of each text: LSH
+    with bands and rows tuned to ``band_threshold``, and texts sharing a sentence."""
     bands, rows = lsh.optimal_params(
         cfg.band_threshold, cfg.num_perm, cfg.lsh_fp_weight, cfg.lsh_fn_weight
     )
     first = first_copies(index.exact)
     keys = lsh.band_keys(index.signature[first], bands, rows)
-    return lsh.candidate_pairs(keys, first.astype(np.int64))
+    pairs = lsh.candidate_pairs(keys, first.astype(np.int64))
+    return lsh.unique_pairs(np.concatenate([pairs, sentence_candidates(index, first)]))
+
+
+SENTENCE_MAX_TEXTS = 16  # a sentence in more texts than this is a stock phrase, not a story
+
+
+def sentence_candidates(index: TextIndex, first: np.ndarray) -> np.ndarray:
+    """Pairs of texts (first copies) sharing a sentence found in at most SENTENCE_MAX_TEXTS."""
+    is_first = np.zeros(len(index), dtype=bool)
+    is_first[first] = True
+    keep = is_first[index.sentence_pos] if len(index.sentence_pos) else np.zeros(0, bool)
+    key, pos = index.sentence_key[keep], index.sentence_pos[keep]
+    if not len(key):
+        return np.zeros((0, 2), np.int64)
+    order = np.lexsort((pos, key))
+    key, pos = key[order], pos[order]
+    once = np.concatenate([[True], (key[1:] != key[:-1]) | (pos[1:] != pos[:-1])])
+    key, pos = key[once], pos[once]  # a sentence a text repeats counts once
+    head = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    size = np.diff(np.append(head, len(key)))
+    small = np.repeat((size >= 2) & (size <= SENTENCE_MAX_TEXTS), size)
+    return lsh.unique_pairs(lsh.bucket_pairs(key[small], pos[small]))
 
 
 def first_copies(exact: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -618,6 +618,8 @@ class Fingerprints:
     n_words: np.ndarray  # int64[n]: words kept; 0 means nothing left after normalization
     n_raw_words: np.ndarray  # int64[n]: words before boilerplate lines were dropped
     signature: np.ndarray  # uint32[n, num_perm]; all EMPTY when n_words == 0
+    sentence_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    sentence_doc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def boilerplate_share(self) -> np.ndarray:
@@ -631,11 +633,15 @@ def fingerprint(
     num_perm: int,
     seed: int,
     drop_lines: np.ndarray | None = None,
+    sentence_words: int = 0,
 ) -> Fingerprints:
     """Exact hashes and MinHash signatures of a batch of texts (numpy over the whole batch).
 
     ``drop_lines`` (bool per line, in ``line_hashes`` order) marks learned boilerplate lines to
-    drop as well; a text is never emptied by learned lines alone.
+    drop as well; a text is never emptied by learned lines alone. With ``sentence_words``, also
+    a key per sentence of at least that many words (its word sequence; a sentence ends at
+    ``.``, ``!``, ``?`` or a line break): texts sharing one verbatim become candidates however
+    little else they share.
     """
     if isinstance(texts, list):
         texts = pa.array(texts, pa.string())
@@ -668,7 +674,32 @@ def fingerprint(
     sh_hash, sh_doc = _shingle_hashes(word_hash, word_doc, n_words, shingle_size)
     # 4. one-permutation MinHash with optimal densification
     sig = _oph(sh_hash, sh_doc, n, num_perm, seed)
-    return Fingerprints(exact=exact, n_words=n_words, n_raw_words=n_raw, signature=sig)
+    fp = Fingerprints(exact=exact, n_words=n_words, n_raw_words=n_raw, signature=sig)
+    if sentence_words > 0:
+        key, doc = _sentence_keys(tok, word_ok, sentence_words)
+        fp = Fingerprints(exact, n_words, n_raw, sig, key, doc)
+    return fp
+
+
+def _sentence_keys(
+    tok: Tokens, word_ok: np.ndarray, min_words: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(key, text) of every sentence with at least ``min_words`` kept words."""
+    body = tok.body
+    stops = np.flatnonzero((body == _U8(0x2E)) | (body == _U8(0x21)) | (body == _U8(0x3F)))
+    bounds = sorted_unique(np.concatenate([stops, tok.line_start]))
+    start = tok.start[word_ok]
+    sent = np.searchsorted(bounds, start, side="right")
+    if not len(sent):
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    head = np.flatnonzero(np.concatenate([[True], sent[1:] != sent[:-1]]))
+    size = np.diff(np.append(head, len(sent)))
+    pos = np.arange(len(sent), dtype=np.int64) - np.repeat(head, size)
+    terms = tok.hash[word_ok] * _MULT[pos & 63]
+    terms ^= pos.view(np.uint64) * _GOLD
+    keys = mix64(np.add.reduceat(terms, head) ^ (size.astype(np.uint64) * _GOLD))
+    long = size >= min_words
+    return keys[long], tok.doc[word_ok][head[long]]
 
 
 def clean_texts(texts: pa.Array | list[str], drop_lines: np.ndarray | None = None) -> list[str]:

@@ -51,9 +51,10 @@ CFG = DedupConfig(semantic_model="", boilerplate_min_pages=0)
 
 
 def _article(aid: str, body: str, published: str | None = None) -> dict:
+    """A row; every article on its own site (pages of one site face a stricter containment)."""
     return {
         "article_id": aid,
-        "url": f"https://n.example/{aid}",
+        "url": f"https://{aid}.example/a",
         "text": body,
         "published": published,
     }
@@ -177,3 +178,58 @@ def test_the_packaged_minilm_accepts_a_noisy_copy_and_refuses_another_story() ->
     kept = _clusters(got)
     assert kept["b"] == "a" and kept["c"] == "c"
     assert got.stats["texts_embedded"] >= 2 and got.stats["embedding_seconds"] > 0
+
+
+def test_texts_sharing_a_long_sentence_are_candidates_unless_it_is_a_stock_phrase() -> None:
+    import pyarrow as pa
+
+    from replica.dedup.tables import fingerprint_batch, sentence_candidates
+
+    shared = "The weather service has kept its red warning in place for the whole valley."
+    stock = "This story was updated with more details on the floods and their aftermath today."
+    texts = [f"{shared} {FLOOD[0]}", f"{BUDGET[0]} {shared}"] + [
+        f"{stock} Story {i} is about something else entirely, item {i}." for i in range(20)
+    ]
+    n = len(texts)
+    batch = pa.record_batch(
+        {
+            "id": [f"t{i}" for i in range(n)],
+            "text": texts,
+            "published": pa.nulls(n, pa.string()),
+            "url": [f"https://s{i}.example/" for i in range(n)],
+            "source": pa.nulls(n, pa.string()),
+        }
+    )
+    index = fingerprint_batch(batch, 0, DedupConfig(sentence_words=12), 0)
+    pairs = sentence_candidates(index, np.arange(n)).tolist()
+    assert pairs == [[0, 1]]  # the stock sentence is in 20 texts (> SENTENCE_MAX_TEXTS)
+
+
+TEMPLATE = [
+    "Valley Courier front page local news regional politics business and sport coverage",
+    "Newsletters podcasts puzzles weather traffic cinema listings and the daily briefing",
+    "Contact the newsroom send us your tips and pictures or advertise with the Courier",
+    "Terms of service privacy notice accessibility statement and corrections policy here",
+    "Subscribers get unlimited access to every story archive and the printed edition",
+]
+
+
+def test_two_pages_of_one_site_need_more_containment_than_pages_of_two_sites() -> None:
+    # two stories under one long site template: their containment comes from the template
+    page = "\n".join([*TEMPLATE, FLOOD[0]])
+    other = "\n".join([*TEMPLATE, BUDGET[0]])
+    cfg = DedupConfig(semantic_model="", boilerplate_min_pages=0, sentence_words=0)
+    from replica.dedup import near, text
+
+    fp = text.fingerprint([page, other], cfg.shingle_size, cfg.num_perm, 0)
+    size = near.shingle_counts(fp.n_words, cfg.shingle_size)
+    c = near.score_pairs(fp.signature, size, np.array([[0, 1]])).containment[0]
+    assert cfg.containment <= c < cfg.same_source_containment
+
+    def rows(site_b: str) -> list[dict]:
+        a = {"article_id": "a", "url": "https://courier.example/1", "text": page}
+        b = {"article_id": "b", "url": f"https://{site_b}/2", "text": other}
+        return [{**a, "published": None}, {**b, "published": None}]
+
+    assert len(dedup_articles(rows("courier.example"), cfg, seed=0).kept) == 2
+    assert len(dedup_articles(rows("elsewhere.example"), cfg, seed=0).kept) == 1
