@@ -20,6 +20,7 @@ class Scores:
     per_edit: dict[str, tuple[float, int]]  # edit -> (recall, copies)
     hard_negatives: dict[str, tuple[float, int]]  # kind -> (merge rate, pairs)
     keep_original: tuple[float, int] | None  # (share of stories keeping the original, stories)
+    keep_lost_to_dates: int = 0  # misses where an undated original lost to a dated copy
 
     @property
     def hn_rate(self) -> float:
@@ -56,12 +57,15 @@ def score(bench: Bench, labels: np.ndarray, kept: np.ndarray | None = None) -> S
     for a, b, kind in bench.hard_negatives:
         hn.setdefault(kind, []).append(bool(pred[a] == pred[b]))
     keep = None
+    lost_to_dates = 0
     if kept is not None:
-        hits = [
-            int(kept[o]) == o
-            for c, o in original.items()
-            if (truth == c).sum() > 1 and (pred == pred[o]).sum() > 1
-        ]
+        hits = []
+        for c, o in original.items():
+            if (truth == c).sum() > 1 and (pred == pred[o]).sum() > 1:
+                k = int(kept[o])
+                hits.append(k == o)
+                dated_copy = bench.docs[k].published is not None
+                lost_to_dates += k != o and bench.docs[o].published is None and dated_copy
         keep = (float(np.mean(hits)) if hits else 0.0, len(hits))
     return Scores(
         precision=precision,
@@ -71,4 +75,5 @@ def score(bench: Bench, labels: np.ndarray, kept: np.ndarray | None = None) -> S
         per_edit={k: (float(np.mean(v)), len(v)) for k, v in sorted(per_edit.items())},
         hard_negatives={k: (float(np.mean(v)), len(v)) for k, v in sorted(hn.items())},
         keep_original=keep,
+        keep_lost_to_dates=lost_to_dates,
     )
