@@ -14,6 +14,7 @@ pass, story split and keep rule, hence identical clusters.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
@@ -162,6 +163,28 @@ class TextTable:
             yield offset, standard_batch(batch, self.cols) if standard else batch
             offset += batch.num_rows
 
+    def group_sizes(self, batch_rows: int) -> list[int]:
+        """Batches in each row group (``group_batches`` cuts each group separately)."""
+        assert self._pf is not None
+        meta = self._pf.metadata
+        return [-(-meta.row_group(g).num_rows // batch_rows) for g in range(meta.num_row_groups)]
+
+    @property
+    def row_groups(self) -> int:
+        """Row groups of a Parquet table (0 for a table read whole)."""
+        return self._pf.num_row_groups if self._pf is not None else 0
+
+    def group_batches(self, group: int, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(offset, standard batch)`` for the batches of one Parquet row group."""
+        assert self._pf is not None
+        meta = self._pf.metadata
+        offset = sum(meta.row_group(g).num_rows for g in range(group))
+        for batch in self._pf.iter_batches(
+            batch_size=batch_rows, row_groups=[group], columns=self.cols.read()
+        ):
+            yield offset, standard_batch(batch, self.cols)
+            offset += batch.num_rows
+
     def take(self, rows: np.ndarray, batch_rows: int, standard: bool = True) -> pa.Table:
         """The rows at positions ``rows`` (any order), read batch by batch (bounded memory)."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -190,26 +213,63 @@ def uses_pool(cfg: DedupConfig, n_rows: int) -> bool:
     return workers_for(cfg) > 1 and n_rows >= cfg.pool_min_rows
 
 
+def open_pool(cfg: DedupConfig, table: TextTable) -> contextlib.AbstractContextManager[Any]:
+    """The process pool the passes share, or None where one process is enough."""
+    if not uses_pool(cfg, table.num_rows):
+        return contextlib.nullcontext(None)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["replica.dedup.tables"])  # workers start with numpy imported
+    return ProcessPoolExecutor(workers_for(cfg), mp_context=ctx)
+
+
 def _map(
-    fn: Any, table: TextTable, cfg: DedupConfig, rows: int, extra: list[tuple] | None = None
+    fn: Any,
+    table: TextTable,
+    cfg: DedupConfig,
+    rows: int,
+    pool: ProcessPoolExecutor | None,
+    extra: list[tuple] | None = None,
 ) -> Iterator[Any]:
     """``fn(offset, batch, *extra[i])`` over every batch ``i``, in order: in this process, or
-    in a pool."""
-    if not uses_pool(cfg, table.num_rows):
+    in ``pool``. Workers read whole Parquet row groups themselves (no text crosses a pipe)
+    when there are enough of them; otherwise batches are sent to them."""
+    if pool is None:
         for i, (off, b) in enumerate(table.batches(rows)):
             yield fn(off, b, *(extra[i] if extra else ()))
         return
     workers = workers_for(cfg)
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["replica.dedup.tables"])  # workers start with numpy imported
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        pending: list[Future[Any]] = []
-        for i, (off, b) in enumerate(table.batches(rows)):
-            pending.append(pool.submit(fn, off, b, *(extra[i] if extra else ())))
-            while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest batch
-                yield pending.pop(0).result()
+    pending: list[Future[Any]] = []
+    if table.row_groups >= 2 * workers and table.path is not None:
+        done = 0  # batches handed out so far (extras are per batch, in order)
+        for g, n in enumerate(table.group_sizes(rows)):
+            args = extra[done : done + n] if extra else None
+            pending.append(pool.submit(_run_group, table.path, table.cols, g, rows, fn, args))
+            done += n
+            while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest group
+                yield from pending.pop(0).result()
         for f in pending:
-            yield f.result()
+            yield from f.result()
+        return
+    for i, (off, b) in enumerate(table.batches(rows)):
+        pending.append(pool.submit(fn, off, b, *(extra[i] if extra else ())))
+        while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest batch
+            yield pending.pop(0).result()
+    for f in pending:
+        yield f.result()
+
+
+def _run_group(
+    path: Path, cols: Columns, group: int, rows: int, fn: Any, extra: list[tuple] | None
+) -> list[Any]:
+    """A worker's task: every batch of one row group."""
+    table = TextTable(path, cols)
+    out = [
+        fn(off, b, *(extra[i] if extra else ()))
+        for i, (off, b) in enumerate(table.group_batches(group, rows))
+    ]
+    if extra is not None and len(extra) != len(out):
+        raise RuntimeError(f"row group {group}: {len(out)} batches, {len(extra)} expected")
+    return out
 
 
 def _batch_rows(table: TextTable, cfg: DedupConfig) -> int:
@@ -238,25 +298,31 @@ class Boilerplate:
         return doc, self.learned.contains(key)
 
 
-def learn_boilerplate(table: TextTable, cfg: DedupConfig) -> Boilerplate | None:
+def learn_boilerplate(
+    table: TextTable, cfg: DedupConfig, pool: ProcessPoolExecutor | None = None
+) -> Boilerplate | None:
     """Lines each source repeats across its pages (``boilerplate_min_pages`` 0 turns it off)."""
     if cfg.boilerplate_min_pages <= 0:
         return None
     counts = LineCounts()
     lines = []
-    for part, doc, key in _map(_lines_of, table, cfg, _batch_rows(table, cfg)):
+    for part, doc, key in _map(_lines_of, table, cfg, _batch_rows(table, cfg), pool):
         counts.merge(part)
         lines.append((doc, key))
     return Boilerplate(counts.learn(cfg.boilerplate_min_pages, cfg.boilerplate_min_share), lines)
 
 
 def fingerprint_local(
-    table: TextTable, cfg: DedupConfig, seed: int, boiler: Boilerplate | None = None
+    table: TextTable,
+    cfg: DedupConfig,
+    seed: int,
+    boiler: Boilerplate | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> TextIndex:
-    """Fingerprint every row: one process below ``pool_min_rows`` rows, a pool above."""
+    """Fingerprint every row (in ``pool`` when given)."""
     fn = partial(_fingerprint, cfg=cfg, seed=seed)
     extra = [(boiler.flags(i),) for i in range(len(boiler.lines))] if boiler else None
-    parts = _map(fn, table, cfg, _batch_rows(table, cfg), extra)
+    parts = _map(fn, table, cfg, _batch_rows(table, cfg), pool, extra)
     return TextIndex.concat(list(parts), cfg.num_perm)
 
 
@@ -424,11 +490,16 @@ def candidates_ray(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
 
 
 def fingerprints(
-    engine: Engine, table: TextTable, cfg: DedupConfig, seed: int, boiler: Boilerplate | None = None
+    engine: Engine,
+    table: TextTable,
+    cfg: DedupConfig,
+    seed: int,
+    boiler: Boilerplate | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> TextIndex:
     if engine is Engine.ray:
         return fingerprint_ray(table, cfg, seed, boiler)
-    return fingerprint_local(table, cfg, seed, boiler)
+    return fingerprint_local(table, cfg, seed, boiler, pool)
 
 
 def candidates(engine: Engine, index: TextIndex, cfg: DedupConfig) -> np.ndarray:
@@ -493,9 +564,10 @@ def dedup_texts(
     import time
 
     t0 = time.perf_counter()
-    boiler = learn_boilerplate(table, cfg)
+    with open_pool(cfg, table) if engine is Engine.local else contextlib.nullcontext() as pool:
+        boiler = learn_boilerplate(table, cfg, pool)
+        index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, boiler, pool))
     learned = boiler.learned if boiler else None
-    index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, boiler))
     t1 = time.perf_counter()
     cands = candidates(engine, index, cfg)
     sem = semantic if semantic is not None else semantic_for(cfg)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from replica.config import DedupConfig
@@ -67,13 +68,16 @@ def test_local_engine_gives_the_same_clusters_in_one_process_or_a_pool(
     corpus: Path, tmp_path: Path
 ) -> None:
     path = _articles(corpus, tmp_path)
+    # the same rows in small row groups: pool workers then read row groups themselves
+    grouped = tmp_path / "grouped.parquet"
+    pq.write_table(pq.read_table(path), grouped, row_group_size=16)
     one = _run(Engine.local, path, DedupConfig(**{**CFG.__dict__, "workers": 1}))
-    pool = _run(
-        Engine.local, path, DedupConfig(**{**CFG.__dict__, "workers": 2, "pool_min_rows": 0})
-    )
-    assert one[3]["pool"] == 0.0 and pool[3]["pool"] == 1.0
-    assert np.array_equal(one[0].signature, pool[0].signature)
-    assert np.array_equal(one[1].kept_of, pool[1].kept_of)
+    cfg = DedupConfig(**{**CFG.__dict__, "workers": 2, "pool_min_rows": 0})
+    assert one[3]["pool"] == 0.0
+    for pooled in (_run(Engine.local, path, cfg), _run(Engine.local, grouped, cfg)):
+        assert pooled[3]["pool"] == 1.0
+        assert np.array_equal(one[0].signature, pooled[0].signature)
+        assert np.array_equal(one[1].kept_of, pooled[1].kept_of)
     index, clusters, _, _ = one
     assert sorted(r["reason"] for r in index.rejects) == ["empty_text", "text_too_large"]
     kept = {index.article_id[k] for k in clusters.kept}
