@@ -54,7 +54,7 @@ compile: setup ## Compile the Kubeflow pipelines into pipelines/compiled/
 	$(BIN)/python -m pipelines.compile
 
 bench: setup ## Benchmarks: dedup text vs datasketch, image hashing vs imagehash
-	$(BIN)/python benchmarks/dedup_text.py --docs 20000
+	$(BIN)/python benchmarks/dedup_text.py --quick
 	$(BIN)/python benchmarks/dedup_images.py
 	$(BIN)/python benchmarks/extract.py
 

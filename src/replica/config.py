@@ -73,9 +73,22 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class DedupConfig:
-    shingle_size: int = 5
+    shingle_size: int = 2
     num_perm: int = 128
     threshold: float = 0.7
+    band_threshold: float = 0.25
+    sentence_words: int = 12
+    containment: float = 0.6
+    same_source_containment: float = 0.7
+    band_containment: float = 0.4
+    min_story_share: float = 0.25
+    semantic_model: str = "all-MiniLM-L6-v2"
+    semantic_threshold: float = 0.8
+    semantic_max_texts: int = 500
+    semantic_max_tokens: int = 128
+    semantic_batch: int = 64
+    boilerplate_min_pages: int = 10
+    boilerplate_min_share: float = 0.2
     lsh_fp_weight: float = 0.5
     lsh_fn_weight: float = 0.5
     max_text_bytes: int = 10_000_000
@@ -84,6 +97,7 @@ class DedupConfig:
     embedding_threshold: float = 0.95
     embedding_image_size: int = 64
     workers: int = 0
+    pool_min_rows: int = 50_000
     batch_rows: int = 8192
 
 

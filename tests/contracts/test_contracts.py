@@ -19,6 +19,7 @@ from replica.contracts import (
     PREDICTIONS,
     REGISTRY,
     REJECTS,
+    TEXT_CLUSTERS,
     ContractError,
     by_ref,
     stamp_of,
@@ -89,9 +90,15 @@ GOOD_AND_BAD = [
                 "cluster_id": "c",
                 "method": "minhash",
                 "score": 0.9,
+                "evidence": "Jaccard 0.90; kept: published earlier",
             }
         ],
         {"method": "guess"},
+    ),
+    (
+        TEXT_CLUSTERS,
+        [{"id": "a", "cluster_id": "c", "cluster_size": 2, "kept": True}],
+        {"cluster_size": 0},
     ),
     (
         REJECTS,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from replica.config import DedupConfig
 from replica.contracts import ARTICLES, REGISTRY, Contract, ContractError
 from replica.contracts.base import META_KEY
-from replica.dedup.engine import fingerprint_local
+from replica.dedup.engine import ARTICLE_COLUMNS, TextTable, fingerprint_local
 from replica.steps.validate import _open
 from tests.fuzz._profiles import PROFILES, fuzz, hostile_text
 
@@ -87,7 +87,9 @@ def read_all(args: tuple[Contract, pa.Table | bytes]) -> str:
             return "reject:" + next((v for k, v in RULES.items() if k in str(exc)), "other")
         assert table.schema.names == contract.schema.names
         if contract is ARTICLES:  # dedup streams articles without reading them whole
-            index = fingerprint_local(path, DedupConfig(workers=1, num_perm=16), 0)
+            index = fingerprint_local(
+                TextTable(path, ARTICLE_COLUMNS), DedupConfig(workers=1, num_perm=16), 0
+            )
             assert len(index) + len(index.rejects) == table.num_rows
         return "output"
 

@@ -6,12 +6,21 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
 from replica.cli import app
-from replica.contracts import ARTICLES, ARTICLES_DEDUP, DUPLICATES, IMAGES_DEDUP, REJECTS, STORIES
-from tests.factories import article, extract_dir
+from replica.contracts import (
+    ARTICLES,
+    ARTICLES_DEDUP,
+    DUPLICATES,
+    IMAGES_DEDUP,
+    REJECTS,
+    STORIES,
+    TEXT_CLUSTERS,
+)
+from tests.factories import BODY, article, extract_dir
 
 runner = CliRunner()
 
@@ -114,3 +123,83 @@ def test_dedup_embedding_mode_merges_images_the_model_calls_identical(
     assert dups and {d["method"] for d in dups} == {"embedding"}
     assert all(d["score"] >= 0.98 for d in dups)
     assert len(IMAGES_DEDUP.read(out)) == 4 - len(dups)
+
+
+# --- plain tables: any Parquet/JSONL/CSV with a text and an id column ---------------------------
+
+STORY = BODY + " The council will meet again next month to discuss the heating costs."
+
+
+def _plain_rows() -> list[dict]:
+    return [
+        {"doc_id": "n1", "body": STORY, "lang": "en"},
+        {"doc_id": "n2", "body": "By Staff Reporter\n" + STORY, "lang": "en"},
+        {
+            "doc_id": "n3",
+            "body": "A completely different note about the football final.",
+            "lang": "en",
+        },
+    ]
+
+
+def _write_plain(path: Path, rows: list[dict]) -> None:
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(rows)
+    if path.suffix == ".parquet":
+        pq.write_table(table, path)
+    elif path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, path)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv"])
+def test_dedup_accepts_a_plain_table_with_a_text_and_an_id_column(
+    tmp_path: Path, params_file: Path, suffix: str
+) -> None:
+    src = tmp_path / f"notes{suffix}"
+    _write_plain(src, _plain_rows())
+    out = tmp_path / "out"
+    res = _dedup(src, out, params_file, "--text-column", "body", "--id-column", "doc_id")
+    assert res.exit_code == 0, res.output
+    kept = pq.read_table(out / "kept.parquet").to_pylist()
+    assert sorted(r["doc_id"] for r in kept) == ["n1", "n3"]
+    assert {"body", "lang", "cluster_id", "cluster_size"} <= set(kept[0])
+    members = {r["id"]: r for r in TEXT_CLUSTERS.read(out).to_pylist()}
+    assert members["n2"]["cluster_id"] == members["n1"]["cluster_id"] and not members["n2"]["kept"]
+    (dup,) = DUPLICATES.read(out).to_pylist()
+    assert (dup["dataset"], dup["removed_id"], dup["kept_id"]) == ("texts", "n2", "n1")
+    assert dup["evidence"]
+    assert json.loads((out / "text_stats.json").read_text())["candidates"] >= 0
+
+
+def test_dedup_names_a_missing_column_and_writes_nothing(tmp_path: Path, params_file: Path) -> None:
+    src = tmp_path / "notes.parquet"
+    _write_plain(src, _plain_rows())
+    res = _dedup(src, tmp_path / "o", params_file, "--text-column", "text", "--id-column", "doc_id")
+    assert res.exit_code == 2 and "has no column ['text']" in res.output
+    assert not (tmp_path / "o").exists()
+    res = _dedup(src, tmp_path / "o", params_file, "--text-column", "body")
+    assert res.exit_code == 2 and "needs --text-column and --id-column" in res.output
+
+
+def test_dedup_counts_null_and_repeated_ids_and_bad_bytes_as_rejects(
+    tmp_path: Path, params_file: Path
+) -> None:
+    src = tmp_path / "notes.csv"
+    rows = [
+        *_plain_rows(),
+        {"doc_id": "n1", "body": "Another text with the same id.", "lang": "en"},
+    ]
+    _write_plain(src, rows)
+    with src.open("ab") as f:  # a row whose text is not UTF-8, and a row without an id
+        f.write(b'"n9","caf\xe9 au lait","fr"\n"","Text without an id.","en"\n')
+    out = tmp_path / "out"
+    res = _dedup(src, out, params_file, "--text-column", "body", "--id-column", "doc_id")
+    assert res.exit_code == 0, res.output
+    reasons = sorted((r["reason"], r["record_id"]) for r in REJECTS.read(out).to_pylist())
+    assert reasons == [("duplicate_id", "n1"), ("invalid_utf8", "n9"), ("missing_id", "")]
+    assert "duplicate_id=1" in res.output and "invalid_utf8=1" in res.output

@@ -2,7 +2,7 @@
 
 from replica.contracts.articles import ARTICLES, ARTICLES_DEDUP
 from replica.contracts.base import Contract, ContractError, stamp_of
-from replica.contracts.dedup import DUPLICATES
+from replica.contracts.dedup import DUPLICATES, TEXT_CLUSTERS
 from replica.contracts.images import IMAGES, IMAGES_DEDUP
 from replica.contracts.metrics import METRICS, PREDICTIONS
 from replica.contracts.pairs import PAIRS
@@ -22,6 +22,7 @@ REGISTRY: dict[str, Contract] = {
         PREDICTIONS,
         REJECTS,
         STORIES,
+        TEXT_CLUSTERS,
     )
 }
 
@@ -46,6 +47,7 @@ __all__ = [
     "REGISTRY",
     "REJECTS",
     "STORIES",
+    "TEXT_CLUSTERS",
     "Contract",
     "ContractError",
     "by_ref",

@@ -1,4 +1,5 @@
-"""``duplicates``: every row dedup removed, the kept row it duplicates, and the evidence."""
+"""``duplicates``: every row dedup removed, the kept row it duplicates, and the evidence;
+``text_clusters``: the cluster of every usable row of a plain text table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from replica.contracts.base import Contract
 METHODS = [
     "exact_text",  # same normalized word sequence; score 1.0
     "minhash",  # estimated Jaccard with the kept row (>= dedup.threshold)
+    "containment",  # estimated share of the smaller text inside the larger (>= containment)
+    "semantic",  # second pass: embedding cosine with the kept row (>= semantic_threshold)
     "minhash_chain",  # joined through verified pairs; score: direct estimate with the kept row
     "exact_bytes",  # same sha256 of the file; score 0 (Hamming distance)
     "exact_pixels",  # same sha256 of the decoded pixels
@@ -23,15 +26,16 @@ METHODS = [
 def _suite() -> list:
     e = expectations()
     return [
-        e.ExpectColumnValuesToBeInSet(column="dataset", value_set=["articles", "images"]),
+        e.ExpectColumnValuesToBeInSet(column="dataset", value_set=["articles", "images", "texts"]),
         e.ExpectColumnValuesToBeInSet(column="method", value_set=METHODS),
         e.ExpectColumnValuesToNotBeNull(column="kept_id"),
+        e.ExpectColumnValuesToNotBeNull(column="evidence"),
     ]
 
 
 DUPLICATES = Contract(
     name="duplicates",
-    version=1,
+    version=2,
     schema=pa.schema(
         [
             ("dataset", pa.string()),
@@ -40,10 +44,42 @@ DUPLICATES = Contract(
             ("cluster_id", pa.string()),
             ("method", pa.string()),
             ("score", pa.float64()),
+            ("evidence", pa.string()),
         ]
     ),
     keys=("dataset", "removed_id"),
     expectations=_suite,
-    description="Removed duplicates: which kept row they duplicate, by which method, with score.",
+    description=(
+        "Removed duplicates: which kept row they duplicate, by which method, with score, and the "
+        "evidence in words (the scores with the kept row, and why that row was kept)."
+    ),
     text_keys=("removed_id", "kept_id", "cluster_id"),
+)
+
+
+def _clusters_suite() -> list:
+    e = expectations()
+    return [
+        e.ExpectColumnValuesToNotBeNull(column="id"),
+        e.ExpectColumnValuesToBeUnique(column="id"),
+        e.ExpectColumnValuesToNotBeNull(column="cluster_id"),
+        e.ExpectColumnValuesToBeBetween(column="cluster_size", min_value=1),
+    ]
+
+
+TEXT_CLUSTERS = Contract(
+    name="text_clusters",
+    version=1,
+    schema=pa.schema(
+        [
+            ("id", pa.string()),
+            ("cluster_id", pa.string()),
+            ("cluster_size", pa.int32()),
+            ("kept", pa.bool_()),
+        ]
+    ),
+    keys=("id",),
+    expectations=_clusters_suite,
+    text_keys=("id", "cluster_id"),
+    description="Every usable row of a plain text table: its cluster, and whether it was kept.",
 )

@@ -1,21 +1,29 @@
-"""Engines that compute text fingerprints and LSH candidates over an ``articles`` Parquet file.
+"""Engines that run text dedup over a table: where rows come from, and on how many processes.
 
-``local`` streams the file's row groups in batches of ``batch_rows`` through a process pool
-(all cores, at most two batches in flight per worker), so memory holds the signatures, not the
-texts. ``ray`` runs the same functions as Ray Data stages (signatures → band buckets →
-candidate pairs), so it scales out on a Ray cluster; both feed the same verification,
-components and keep policy, hence identical clusters.
+A ``TextTable`` is any table with an id column and a text column (optionally a date, a URL and
+a source column): the ``articles`` Parquet file of the pipeline, or a user's own Parquet, JSONL
+or CSV file. It is read in batches of ``batch_rows`` with its columns renamed to the standard
+``id, text, published, url, source``.
+
+``local`` runs the passes (learning boilerplate lines, fingerprints) in this process for tables
+below ``pool_min_rows`` rows, and in a process pool (``workers``, at most two batches in flight
+per worker) above it, where starting workers pays for itself. ``ray`` runs fingerprints and
+LSH buckets as Ray Data stages, so they scale out; both feed the same verification, second
+pass, story split and keep rule, hence identical clusters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,11 +31,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from replica.config import DedupConfig
+from replica.contracts import ContractError
 from replica.dedup import lsh
+from replica.dedup.boilerplate import Learned, LineCounts
+from replica.dedup.clusters import Clusters
 from replica.dedup.images import cpu_count
-from replica.dedup.tables import TextIndex, fingerprint_batch, near_candidates
+from replica.dedup.semantic import Semantic, load_encoder
+from replica.dedup.tables import (
+    Removals,
+    TextIndex,
+    cluster_texts,
+    fingerprint_batch,
+    first_copies,
+    near_candidates,
+    sentence_candidates,
+    source_key_column,
+)
+from replica.dedup.text import clean_texts
 
-COLUMNS = ["article_id", "url", "text", "published"]
+STANDARD = ("id", "text", "published", "url", "source")
 
 
 class Engine(StrEnum):
@@ -35,41 +57,284 @@ class Engine(StrEnum):
     ray = "ray"
 
 
+class InputError(ContractError):
+    """The input table breaks a rule (a missing column, an unreadable file); says which."""
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which input columns hold the id, the text and, when present, date, URL and source."""
+
+    id: str
+    text: str
+    published: str | None = None
+    url: str | None = None
+    source: str | None = None
+
+    def read(self) -> list[str]:
+        return [c for c in (self.id, self.text, self.published, self.url, self.source) if c]
+
+
+ARTICLE_COLUMNS = Columns("article_id", "text", "published", "url")
+
+
+def standard_batch(batch: pa.RecordBatch, cols: Columns) -> pa.RecordBatch:
+    """The batch with standard column names and types (absent columns are nulls)."""
+    n = batch.num_rows
+
+    def col(name: str | None, binary_ok: bool = False) -> pa.Array:
+        if name is None:
+            return pa.nulls(n, pa.string())
+        arr = batch.column(name)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+            return arr.view(pa.string() if pa.types.is_binary(arr.type) else pa.large_string())
+        return arr if pa.types.is_string(arr.type) else pc.cast(arr, pa.string())
+
+    return pa.record_batch(
+        [col(cols.id), col(cols.text), col(cols.published), col(cols.url), col(cols.source)],
+        names=list(STANDARD),
+    )
+
+
+class TextTable:
+    """A table of texts read in batches; Parquet is streamed, JSONL and CSV are read whole."""
+
+    def __init__(self, path: Path | None, cols: Columns, table: pa.Table | None = None) -> None:
+        self.path, self.cols = path, cols
+        self._table = table
+        if table is None:
+            assert path is not None
+            self._pf: pq.ParquetFile | None = pq.ParquetFile(path)
+            names = self._pf.schema_arrow.names
+        else:
+            self._pf = None
+            names = table.column_names
+        missing = [c for c in cols.read() if c not in names]
+        if missing:
+            where = str(path) if path else "the table"
+            raise InputError(f"{where} has no column {missing} (columns: {names})")
+
+    @staticmethod
+    def open(path: Path, cols: Columns) -> TextTable:
+        """Parquet, JSON lines (``.jsonl``/``.ndjson``/``.json``) or CSV, by file suffix."""
+        suffix = (
+            "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+        )
+        if suffix.startswith(".parquet") or suffix == ".pq":
+            return TextTable(path, cols)
+        try:
+            if suffix.startswith((".jsonl", ".ndjson", ".json")):
+                import pyarrow.json as pj
+
+                return TextTable(path, cols, pj.read_json(path))
+            if suffix.startswith((".csv", ".tsv")):
+                import pyarrow.csv as pcsv
+
+                opts = pcsv.ConvertOptions(
+                    column_types={cols.text: pa.binary(), cols.id: pa.string()}
+                )
+                parse = pcsv.ParseOptions(delimiter="\t" if suffix.startswith(".tsv") else ",")
+                return TextTable(
+                    path, cols, pcsv.read_csv(path, parse_options=parse, convert_options=opts)
+                )
+        except pa.ArrowInvalid as e:
+            raise InputError(f"{str(path)!r} cannot be read as {suffix[1:]}: {e}") from None
+        raise InputError(f"{str(path)!r}: unknown format {suffix!r} (parquet, jsonl or csv)")
+
+    @property
+    def num_rows(self) -> int:
+        return self._pf.metadata.num_rows if self._pf is not None else self._table.num_rows  # type: ignore[union-attr]
+
+    def batches(
+        self, batch_rows: int, standard: bool = True
+    ) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(offset of its first row, batch)`` for every batch."""
+        offset = 0
+        if self._pf is not None:
+            it = self._pf.iter_batches(
+                batch_size=batch_rows, columns=self.cols.read() if standard else None
+            )
+        else:
+            assert self._table is not None
+            it = iter(self._table.to_batches(max_chunksize=batch_rows))
+        for batch in it:
+            yield offset, standard_batch(batch, self.cols) if standard else batch
+            offset += batch.num_rows
+
+    def group_sizes(self, batch_rows: int) -> list[int]:
+        """Batches in each row group (``group_batches`` cuts each group separately)."""
+        assert self._pf is not None
+        meta = self._pf.metadata
+        return [-(-meta.row_group(g).num_rows // batch_rows) for g in range(meta.num_row_groups)]
+
+    @property
+    def row_groups(self) -> int:
+        """Row groups of a Parquet table (0 for a table read whole)."""
+        return self._pf.num_row_groups if self._pf is not None else 0
+
+    def group_batches(self, group: int, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """``(offset, standard batch)`` for the batches of one Parquet row group."""
+        assert self._pf is not None
+        meta = self._pf.metadata
+        offset = sum(meta.row_group(g).num_rows for g in range(group))
+        for batch in self._pf.iter_batches(
+            batch_size=batch_rows, row_groups=[group], columns=self.cols.read()
+        ):
+            yield offset, standard_batch(batch, self.cols)
+            offset += batch.num_rows
+
+    def take(self, rows: np.ndarray, batch_rows: int, standard: bool = True) -> pa.Table:
+        """The rows at positions ``rows`` (any order), read batch by batch (bounded memory)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        srt = rows[order]
+        parts = []
+        for offset, batch in self.batches(batch_rows, standard):
+            lo, hi = np.searchsorted(srt, [offset, offset + batch.num_rows])
+            if hi > lo:
+                parts.append(pa.Table.from_batches([batch.take(pa.array(srt[lo:hi] - offset))]))
+        if not parts:
+            schema = self._pf.schema_arrow if self._pf is not None and not standard else None
+            return schema.empty_table() if schema is not None else pa.table({})
+        out = pa.concat_tables(parts)
+        back = np.empty(len(order), dtype=np.int64)
+        back[order] = np.arange(len(order))
+        return out.take(pa.array(back))
+
+
 def workers_for(cfg: DedupConfig) -> int:
     return cfg.workers if cfg.workers > 0 else cpu_count()
 
 
-def _batches(
-    pf: pq.ParquetFile, batch_rows: int, columns: list[str] | None = COLUMNS
-) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """``(offset of its first row, batch)`` for every batch of ``pf``."""
-    offset = 0
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-        yield offset, batch
-        offset += batch.num_rows
+def uses_pool(cfg: DedupConfig, n_rows: int) -> bool:
+    """A process pool only pays above ``pool_min_rows`` rows (and with two or more workers)."""
+    return workers_for(cfg) > 1 and n_rows >= cfg.pool_min_rows
 
 
-def fingerprint_local(path: Path, cfg: DedupConfig, seed: int) -> TextIndex:
-    """Fingerprint every row of ``path`` with all cores, streaming its row groups."""
-    workers = workers_for(cfg)
-    pf = pq.ParquetFile(path)
-    n_rows = pf.metadata.num_rows
-    # at least four batches per worker keeps every core busy to the end
-    rows = max(256, min(cfg.batch_rows, -(-n_rows // (4 * workers))))
-    parts: list[TextIndex] = []
-    if workers == 1 or n_rows <= rows:
-        parts = [fingerprint_batch(b, off, cfg, seed) for off, b in _batches(pf, rows)]
-        return TextIndex.concat(parts, cfg.num_perm)
+def open_pool(cfg: DedupConfig, table: TextTable) -> contextlib.AbstractContextManager[Any]:
+    """The process pool the passes share, or None where one process is enough."""
+    if not uses_pool(cfg, table.num_rows):
+        return contextlib.nullcontext(None)
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["replica.dedup.tables"])  # workers start with numpy imported
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        pending: list[Future[TextIndex]] = []
-        for off, batch in _batches(pf, rows):
-            pending.append(pool.submit(fingerprint_batch, batch, off, cfg, seed))
-            while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest batch
-                parts.append(pending.pop(0).result())
-        parts.extend(f.result() for f in pending)
-    return TextIndex.concat(parts, cfg.num_perm)
+    return ProcessPoolExecutor(workers_for(cfg), mp_context=ctx)
+
+
+def _map(
+    fn: Any,
+    table: TextTable,
+    cfg: DedupConfig,
+    rows: int,
+    pool: ProcessPoolExecutor | None,
+    extra: list[tuple] | None = None,
+) -> Iterator[Any]:
+    """``fn(offset, batch, *extra[i])`` over every batch ``i``, in order: in this process, or
+    in ``pool``. Workers read whole Parquet row groups themselves (no text crosses a pipe)
+    when there are enough of them; otherwise batches are sent to them."""
+    if pool is None:
+        for i, (off, b) in enumerate(table.batches(rows)):
+            yield fn(off, b, *(extra[i] if extra else ()))
+        return
+    workers = workers_for(cfg)
+    pending: list[Future[Any]] = []
+    if table.row_groups >= 2 * workers and table.path is not None:
+        done = 0  # batches handed out so far (extras are per batch, in order)
+        for g, n in enumerate(table.group_sizes(rows)):
+            args = extra[done : done + n] if extra else None
+            pending.append(pool.submit(_run_group, table.path, table.cols, g, rows, fn, args))
+            done += n
+            while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest group
+                yield from pending.pop(0).result()
+        for f in pending:
+            yield from f.result()
+        return
+    for i, (off, b) in enumerate(table.batches(rows)):
+        pending.append(pool.submit(fn, off, b, *(extra[i] if extra else ())))
+        while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest batch
+            yield pending.pop(0).result()
+    for f in pending:
+        yield f.result()
+
+
+def _run_group(
+    path: Path, cols: Columns, group: int, rows: int, fn: Any, extra: list[tuple] | None
+) -> list[Any]:
+    """A worker's task: every batch of one row group."""
+    table = TextTable(path, cols)
+    out = [
+        fn(off, b, *(extra[i] if extra else ()))
+        for i, (off, b) in enumerate(table.group_batches(group, rows))
+    ]
+    if extra is not None and len(extra) != len(out):
+        raise RuntimeError(f"row group {group}: {len(out)} batches, {len(extra)} expected")
+    return out
+
+
+def _batch_rows(table: TextTable, cfg: DedupConfig) -> int:
+    # at least four batches per worker keeps every core busy to the end
+    if not uses_pool(cfg, table.num_rows):
+        return cfg.batch_rows
+    return max(256, min(cfg.batch_rows, -(-table.num_rows // (4 * workers_for(cfg)))))
+
+
+def _lines_of(off: int, batch: pa.RecordBatch) -> tuple[LineCounts, np.ndarray, np.ndarray]:
+    counts = LineCounts()
+    doc, key = counts.add(batch.column("text"), source_key_column(batch))
+    return counts, doc, key
+
+
+@dataclass
+class Boilerplate:
+    """Learned lines, and the (text, key) of every line of every batch of the first pass, so
+    the second pass looks lines up instead of hashing them again."""
+
+    learned: Learned
+    lines: list[tuple[np.ndarray, np.ndarray]]
+
+    def flags(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        doc, key = self.lines[i]
+        return doc, self.learned.contains(key)
+
+
+def learn_boilerplate(
+    table: TextTable, cfg: DedupConfig, pool: ProcessPoolExecutor | None = None
+) -> Boilerplate | None:
+    """Lines each source repeats across its pages (``boilerplate_min_pages`` 0 turns it off)."""
+    if cfg.boilerplate_min_pages <= 0:
+        return None
+    counts = LineCounts()
+    lines = []
+    for part, doc, key in _map(_lines_of, table, cfg, _batch_rows(table, cfg), pool):
+        counts.merge(part)
+        lines.append((doc, key))
+    return Boilerplate(counts.learn(cfg.boilerplate_min_pages, cfg.boilerplate_min_share), lines)
+
+
+def fingerprint_local(
+    table: TextTable,
+    cfg: DedupConfig,
+    seed: int,
+    boiler: Boilerplate | None = None,
+    pool: ProcessPoolExecutor | None = None,
+) -> TextIndex:
+    """Fingerprint every row (in ``pool`` when given)."""
+    fn = partial(_fingerprint, cfg=cfg, seed=seed)
+    extra = [(boiler.flags(i),) for i in range(len(boiler.lines))] if boiler else None
+    parts = _map(fn, table, cfg, _batch_rows(table, cfg), pool, extra)
+    return TextIndex.concat(list(parts), cfg.num_perm)
+
+
+def _fingerprint(
+    off: int,
+    batch: pa.RecordBatch,
+    flags: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    cfg: DedupConfig,
+    seed: int,
+) -> TextIndex:
+    return fingerprint_batch(batch, off, cfg, seed, line_flags=flags)
 
 
 # --- Ray Data: the same stages as distributed map/groupby operations -------------------------
@@ -90,30 +355,25 @@ def ray_init(num_cpus: int | None) -> None:
 _REJECT = pa.struct([(k, pa.string()) for k in ("record_id", "url", "reason", "detail")])
 
 
-def _ray_fingerprints(batch: pa.Table, cfg: DedupConfig, seed: int) -> pa.Table:
-    part = fingerprint_batch(
-        pa.RecordBatch.from_struct_array(batch.combine_chunks().to_struct_array().combine_chunks()),
-        0,
-        cfg,
-        seed,
-    )
-    n = len(part.article_id)
+def _ray_fingerprints(
+    batch: pa.Table, cfg: DedupConfig, seed: int, cols: Columns, learned: Learned | None
+) -> pa.Table:
+    rb = pa.RecordBatch.from_struct_array(batch.combine_chunks().to_struct_array().combine_chunks())
+    part = fingerprint_batch(standard_batch(rb, cols), 0, cfg, seed, learned)
+    n, r = len(part.article_id), len(part.rejects)
     return pa.table(
         {
-            "article_id": pa.array(part.article_id + [None] * len(part.rejects), pa.string()),
-            "published": pa.array(part.published + [None] * len(part.rejects), pa.string()),
-            "length": pa.array(
-                np.concatenate([part.length, np.zeros(len(part.rejects), np.int64)])
-            ),
-            "exact": pa.array(np.concatenate([part.exact, np.zeros(len(part.rejects), np.uint64)])),
+            "article_id": pa.array(part.article_id + [None] * r, pa.string()),
+            "published": pa.array(part.published + [None] * r, pa.string()),
+            "length": pa.array(np.concatenate([part.length, np.zeros(r, np.int64)])),
+            "exact": pa.array(np.concatenate([part.exact, np.zeros(r, np.uint64)])),
+            "n_words": pa.array(np.concatenate([part.n_words, np.zeros(r, np.int64)])),
+            "boilerplate": pa.array(np.concatenate([part.boilerplate, np.zeros(r, np.float32)])),
+            "source": pa.array(np.concatenate([part.source, np.zeros(r, np.uint64)])),
+            "sentences": _sentence_lists(part, r),
             "signature": pa.FixedSizeListArray.from_arrays(
                 pa.array(
-                    np.concatenate(
-                        [
-                            part.signature.ravel(),
-                            np.zeros(len(part.rejects) * cfg.num_perm, np.uint32),
-                        ]
-                    )
+                    np.concatenate([part.signature.ravel(), np.zeros(r * cfg.num_perm, np.uint32)])
                 ),
                 cfg.num_perm,
             ),
@@ -122,17 +382,35 @@ def _ray_fingerprints(batch: pa.Table, cfg: DedupConfig, seed: int) -> pa.Table:
     )
 
 
-def fingerprint_ray(path: Path, cfg: DedupConfig, seed: int) -> TextIndex:
+def _sentence_lists(part: TextIndex, n_rejects: int) -> pa.Array:
+    """The sentence keys of each row as a list column (empty lists for the rejects)."""
+    order = np.argsort(part.sentence_pos, kind="stable")
+    bounds = np.searchsorted(part.sentence_pos[order], np.arange(len(part) + 1))
+    offsets = np.concatenate([bounds, np.full(n_rejects, bounds[-1])])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()), pa.array(part.sentence_key[order])
+    )
+
+
+def fingerprint_ray(
+    table: TextTable, cfg: DedupConfig, seed: int, boiler: Boilerplate | None = None
+) -> TextIndex:
     """Signatures as a Ray Data ``map_batches`` over the Parquet file (read by Ray)."""
     import ray
 
+    if table.path is None or table._pf is None:
+        raise InputError("--engine ray reads Parquet files only")
     ray_init(workers_for(cfg))
-    row_of = {
-        a: i
-        for i, a in enumerate(pq.read_table(path, columns=["article_id"]).column(0).to_pylist())
-    }
-    ds = ray.data.read_parquet(str(path), columns=COLUMNS).map_batches(
-        partial(_ray_fingerprints, cfg=cfg, seed=seed),
+    ids = pq.read_table(table.path, columns=[table.cols.id]).column(0).cast(pa.string())
+    row_of = {a: i for i, a in enumerate(ids.to_pylist()) if a is not None}
+    ds = ray.data.read_parquet(str(table.path), columns=table.cols.read()).map_batches(
+        partial(
+            _ray_fingerprints,
+            cfg=cfg,
+            seed=seed,
+            cols=table.cols,
+            learned=boiler.learned if boiler else None,
+        ),
         batch_format="pyarrow",
         batch_size=cfg.batch_rows,
     )
@@ -143,7 +421,9 @@ def fingerprint_ray(path: Path, cfg: DedupConfig, seed: int) -> TextIndex:
     good = good.append_column(
         "row", pa.array([row_of[a] for a in good.column("article_id").to_pylist()], pa.int64())
     ).sort_by("row")
-    rejects.sort(key=lambda r: row_of[r["record_id"]])
+    rejects.sort(key=lambda r: row_of.get(r["record_id"], -1))
+    sentences = good.column("sentences").combine_chunks()
+    lengths = np.asarray(sentences.value_lengths().fill_null(0))
     return TextIndex(
         row=good.column("row").to_numpy(),
         article_id=good.column("article_id").to_pylist(),
@@ -157,6 +437,11 @@ def fingerprint_ray(path: Path, cfg: DedupConfig, seed: int) -> TextIndex:
         .astype(np.uint32)
         .reshape(good.num_rows, cfg.num_perm),
         rejects=rejects,
+        n_words=good.column("n_words").to_numpy(),
+        boilerplate=good.column("boilerplate").to_numpy().astype(np.float32),
+        source=good.column("source").to_numpy().astype(np.uint64),
+        sentence_key=np.asarray(sentences.flatten()).astype(np.uint64),
+        sentence_pos=np.repeat(np.arange(good.num_rows, dtype=np.int64), lengths),
     )
 
 
@@ -180,9 +465,9 @@ def candidates_ray(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
     import ray
 
     bands, rows = lsh.optimal_params(
-        cfg.threshold, cfg.num_perm, cfg.lsh_fp_weight, cfg.lsh_fn_weight
+        cfg.band_threshold, cfg.num_perm, cfg.lsh_fp_weight, cfg.lsh_fn_weight
     )
-    _, first = np.unique(index.exact, return_index=True)
+    first = first_copies(index.exact)
     items = pa.table(
         {
             "id": pa.array(first.astype(np.int64)),
@@ -199,31 +484,108 @@ def candidates_ray(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
     )
     got = [pa.concat_tables(ray.get(pairs_ds.to_arrow_refs()))] if items.num_rows else []
     if not got or got[0].num_rows == 0:
-        return np.zeros((0, 2), np.int64)
+        return lsh.unique_pairs(sentence_candidates(index, first))
     pairs = np.stack([got[0].column("a").to_numpy(), got[0].column("b").to_numpy()], axis=1)
-    return lsh.unique_pairs(pairs)
+    return lsh.unique_pairs(np.concatenate([pairs, sentence_candidates(index, first)]))
 
 
-def fingerprints(engine: Engine, path: Path, cfg: DedupConfig, seed: int) -> TextIndex:
-    return (
-        fingerprint_ray(path, cfg, seed)
-        if engine is Engine.ray
-        else fingerprint_local(path, cfg, seed)
-    )
+def fingerprints(
+    engine: Engine,
+    table: TextTable,
+    cfg: DedupConfig,
+    seed: int,
+    boiler: Boilerplate | None = None,
+    pool: ProcessPoolExecutor | None = None,
+) -> TextIndex:
+    if engine is Engine.ray:
+        return fingerprint_ray(table, cfg, seed, boiler)
+    return fingerprint_local(table, cfg, seed, boiler, pool)
 
 
 def candidates(engine: Engine, index: TextIndex, cfg: DedupConfig) -> np.ndarray:
     return candidates_ray(index, cfg) if engine is Engine.ray else near_candidates(index, cfg)
 
 
-def select_rows(path: Path, rows: np.ndarray, batch_rows: int) -> pa.Table:
-    """The full rows at positions ``rows`` of ``path``, read batch by batch (bounded memory)."""
-    rows = np.sort(np.asarray(rows, dtype=np.int64))
-    pf = pq.ParquetFile(path)
-    parts = []
-    for offset, batch in _batches(pf, batch_rows, columns=None):
-        lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
-        if hi > lo:
-            parts.append(pa.Table.from_batches([batch.take(pa.array(rows[lo:hi] - offset))]))
-    schema = pf.schema_arrow
-    return pa.concat_tables(parts).cast(schema) if parts else schema.empty_table()
+def drop_duplicate_ids(index: TextIndex) -> TextIndex:
+    """Rows whose id an earlier row already has become ``duplicate_id`` rejects."""
+    seen: dict[str, int] = {}
+    dup: list[int] = []
+    for i, a in enumerate(index.article_id):
+        if a in seen:
+            dup.append(i)
+        else:
+            seen[a] = i
+    if not dup:
+        return index
+    keep = np.ones(len(index), dtype=bool)
+    keep[dup] = False
+    rejects = list(index.rejects)
+    for i in dup:
+        a = index.article_id[i]
+        first = int(index.row[seen[a]])
+        rejects.append(
+            {
+                "record_id": a,
+                "url": None,
+                "reason": "duplicate_id",
+                "detail": f"row {int(index.row[i])} repeats the id of row {first}",
+            }
+        )
+    return index.take(np.flatnonzero(keep), rejects)
+
+
+def semantic_for(cfg: DedupConfig) -> Semantic:
+    """The second pass's embedder (loaded on first use) with its budget of texts."""
+    if not cfg.semantic_model:
+        return Semantic(None, 0)
+    return Semantic(
+        lambda: load_encoder(cfg.semantic_model, cfg.semantic_max_tokens, cfg.semantic_batch),
+        cfg.semantic_max_texts,
+    )
+
+
+@dataclass
+class TextResult:
+    index: TextIndex
+    clusters: Clusters
+    removals: Removals
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def dedup_texts(
+    engine: Engine,
+    table: TextTable,
+    cfg: DedupConfig,
+    seed: int,
+    semantic: Semantic | None = None,
+) -> TextResult:
+    """The whole text path: learned boilerplate → fingerprints → candidates → two passes →
+    stories → clusters and the keep rule."""
+    import time
+
+    t0 = time.perf_counter()
+    with open_pool(cfg, table) if engine is Engine.local else contextlib.nullcontext() as pool:
+        boiler = learn_boilerplate(table, cfg, pool)
+        index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, boiler, pool))
+    learned = boiler.learned if boiler else None
+    t1 = time.perf_counter()
+    cands = candidates(engine, index, cfg)
+    sem = semantic if semantic is not None else semantic_for(cfg)
+
+    def texts(pos: np.ndarray) -> list[str]:
+        rows = table.take(index.row[pos], cfg.batch_rows)
+        batch = rows.combine_chunks().to_batches()[0] if rows.num_rows else None
+        if batch is None:
+            return []
+        drop = learned.flags(batch.column("text"), source_key_column(batch)) if learned else None
+        return clean_texts(batch.column("text"), drop)
+
+    clusters, removals, stats = cluster_texts(index, cfg, cands, sem, texts)
+    stats = {
+        **stats,
+        "learned_boilerplate_lines": float(len(learned.keys)) if learned else 0.0,
+        "fingerprint_seconds": t1 - t0,
+        "cluster_seconds": time.perf_counter() - t1,
+        "pool": float(uses_pool(cfg, table.num_rows)),
+    }
+    return TextResult(index, clusters, removals, stats)

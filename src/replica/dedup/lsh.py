@@ -86,9 +86,18 @@ def candidate_pairs(keys: np.ndarray, ids: np.ndarray | None = None) -> np.ndarr
 
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Distinct rows of ``pairs`` (int64[m, 2], each ``a <= b``; ``a == b`` rows dropped),
+    sorted: one sort of a 64-bit key per pair (``np.unique(axis=0)`` sorts rows
+    lexicographically, several times slower)."""
     if len(pairs) == 0:
         return pairs.reshape(0, 2).astype(np.int64)
-    return np.unique(pairs.astype(np.int64), axis=0)
+    p = pairs.astype(np.int64)
+    p = p[p[:, 0] != p[:, 1]]  # a text is no pair with itself
+    key = np.sort((p[:, 0] << 32) | p[:, 1])
+    head = np.ones(len(key), dtype=bool)
+    head[1:] = key[1:] != key[:-1]
+    key = key[head]
+    return np.stack([key >> 32, key & 0xFFFFFFFF], axis=1)
 
 
 def verify(sig: np.ndarray, pairs: np.ndarray, threshold: float, chunk: int = 1 << 16):

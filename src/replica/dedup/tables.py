@@ -8,6 +8,7 @@ policy: the earliest ``published`` wins, then the longest text, then the smalles
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,22 +18,29 @@ import pyarrow.compute as pc
 
 from replica.config import DedupConfig
 from replica.dedup import images as img
-from replica.dedup import lsh
+from replica.dedup import lsh, near
+from replica.dedup.boilerplate import Learned, source_keys
 from replica.dedup.clusters import Clusters, cluster_ids, digest, rank_positions, resolve
-from replica.dedup.text import fingerprint, jaccard
+from replica.dedup.semantic import Semantic
+from replica.dedup.text import fingerprint
 
 
 @dataclass
 class TextIndex:
-    """Fingerprints of the usable rows of an articles table; the texts themselves are dropped."""
+    """Fingerprints of the usable rows of a text table; the texts themselves are dropped."""
 
     row: np.ndarray  # int64: row number in the input table
     article_id: list[str]
     published: list[str | None]
-    length: np.ndarray  # int64: characters of the raw text
+    length: np.ndarray  # int64: bytes of the raw text
     exact: np.ndarray  # uint64
     signature: np.ndarray  # uint32[n, num_perm]
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    n_words: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # words kept
+    boilerplate: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # share
+    source: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))  # 0: unknown
+    sentence_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    sentence_pos: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # row
 
     def __len__(self) -> int:
         return len(self.row)
@@ -48,6 +56,7 @@ class TextIndex:
                 np.zeros(0, np.uint64),
                 np.zeros((0, num_perm), np.uint32),
             )
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
         return TextIndex(
             row=np.concatenate([p.row for p in parts]),
             article_id=[a for p in parts for a in p.article_id],
@@ -56,130 +65,284 @@ class TextIndex:
             exact=np.concatenate([p.exact for p in parts]),
             signature=np.concatenate([p.signature for p in parts]),
             rejects=[r for p in parts for r in p.rejects],
+            n_words=np.concatenate([p.n_words for p in parts]),
+            boilerplate=np.concatenate([p.boilerplate for p in parts]),
+            source=np.concatenate([p.source for p in parts]),
+            sentence_key=np.concatenate([p.sentence_key for p in parts]),
+            sentence_pos=np.concatenate(
+                [p.sentence_pos + o for p, o in zip(parts, offsets, strict=True)]
+            ),
+        )
+
+    def take(self, pick: np.ndarray, rejects: list[dict[str, Any]]) -> TextIndex:
+        """The rows at positions ``pick`` (sorted), with ``rejects``."""
+        new_pos = np.full(len(self), -1, dtype=np.int64)
+        new_pos[pick] = np.arange(len(pick))
+        moved = new_pos[self.sentence_pos] if len(self.sentence_pos) else self.sentence_pos
+        ok = moved >= 0
+        return TextIndex(
+            row=self.row[pick],
+            article_id=[self.article_id[i] for i in pick.tolist()],
+            published=[self.published[i] for i in pick.tolist()],
+            length=self.length[pick],
+            exact=self.exact[pick],
+            signature=self.signature[pick],
+            rejects=rejects,
+            n_words=self.n_words[pick],
+            boilerplate=self.boilerplate[pick],
+            source=self.source[pick],
+            sentence_key=self.sentence_key[ok],
+            sentence_pos=moved[ok],
         )
 
 
-def _decode(texts: pa.Array) -> list[str | bytes | None]:
-    """Python strings; a row that is not valid UTF-8 comes back as its raw bytes."""
+def _invalid_utf8(texts: pa.Array) -> np.ndarray:
+    """bool per row: not valid UTF-8 (Arrow checks lazily, so a bad row can hide in a file)."""
     try:
         texts.validate(full=True)
-        return texts.to_pylist()
+        return np.zeros(len(texts), dtype=bool)
     except pa.ArrowInvalid:
-        out: list[str | bytes | None] = []
-        for raw in texts.view(pa.binary()).to_pylist():
-            try:
-                out.append(None if raw is None else raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                out.append(raw)
-        return out
+        bad = np.zeros(len(texts), dtype=bool)
+        for i, raw in enumerate(texts.view(pa.binary()).to_pylist()):
+            if raw is not None:
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[i] = True
+        return bad
 
 
-def fingerprint_batch(batch: pa.RecordBatch, offset: int, cfg: DedupConfig, seed: int) -> TextIndex:
-    """Fingerprint one batch of ``articles`` rows (article_id, url, text, published).
+def fingerprint_batch(
+    batch: pa.RecordBatch,
+    offset: int,
+    cfg: DedupConfig,
+    seed: int,
+    learned: Learned | None = None,
+    line_flags: tuple[np.ndarray, np.ndarray] | None = None,
+) -> TextIndex:
+    """Fingerprint one batch of rows (``id``, ``text``, ``published``, ``url``, ``source``;
+    see ``engine.standard_batch``). Learned boilerplate lines are dropped: looked up in
+    ``learned``, or given as ``line_flags`` (text index and flag of every line of the batch,
+    from the first pass).
 
-    Refused rows become rejects: ``empty_text`` (null, blank, or no words left after
-    normalization), ``invalid_utf8`` and ``text_too_large`` (over ``max_text_bytes``).
+    Refused rows become rejects: ``missing_id`` (null or blank id), ``empty_text`` (null,
+    blank, or no words left after normalization), ``invalid_utf8`` and ``text_too_large``
+    (over ``max_text_bytes``).
     """
-    ids = batch.column("article_id").to_pylist()
+    ids = batch.column("id").to_pylist()
     urls = batch.column("url").to_pylist()
-    published = batch.column("published").to_pylist()
-    nbytes = pc.fill_null(pc.binary_length(batch.column("text")), 0).to_numpy()
-    texts = _decode(batch.column("text"))
-    rejects: list[dict[str, Any]] = []
-    keep: list[int] = []
-    for i, t in enumerate(texts):
-        if isinstance(t, bytes):
-            bad = t.decode("utf-8", errors="replace").find("\ufffd")
-            reason, detail = "invalid_utf8", f"text is not valid UTF-8 (first bad char {bad})"
-        elif nbytes[i] > cfg.max_text_bytes:
-            reason = "text_too_large"
-            detail = f"text has {nbytes[i]} bytes > dedup.max_text_bytes={cfg.max_text_bytes}"
-        elif t is None or not t.strip():
-            reason, detail = "empty_text", "article text is empty"
-        else:
-            keep.append(i)
-            continue
-        rejects.append({"record_id": ids[i], "url": urls[i], "reason": reason, "detail": detail})
-    fp = fingerprint([texts[i] for i in keep], cfg.shingle_size, cfg.num_perm, seed)  # type: ignore[misc]
+    texts = batch.column("text")
+    nbytes = pc.fill_null(pc.binary_length(texts), 0).to_numpy()
+    bad_utf8 = _invalid_utf8(texts)
+    reason = np.full(len(ids), "", dtype=object)
+    id_col = batch.column("id")
+    null_id = np.asarray(pc.fill_null(pc.equal(pc.utf8_trim_whitespace(id_col), ""), True))
+    reason[nbytes == 0] = "empty_text"
+    reason[null_id] = "missing_id"
+    reason[bad_utf8 & ~null_id] = "invalid_utf8"
+    reason[(nbytes > cfg.max_text_bytes) & ~null_id & ~bad_utf8] = "text_too_large"
+    keep = np.flatnonzero(reason == "")
+    kept_texts = texts.take(pa.array(keep))
+    sources = source_key_column(batch)
+    drop = None
+    if line_flags is not None:  # (text, flag) of every line of the whole batch
+        line_doc, flags = line_flags
+        drop = flags[np.isin(line_doc, keep)]
+    elif learned is not None:
+        drop = learned.flags(kept_texts, sources[keep])
+    fp = fingerprint(kept_texts, cfg.shingle_size, cfg.num_perm, seed, drop, cfg.sentence_words)
     usable = fp.n_words > 0
-    for j in np.flatnonzero(~usable).tolist():
-        i = keep[j]
-        detail = "no words left after normalization (punctuation or boilerplate only)"
-        rejects.append(
-            {"record_id": ids[i], "url": urls[i], "reason": "empty_text", "detail": detail}
-        )
-    rows = np.array(keep, dtype=np.int64)[usable]
+    reason[keep[~usable]] = "empty_text"
+    rejects: list[dict[str, Any]] = []
+    for i in np.flatnonzero(reason != "").tolist():
+        r = reason[i]
+        if r == "invalid_utf8":
+            raw = texts.view(pa.binary())[i].as_py()
+            bad = raw.decode("utf-8", errors="replace").find("\ufffd")
+            detail = f"text is not valid UTF-8 (first bad char {bad})"
+        elif r == "text_too_large":
+            detail = f"text has {nbytes[i]} bytes > dedup.max_text_bytes={cfg.max_text_bytes}"
+        elif r == "missing_id":
+            detail = f"row {offset + i} has no id (null or blank)"
+        elif nbytes[i] == 0 or not (texts[i].as_py() or "").strip():
+            detail = "text is empty"
+        else:
+            detail = "no words left after normalization (punctuation or boilerplate only)"
+        rejects.append({"record_id": ids[i], "url": urls[i], "reason": r, "detail": detail})
+    rows = keep[usable]
+    published = batch.column("published").to_pylist()
     return TextIndex(
         row=rows + offset,
         article_id=[ids[i] for i in rows.tolist()],
         published=[published[i] for i in rows.tolist()],
-        length=np.array([len(texts[i] or "") for i in rows.tolist()], dtype=np.int64),
+        length=np.asarray(pc.binary_length(texts.take(pa.array(rows))), dtype=np.int64),
         exact=fp.exact[usable],
         signature=fp.signature[usable],
         rejects=rejects,
+        n_words=fp.n_words[usable],
+        boilerplate=fp.boilerplate_share[usable].astype(np.float32),
+        source=sources[rows],
+        sentence_key=fp.sentence_key[usable[fp.sentence_doc]],
+        sentence_pos=(np.cumsum(usable) - 1)[fp.sentence_doc[usable[fp.sentence_doc]]],
     )
 
 
-def text_rank(index: TextIndex) -> np.ndarray:
-    """The keep policy as a rank: earliest published, then longest, then smallest id."""
-    return rank_positions(
-        [
-            (pa.array(index.published, pa.string()), "ascending"),
-            (index.length, "descending"),
-            (pa.array(index.article_id, pa.string()), "ascending"),
-        ]
-    )
+def source_key_column(batch: pa.RecordBatch) -> np.ndarray:
+    """The source key of every row: its ``source`` column when given, else its URL host."""
+    src = batch.column("source")
+    if src.null_count < len(src):
+        return source_keys(src, from_url=False)
+    return source_keys(batch.column("url"), from_url=True)
 
 
 def near_candidates(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
-    """LSH candidate pairs (row positions in ``index``) among the first copy of each text."""
+    """Candidate pairs (row positions in ``index``) among the first copy of each text: LSH
+    with bands and rows tuned to ``band_threshold``, and texts sharing a sentence."""
     bands, rows = lsh.optimal_params(
-        cfg.threshold, cfg.num_perm, cfg.lsh_fp_weight, cfg.lsh_fn_weight
+        cfg.band_threshold, cfg.num_perm, cfg.lsh_fp_weight, cfg.lsh_fn_weight
     )
-    _, first = np.unique(index.exact, return_index=True)
+    first = first_copies(index.exact)
     keys = lsh.band_keys(index.signature[first], bands, rows)
-    return lsh.candidate_pairs(keys, first.astype(np.int64))
+    pairs = lsh.candidate_pairs(keys, first.astype(np.int64))
+    return lsh.unique_pairs(np.concatenate([pairs, sentence_candidates(index, first)]))
+
+
+SENTENCE_MAX_TEXTS = 16  # a sentence in more texts than this is a stock phrase, not a story
+
+
+def sentence_candidates(index: TextIndex, first: np.ndarray) -> np.ndarray:
+    """Pairs of texts (first copies) sharing a sentence found in at most SENTENCE_MAX_TEXTS."""
+    is_first = np.zeros(len(index), dtype=bool)
+    is_first[first] = True
+    keep = is_first[index.sentence_pos] if len(index.sentence_pos) else np.zeros(0, bool)
+    key, pos = index.sentence_key[keep], index.sentence_pos[keep]
+    if not len(key):
+        return np.zeros((0, 2), np.int64)
+    order = np.lexsort((pos, key))
+    key, pos = key[order], pos[order]
+    once = np.concatenate([[True], (key[1:] != key[:-1]) | (pos[1:] != pos[:-1])])
+    key, pos = key[once], pos[once]  # a sentence a text repeats counts once
+    head = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    size = np.diff(np.append(head, len(key)))
+    small = np.repeat((size >= 2) & (size <= SENTENCE_MAX_TEXTS), size)
+    return lsh.unique_pairs(lsh.bucket_pairs(key[small], pos[small]))
+
+
+def first_copies(exact: np.ndarray) -> np.ndarray:
+    """Sorted positions of the first row of every distinct exact hash."""
+    order = np.argsort(exact, kind="stable")
+    e = exact[order]
+    head = np.ones(len(e), dtype=bool)
+    head[1:] = e[1:] != e[:-1]
+    return np.sort(order[head])
 
 
 @dataclass(frozen=True)
 class Removals:
-    """Each removed row, the kept row it duplicates, the method and the direct evidence."""
+    """Each removed row, the kept row it duplicates, the method, the score and the evidence."""
 
     removed: np.ndarray
     kept: np.ndarray
     method: list[str]
     score: np.ndarray
+    evidence: list[str] = field(default_factory=list)
 
 
 def cluster_texts(
-    index: TextIndex, cfg: DedupConfig, candidates: np.ndarray | None = None
-) -> tuple[Clusters, Removals]:
-    """Exact and verified near-duplicate clusters of ``index`` with the keep policy applied.
-
-    ``candidates`` (from ``near_candidates`` or a distributed engine computing the same pairs)
-    are verified here: only pairs whose estimated Jaccard reaches the threshold join clusters.
-    """
+    index: TextIndex,
+    cfg: DedupConfig,
+    candidates: np.ndarray | None = None,
+    semantic: Semantic | None = None,
+    texts: Callable[[np.ndarray], list[str]] | None = None,
+) -> tuple[Clusters, Removals, dict[str, float]]:
+    """Exact and near-duplicate clusters of ``index`` with the keep rule applied (see
+    ``near``); ``texts(positions)`` gives cleaned texts for the second pass (without it, or
+    without ``semantic``, band pairs stay apart). Returns the clusters, the removals with their
+    evidence and the second pass's counts."""
     n = len(index)
     # 1. exact: every copy links to the first row with the same normalized word sequence
-    _, first, inverse = np.unique(index.exact, return_index=True, return_inverse=True)
-    rep = first[inverse.ravel()]
+    order = np.argsort(index.exact, kind="stable")
+    head = np.ones(n, dtype=bool)
+    head[1:] = index.exact[order][1:] != index.exact[order][:-1]
+    rep = np.empty(n, dtype=np.int64)
+    rep[order] = order[np.maximum.accumulate(np.where(head, np.arange(n), 0))]
     exact_pairs = np.stack([rep, np.arange(n)], axis=1)[rep != np.arange(n)]
-    # 2. near: LSH candidates among distinct texts, each verified against the threshold
+    # 2-3. candidates scored on signatures; the band below the threshold goes to the second pass
     if candidates is None:
         candidates = near_candidates(index, cfg)
-    near, _ = lsh.verify(index.signature, candidates, cfg.threshold)
-    # 3. components, keep policy
-    clusters = resolve(n, np.concatenate([exact_pairs, near]), text_rank(index))
-    # 4. evidence between each removed row and the kept row, measured directly
+    size = near.shingle_counts(index.n_words, cfg.shingle_size)
+    scores = near.score_pairs(index.signature, size, candidates)
+    use_semantic = semantic if texts is not None else None
+    source = index.source if len(index.source) == n else np.zeros(n, np.uint64)
+    links = near.decide(
+        n, exact_pairs, scores, cfg, use_semantic, index.exact, texts or (lambda pos: []), source
+    )
+    # 4. a page holding two stories links to one of them only
+    links = near.split_stories(links, index.signature, size, cfg)
+    # 5. keep rule: consensus is measured within the clusters the links make
+    labels = lsh.components(n, links.pairs)
+    agreement = near.consensus(labels, index.signature)
+    rank = near.keep_rank(
+        index.published, links.concat, index.boilerplate, agreement, index.length, index.article_id
+    )
+    clusters = resolve(n, links.pairs, rank)
+    removals = _evidence(index, clusters, links, agreement, size, cfg)
+    return clusters, removals, links.stats
+
+
+def _evidence(
+    index: TextIndex,
+    clusters: Clusters,
+    links: near.Links,
+    agreement: np.ndarray,
+    size: np.ndarray,
+    cfg: DedupConfig,
+) -> Removals:
+    """Direct evidence between each removed row and its kept row, and why that row was kept."""
     removed = clusters.removed
     kept = clusters.kept_of[removed]
+    sc = near.score_pairs(index.signature, size, np.stack([removed, kept], axis=1))
     same = index.exact[removed] == index.exact[kept]
-    score = np.where(same, 1.0, jaccard(index.signature[removed], index.signature[kept]))
-    method = [
-        "exact_text" if s else ("minhash" if j >= cfg.threshold else "minhash_chain")
-        for s, j in zip(same.tolist(), score.tolist(), strict=True)
-    ]
-    return clusters, Removals(removed, kept, method, score)
+    cos = {tuple(sorted(k)): v for k, v in links.cosine.items()}
+    methods, scores, evidence = [], [], []
+    for i, (r, k) in enumerate(zip(removed.tolist(), kept.tolist(), strict=True)):
+        j, c = float(sc.jaccard[i]), float(sc.containment[i])
+        pair = (min(r, k), max(r, k))
+        if same[i]:
+            m, s, what = "exact_text", 1.0, "same normalized text"
+        elif j >= cfg.threshold:
+            m, s, what = "minhash", j, f"Jaccard {j:.2f}"
+        elif c >= cfg.containment:
+            m, s, what = "containment", c, f"containment {c:.2f} (Jaccard {j:.2f})"
+        elif pair in cos:
+            m, s = "semantic", cos[pair]
+            what = f"embedding cosine {cos[pair]:.2f}, containment {c:.2f} (Jaccard {j:.2f})"
+        else:
+            m, s, what = "minhash_chain", j, f"joined through other copies (Jaccard {j:.2f})"
+        methods.append(m)
+        scores.append(s)
+        evidence.append(f"{what}; kept: {_why_kept(index, links.concat, agreement, k, r)}")
+    return Removals(removed, kept, methods, np.array(scores, dtype=np.float64), evidence)
+
+
+def _why_kept(index: TextIndex, concat: np.ndarray, agreement: np.ndarray, k: int, r: int) -> str:
+    """The first keep-rule key on which the kept row beats the removed one."""
+    if concat[r] and not concat[k]:
+        return "the removed page holds two stories, the kept one does not"
+    dk, dr = index.published[k], index.published[r]
+    if dk and not dr:
+        return f"dated {dk}, the removed copy is undated"
+    if dk and dr and dk < dr:
+        return f"published earlier ({dk} before {dr})"
+    bk, br = round(float(index.boilerplate[k]), 2), round(float(index.boilerplate[r]), 2)
+    if bk < br:
+        return f"less boilerplate ({bk:.0%} of its words, the removed copy {br:.0%})"
+    ak, ar = float(agreement[k]), float(agreement[r])
+    if round(ak, 3) > round(ar, 3):
+        return f"closest to the cluster's consensus (mean Jaccard {ak:.2f}, removed {ar:.2f})"
+    if index.length[k] < index.length[r]:
+        return "the plainer text (fewer bytes for the same words), otherwise tied"
+    return "smallest id, otherwise tied"
 
 
 def describe(
@@ -195,12 +358,14 @@ def describe(
             "cluster_id": cid[k],
             "method": m,
             "score": float(s),
+            "evidence": e,
         }
-        for r, k, m, s in zip(
+        for r, k, m, s, e in zip(
             removals.removed.tolist(),
             removals.kept.tolist(),
             removals.method,
             removals.score.tolist(),
+            removals.evidence or [""] * len(removals.removed),
             strict=True,
         )
     ]
@@ -212,30 +377,49 @@ class DedupResult:
     kept: list[dict[str, Any]]
     duplicates: list[dict[str, Any]]
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, float] = field(default_factory=dict)
 
 
-def dedup_articles(rows: list[dict[str, Any]], cfg: DedupConfig, seed: int) -> DedupResult:
-    """Deduplicate article rows held in memory (the step streams; this serves small tables)."""
-    table = (
-        pa.Table.from_pylist(
-            rows,
-            schema=pa.schema(
-                [(c, pa.string()) for c in ("article_id", "url", "text", "published")]
-            ),
-        )
-        if rows
-        else None
-    )
-    parts = [fingerprint_batch(b, 0, cfg, seed) for b in table.to_batches()] if table else []
-    index = TextIndex.concat(parts, cfg.num_perm)
-    clusters, removals = cluster_texts(index, cfg)
-    cid, dups = describe("articles", index.article_id, clusters, removals)
+def dedup_articles(
+    rows: list[dict[str, Any]], cfg: DedupConfig, seed: int, semantic: Semantic | None = None
+) -> DedupResult:
+    """Deduplicate article rows held in memory (the step streams files; this serves small
+    tables). ``semantic`` defaults to the model ``cfg`` names, loaded only if needed."""
+    from replica.dedup.engine import ARTICLE_COLUMNS, Engine, TextTable, dedup_texts
+
+    schema = pa.schema([(c, pa.string()) for c in ("article_id", "url", "text", "published")])
+    table = pa.Table.from_pylist(rows, schema=schema)
+    res = dedup_texts(Engine.local, TextTable(None, ARTICLE_COLUMNS, table), cfg, seed, semantic)
+    index, clusters = res.index, res.clusters
+    cid, dups = describe("articles", index.article_id, clusters, res.removals)
     sizes = clusters.sizes()
     kept = [
         {**rows[int(index.row[k])], "cluster_id": cid[k], "cluster_size": int(sizes[k])}
         for k in clusters.kept.tolist()
     ]
-    return DedupResult(kept=kept, duplicates=dups, rejects=index.rejects)
+    return DedupResult(kept=kept, duplicates=dups, rejects=index.rejects, stats=res.stats)
+
+
+_IMAGE_EVIDENCE = {
+    "exact_bytes": "same file bytes",
+    "exact_pixels": "same decoded pixels",
+    "phash": "pHash Hamming distance {s:.0f}",
+    "phash_flip": "pHash Hamming distance {s:.0f} to the mirrored image",
+    "embedding": "embedding cosine {s:.3f}",
+    "phash_chain": "joined through other copies (pHash distance {s:.0f})",
+}
+
+
+def _image_keep_reason(
+    kept: dict[str, Any], removed: dict[str, Any], kept_articles: set[str]
+) -> str:
+    if kept["article_id"] in kept_articles and removed["article_id"] not in kept_articles:
+        return "; kept: in an article dedup kept"
+    if (kept["width"] or 0) * (kept["height"] or 0) > (removed["width"] or 0) * (
+        removed["height"] or 0
+    ):
+        return "; kept: larger image"
+    return "; kept: smallest image id, otherwise tied"
 
 
 @dataclass(frozen=True)
@@ -307,7 +491,7 @@ def dedup_images(
         if ev.embedding is not None
         else np.full(len(removed), -1.0)
     )
-    methods, scores = [], []
+    methods, scores, evidence = [], [], []
     for r, k, d, f, c in zip(
         removed.tolist(),
         kept.tolist(),
@@ -330,9 +514,12 @@ def dedup_images(
             m, s = "phash_chain", float(min(d, f))
         methods.append(m)
         scores.append(s)
+        evidence.append(
+            _IMAGE_EVIDENCE[m].format(s=s) + _image_keep_reason(rows[k], rows[r], kept_articles)
+        )
     ids = [r["image_id"] for r in rows]
     cid, dups = describe(
-        "images", ids, clusters, Removals(removed, kept, methods, np.array(scores))
+        "images", ids, clusters, Removals(removed, kept, methods, np.array(scores), evidence)
     )
     sizes = clusters.sizes()
     kept_rows = [

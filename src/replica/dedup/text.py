@@ -1,50 +1,145 @@
-"""Text fingerprints: normalization, word shingles and one-permutation MinHash, vectorized.
+"""Text fingerprints: normalization, words, boilerplate lines, shingles and one-permutation
+MinHash, vectorized over a whole batch.
 
-A batch of texts is normalized in a handful of C-speed passes over one joined string (NFKC,
-case folding, boilerplate lines, punctuation to spaces), then every word, shingle and signature
-is computed with numpy over the whole batch at once: no Python loop per word or per shingle.
+What "the same text" means (``words`` is the reference the numpy tokenizer agrees with):
+
+1. HTML entities are decoded (``&#8217;`` is an apostrophe, not the word "8217");
+2. soft hyphens, zero-width and other invisible format characters are removed, so a word they
+   split stays one word;
+3. words are runs of letters and digits; a CJK ideograph or kana is a word of its own (those
+   scripts have no spaces); punctuation and symbols separate words;
+4. each word is NFKC-normalized and case-folded (a fullwidth H and ``h`` match; ``Straße``
+   is ``strasse``);
+5. boilerplate lines are dropped: a fixed list (bylines, share and follow prompts, cookie
+   notices, photo credits, copyright lines...) and the lines a source repeats across its pages
+   (learned per source, see ``boilerplate``).
+
+The batch path works on the UTF-8 bytes of an Arrow string array (no Python string per text):
+byte-class lookup tables find words and lines, every word, line, shingle and signature is hashed
+with numpy, and only the rare non-ASCII words (once per distinct word) and candidate
+boilerplate lines go through Python.
 
 MinHash is one-permutation hashing with optimal densification (Li et al. 2012; Shrivastava
 2017): each shingle is hashed once and lands in one of ``num_perm`` bins, a bin keeps its
 minimum, and empty bins borrow from a pseudo-random non-empty bin chosen by the bin number only
 (so equal sets get equal signatures). The fraction of equal bins estimates the Jaccard
-similarity like classic ``num_perm``-permutation MinHash does, at the cost of one hash per
-shingle instead of ``num_perm``.
+similarity like classic ``num_perm``-permutation MinHash does.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 
-SEP = "\x1e"  # record separator between the texts of a batch; never survives normalization
 EMPTY = np.uint32(0xFFFFFFFF)  # an empty MinHash bin; real values are at most EMPTY - 1
 
-# Lines that are page furniture rather than story: bylines, share/follow prompts, datelines of
-# the page itself, photo credits. Matched on whole lines after case folding.
+# Whole lines that are page furniture rather than story, matched after NFKC and case folding.
 BOILERPLATE = re.compile(
-    r"^[ \t]*(?:"
+    r"(?:"
     r"by [^\n.!?]{1,60}"
-    r"|(?:share|tweet|email|print|comment)(?: (?:this|the) (?:article|story|page|post))?"
-    r"(?: on [a-z ]{1,30})?"
+    r"|(?:share|tweet|email|e-mail|print|comment|comments)(?: (?:this|the) "
+    r"(?:article|story|page|post))?(?: (?:on|via) [a-z ]{1,30})?(?: \(\d+\))?"
     r"|share (?:this|the) (?:article|story|page|post)[^\n]{0,40}"
-    r"|follow (?:us|me) on [^\n]{1,40}"
+    r"|(?:share on|follow (?:us|me) on) [^\n]{1,60}"
     r"|(?:sign up|subscribe)[^\n.!?]{0,80}"
-    r"|(?:read more|related|see also|advertisement|sponsored)[^\n]{0,80}"
-    r"|(?:photo|image|picture|credit)s?: [^\n]{1,80}"
-    r"|(?:copyright|©)[^\n]{0,80}|all rights reserved\.?"
-    r"|(?:updated|published|posted)(?: on)?:? [^\n.!?]{1,40}"
-    r"|\d{1,3} min(?:ute)?s? read|listen to this article[^\n]{0,40}"
-    r")[ \t]*$",
-    re.MULTILINE,
+    r"|(?:read more|related|see also|advertisement|sponsored|most read|trending now"
+    r"|more stories|recommended)[^\n]{0,80}"
+    r"|(?:photo|image|picture|credit|video)s?: [^\n]{1,80}"
+    r"|(?:copyright|©)[^\n]{0,120}|[^\n]{0,80}all rights reserved\.?"
+    r"|(?:updated|published|posted|last modified)(?: on)?:? [^\n.!?]{1,40}"
+    r"|\d{1,3} min(?:ute)?s? read|listen to this (?:article|story)[^\n]{0,40}"
+    r"|(?:we|this (?:web)?site|our site) uses? cookies[^\n]{0,300}"
+    r"|(?:accept|reject|manage) (?:all )?cookies[^\n]{0,80}|cookie (?:settings|policy|preferences)"
+    r"|skip to (?:main )?content|back to top|advertisement|\d{1,2}:\d{2} (?:am|pm)(?: [a-z]{2,4})?"
+    r")",
 )
-# Word characters: ASCII letters and digits (after case folding) and every non-ASCII character
-# outside Latin-1 punctuation (U+0080-U+00BF), general punctuation and symbols (U+2000-U+2FFF)
-# and CJK punctuation (U+3000-U+303F). The numpy tokenizer applies the same rule to UTF-8 bytes.
-_WORD = re.compile(r"[0-9a-z\u00c0-\u1fff\u3040-\U0010ffff]+")
+# The first word of every line BOILERPLATE can match (a line starting with a digit or with "©"
+# is also checked): the cheap filter that keeps the regex off ordinary story lines.
+_TRIGGERS = [
+    "by",
+    "share",
+    "tweet",
+    "email",
+    "e",
+    "print",
+    "comment",
+    "comments",
+    "follow",
+    "sign",
+    "subscribe",
+    "read",
+    "related",
+    "see",
+    "advertisement",
+    "sponsored",
+    "most",
+    "trending",
+    "more",
+    "recommended",
+    "photo",
+    "photos",
+    "image",
+    "images",
+    "picture",
+    "pictures",
+    "credit",
+    "credits",
+    "video",
+    "videos",
+    "copyright",
+    "all",
+    "updated",
+    "published",
+    "posted",
+    "last",
+    "listen",
+    "we",
+    "this",
+    "our",
+    "accept",
+    "reject",
+    "manage",
+    "cookie",
+    "skip",
+    "back",
+]
+
+# --- byte classes (UTF-8) ----------------------------------------------------------------------
+_NEWLINE = np.zeros(256, dtype=bool)
+_NEWLINE[[0x0A, 0x0D]] = True
+_SPECIAL = np.zeros(256, dtype=bool)  # lead bytes of sequences the rules above single out
+_SPECIAL[[0xC2, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xEF]] = True
+
+# U+0080-U+00BF: separators, except those NFKC turns into letters or digits (ª ² ³ µ ¹ º ¼ ½ ¾)
+_C2_WORD = np.zeros(64, dtype=bool)
+_C2_WORD[[0x2A, 0x32, 0x33, 0x35, 0x39, 0x3A, 0x3C, 0x3D, 0x3E]] = True
+# U+FF00-U+FF7F (fullwidth forms): letters, digits and halfwidth katakana are word characters
+_FF_WORD = np.zeros(128, dtype=bool)
+for _a, _b in ((0x10, 0x19), (0x21, 0x3A), (0x41, 0x5A), (0x66, 0x7F)):
+    _FF_WORD[_a : _b + 1] = True
+# invisible format characters removed before tokenizing: U+200B-U+200F, U+202A-U+202E,
+# U+2060-U+2064, U+2066-U+206F (3 bytes after E2), plus U+00AD and U+FEFF below
+_E2_DELETE = np.zeros(1 << 12, dtype=bool)
+for _a, _b in ((0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F)):
+    _E2_DELETE[_a - 0x2000 : _b - 0x2000 + 1] = True
+
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
+_NEWLINE_ENTITY = re.compile(r"&(?:#0*1[03]|#[xX]0*[aAdD]|NewLine);?")
+# the reference tokenizer: one CJK character, or a run of other word characters
+_TOKEN = re.compile(
+    "[\u3040-\u9fff]"
+    "|[0-9A-Za-z\u00aa\u00b2\u00b3\u00b5\u00b9\u00ba\u00bc-\u00be\u00c0-\u1fff"
+    "\ua000-\ufefe\uff10-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\U0010ffff]+"
+)
+_WORD_CHARS = re.compile(
+    "[0-9a-z\u00aa\u00b2\u00b3\u00b5\u00b9\u00ba\u00bc-\u00be\u00c0-\u1fff\u3040-\U0010ffff]+"
+)
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -63,25 +158,57 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _nfkc(text: str) -> str:
-    if text.isascii() or unicodedata.is_normalized("NFKC", text):
+# --- the reference (one text at a time, plain Python) -------------------------------------------
+
+
+def decode_entities(text: str) -> str:
+    """HTML entities decoded; an entity for a line break becomes a space (lines stay lines)."""
+    if "&" not in text:
         return text
-    return unicodedata.normalize("NFKC", text)
+    return html.unescape(_NEWLINE_ENTITY.sub(" ", text))
 
 
-def _clean(joined: str) -> str:
-    """Case-fold and drop boilerplate lines (input already NFKC)."""
-    return BOILERPLATE.sub(" ", joined.casefold())
+def _fold(token: str) -> str:
+    """NFKC, case folding, then only word characters (a folded token is one word)."""
+    if token.isascii():
+        return token.lower()
+    return "".join(_WORD_CHARS.findall(unicodedata.normalize("NFKC", token).casefold()))
+
+
+def is_boilerplate_line(line: str) -> bool:
+    """Whether a whole line is fixed-list page furniture (see ``BOILERPLATE``)."""
+    return BOILERPLATE.fullmatch(unicodedata.normalize("NFKC", line).casefold().strip()) is not None
 
 
 def words(text: str) -> list[str]:
-    """The words of a text after normalization (the reference the numpy tokenizer agrees with)."""
-    return _WORD.findall(_clean(_nfkc(text.replace(SEP, " "))))
+    """The words of a text after normalization, fixed-list boilerplate lines dropped."""
+    text = _INVISIBLE.sub("", decode_entities(text))
+    out: list[str] = []
+    for line in text.replace("\r", "\n").split("\n"):
+        pairs = [(t, f) for t in _TOKEN.findall(line) if (f := _fold(t))]
+        if (
+            pairs
+            and len(line.encode()) <= _MAX_BOILERPLATE_LINE
+            and _is_candidate(*pairs[0], line)
+            and is_boilerplate_line(line)
+        ):
+            continue
+        out += [f for _, f in pairs]
+    return out
+
+
+def _is_candidate(token: str, folded: str, line: str) -> bool:
+    """Whether a line may be fixed-list boilerplate: its first word is a trigger, starts with
+    an ASCII digit, or the line starts with "©" (the batch path applies the same filter)."""
+    return folded in _TRIGGER_SET or token[0] in "0123456789" or line.startswith("©")
+
+
+_TRIGGER_SET = frozenset(_TRIGGERS)
+_MAX_BOILERPLATE_LINE = 400  # bytes: no fixed-list line is longer
 
 
 def normalize(text: str) -> str:
-    """What 'the same text' means: NFKC, case-folded, boilerplate lines and punctuation dropped,
-    words separated by single spaces."""
+    """Words of the normalized text separated by single spaces."""
     return " ".join(words(text))
 
 
@@ -98,79 +225,501 @@ def text_hash(text: str) -> int:
     return int(fingerprint([text], 1, 1, 0).exact[0])
 
 
+# --- the batch path --------------------------------------------------------------------------
+
+
+def _arrow_bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes of all texts back to back, int64 offsets[n + 1]); nulls are empty."""
+    if texts.null_count:
+        texts = texts.fill_null("")
+    if pa.types.is_string(texts.type) or pa.types.is_large_string(texts.type):
+        wide = pa.types.is_large_string(texts.type)
+        bufs = texts.buffers()
+        off = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)
+        off = off[texts.offset : texts.offset + len(texts) + 1].astype(np.int64)
+        data = (
+            np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+        )
+        return data[off[0] : off[-1]], off - off[0]
+    raise TypeError(f"texts must be an Arrow string array, got {texts.type}")
+
+
+def _decode_entities_at(
+    data: np.ndarray, off: np.ndarray, amp: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes and offsets with HTML entities decoded in the texts holding '&' (at ``amp``);
+    the other texts' bytes are copied as they are."""
+    docs = sorted_unique(np.searchsorted(off, amp, side="right") - 1)
+    raw = data.tobytes()
+    pieces: list[np.ndarray] = []
+    lens = np.diff(off)
+    pos = 0
+    for d in docs.tolist():
+        text = raw[off[d] : off[d + 1]].decode("utf-8", errors="replace")
+        if not _ENTITY.search(text):
+            continue
+        new = np.frombuffer(decode_entities(text).encode(), dtype=np.uint8)
+        pieces += [data[pos : off[d]], new]
+        pos = off[d + 1]
+        lens[d] = len(new)
+    if not pieces:
+        return data, off
+    pieces.append(data[pos:])
+    return np.concatenate(pieces), np.concatenate([[0], np.cumsum(lens)])
+
+
+def _invisible(data: np.ndarray, lead: np.ndarray) -> np.ndarray:
+    """Byte positions of soft hyphens, zero-width and bidi format characters (from the
+    positions ``lead`` of special lead bytes)."""
+    pad = np.concatenate([data, np.zeros(2, np.uint8)])
+    b0, b1, b2 = pad[lead], pad[lead + 1], pad[lead + 2]
+    soft = (b0 == 0xC2) & (b1 == 0xAD)
+    cp = ((b1.astype(np.int64) & 0x3F) << 6) | (b2.astype(np.int64) & 0x3F)  # U+2000 + cp
+    fmt = (b0 == 0xE2) & ((b1 & 0xF0) == 0x80) & _E2_DELETE[cp & 0xFFF] & (b1 < 0x82)
+    bom = (b0 == 0xEF) & (b1 == 0xBB) & (b2 == 0xBF)
+    if not (soft.any() or fmt.any() or bom.any()):
+        return np.zeros(0, np.int64)
+    pos = [lead[soft] + k for k in range(2)] + [lead[fmt | bom] + k for k in range(3)]
+    return sorted_unique(np.concatenate(pos))
+
+
+def _scan(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bytes, offsets, positions of hot bytes) with entities decoded and invisible characters
+    removed: one scan of all bytes for the rare ones that matter."""
+    data, off = _arrow_bytes(texts)
+    hot = _hot(data)
+    amp = hot[data[hot] == 0x26]
+    if amp.size:
+        new_data, new_off = _decode_entities_at(data, off, amp)
+        if new_data is not data:
+            data, off = new_data, new_off
+            hot = _hot(data)
+    gone = _invisible(data, hot[_SPECIAL[data[hot]]])
+    if gone.size:
+        keep = np.ones(len(data), dtype=bool)
+        keep[gone] = False
+        data = data[keep]
+        off = off - np.searchsorted(gone, off)
+        hot = hot[keep[hot]]  # the hot bytes that stay, moved left past the removed ones
+        hot = hot - np.searchsorted(gone, hot)
+    return data, off, hot
+
+
+_U8 = np.uint8
+
+
+def _hot(data: np.ndarray) -> np.ndarray:
+    """Positions of the bytes that need a closer look: control bytes (line breaks), '&', and
+    lead bytes of multi-byte characters from U+0080 on (byte comparisons, no lookup table)."""
+    return np.flatnonzero((data <= _U8(0x0D)) | (data == _U8(0x26)) | (data >= _U8(0xC2)))
+
+
+def _lower(data: np.ndarray) -> np.ndarray:
+    """ASCII upper case to lower case."""
+    upper = (data - _U8(0x41)) < _U8(26)
+    return data | (upper.view(_U8) << _U8(5))
+
+
+def _word_bytes(body: np.ndarray) -> np.ndarray:
+    """ASCII letters and digits (of lower-cased bytes), and every byte of a non-ASCII char."""
+    return ((body - _U8(0x61)) < _U8(26)) | ((body - _U8(0x30)) < _U8(10)) | (body >= _U8(0x80))
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Words and lines of a batch of texts, positions into ``body`` (its normalized bytes)."""
+
+    body: np.ndarray  # uint8: the UTF-8 bytes, invisible characters removed, ASCII lowered
+    offsets: np.ndarray  # int64[n + 1]: where each text starts in ``body``
+    start: np.ndarray  # int64[w]: first byte of each word
+    end: np.ndarray  # int64[w]
+    hash: np.ndarray  # uint64[w]: hash of the folded word
+    doc: np.ndarray  # int64[w]: text of each word
+    line: np.ndarray  # int64[w]: line of each word (global line number)
+    line_start: np.ndarray  # int64[l]: first byte of each line
+    line_doc: np.ndarray  # int64[l]: text of each line
+    valid: np.ndarray  # bool[w]: False for a word that folds to nothing
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.offsets) - 1
+
+
+def _classify_special(body: np.ndarray, lead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The word mask (bytes of word characters) with multi-byte characters corrected, and the
+    starts of CJK characters (``lead``: positions of special lead bytes)."""
+    word = _word_bytes(body)
+    if not lead.size:
+        return word, lead
+    pad = np.concatenate([body, np.zeros(2, np.uint8)])
+    b0, b1, b2 = pad[lead], pad[lead + 1], pad[lead + 2]
+    c2 = b0 == 0xC2
+    sep2 = c2 & ~_C2_WORD[b1 & 0x3F]
+    sep3 = (b0 == 0xE2) | ((b0 == 0xE3) & (b1 == 0x80))
+    ff = (b0 == 0xEF) & ((b1 == 0xBC) | (b1 == 0xBD))
+    ff_cp = ((b1.astype(np.int64) & 0x01) << 6) | (b2.astype(np.int64) & 0x3F)
+    sep3 |= ff & ~_FF_WORD[ff_cp]
+    cjk = (b0 >= 0xE3) & (b0 <= 0xE9) & ~sep3
+    for k in range(2):
+        word[lead[sep2] + k] = False
+    for k in range(3):
+        word[np.minimum(lead[sep3] + k, len(body) - 1)] = False
+    return word, lead[cjk]
+
+
+_HIGH = np.uint64(0x8080808080808080)
+# odd multipliers, one per chunk position (mod 64): chunks are combined multilinearly
+_MULT = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLD) | np.uint64(1)
+
+
+def _hash_spans(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """uint64 hash of every byte span ``buf[starts:ends]`` (see ``_hash_spans_high``)."""
+    return _hash_spans_high(buf, starts, ends)[0]
+
+
+def _hash_spans_high(
+    buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint64 hash of every byte span ``buf[starts:ends]``, and whether it holds a non-ASCII
+    byte: its 8-byte chunks times a random odd multiplier per chunk position, folded and
+    summed, then mixed with the length. Most words are one chunk: one multiply and one mix."""
+    if not len(starts):
+        return np.zeros(0, np.uint64), np.zeros(0, bool)
+    padded = np.concatenate([np.zeros(8, np.uint8), buf, np.zeros(8, np.uint8)])
+    win = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
+    lens = ends - starts
+    chunk = win[starts + 8] & _MASKS[np.minimum(lens, 8)]
+    sums = chunk * _MULT[0]
+    has_high = (chunk & _HIGH) != 0
+    long = np.flatnonzero(lens > 8)
+    if long.size:  # the chunks after the first of the long spans
+        n_more = (lens[long] - 1) // 8
+        first = np.cumsum(n_more) - n_more
+        span = np.repeat(long, n_more)
+        j = np.arange(int(n_more.sum()), dtype=np.int64) - np.repeat(first, n_more) + 1
+        more = win[starts[span] + 8 * j + 8] & _MASKS[np.minimum(lens[span] - 8 * j, 8)]
+        terms = more * _MULT[j & 63]
+        terms ^= terms >> np.uint64(29)
+        sums[long] += np.add.reduceat(terms, first)
+        has_high[long] |= np.logical_or.reduceat((more & _HIGH) != 0, first)
+    return mix64(sums ^ (lens.astype(np.uint64) * _GOLD)), has_high
+
+
+def sorted_unique(a: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (a sort and a compare: faster than ``np.unique`` on big arrays)."""
+    a = np.sort(a)
+    if len(a) < 2:
+        return a
+    keep = np.empty(len(a), dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
+
+
+def _runs(word: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends of the runs of True in ``word``, also cut at the positions ``cuts``."""
+    n = len(word)
+    w = word.view(np.int8)
+    d = np.empty(n + 1, dtype=np.int8)
+    d[:1] = w[:1]
+    np.subtract(w[1:], w[:-1], out=d[1:n])
+    d[n:] = -w[-1:] if n else 0
+    change = np.flatnonzero(d)
+    up = d[change] > 0
+    start, end = change[up], change[~up]
+    if cuts.size:
+        cuts = cuts[(cuts > 0) & (cuts < n)]
+        inner = sorted_unique(cuts[word[cuts - 1] & word[cuts]])
+        if inner.size:  # merge the cuts into both sorted arrays (no re-sort)
+            start = np.insert(start, np.searchsorted(start, inner), inner)
+            end = np.insert(end, np.searchsorted(end, inner), inner)
+    return start, end
+
+
+def _owner(first_of: np.ndarray, n_items: int) -> np.ndarray:
+    """Group of every item, given the first item of each group (sorted; empty groups allowed)."""
+    counts = np.diff(np.append(first_of, n_items))
+    return np.repeat(np.arange(len(first_of), dtype=np.int64), counts)
+
+
+def tokenize(texts: pa.Array | list[str]) -> Tokens:
+    """Words and lines of every text of the batch (see the module docstring for the rules)."""
+    if isinstance(texts, list):
+        texts = pa.array(texts, pa.string())
+    data, off, hot = _scan(texts)
+    hot_bytes = data[hot]
+    body = _lower(data)
+    word, cjk = _classify_special(body, hot[_SPECIAL[hot_bytes]])
+    # word runs, cut at every text start and on both sides of every CJK character
+    start, end = _runs(word, np.concatenate([off, cjk, cjk + 3]) if cjk.size else off)
+    doc = _owner(np.searchsorted(start, off[:-1]), len(start))
+    breaks = hot[_NEWLINE[hot_bytes]] + 1
+    line_start = sorted_unique(np.concatenate([off[:-1], breaks]))
+    line_start = line_start[line_start <= len(body)]
+    line = _owner(np.searchsorted(start, line_start), len(start))
+    line_doc = np.searchsorted(off, line_start, side="right") - 1
+    h, has_high = _hash_spans_high(body, start, end)
+    valid = np.ones(len(start), dtype=bool)
+    _fold_non_ascii(body, start, end, h, valid, np.flatnonzero(has_high))
+    return Tokens(body, off, start, end, h, doc, line, line_start, line_doc, valid)
+
+
+_FOLDED: dict[int, int] = {}  # raw word hash -> folded word hash (-1: folds to nothing)
+
+
+def _fold_non_ascii(
+    body: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    h: np.ndarray,
+    valid: np.ndarray,
+    w: np.ndarray,
+) -> None:
+    """Re-hash (in place) the words ``w`` (those with non-ASCII bytes) after NFKC and case
+    folding, once per distinct word (remembered across batches of this process); a word that
+    folds to nothing is marked invalid."""
+    if not w.size:
+        return
+    hw = h[w]
+    order = np.argsort(hw, kind="stable")
+    srt = hw[order]
+    head = np.ones(len(srt), dtype=bool)
+    head[1:] = srt[1:] != srt[:-1]
+    first = order[head]
+    uniq = srt[head]
+    inv = np.empty(len(hw), dtype=np.int64)
+    inv[order] = np.cumsum(head) - 1
+    raw = body.tobytes()
+    new_h = np.empty(len(uniq), dtype=np.uint64)
+    empty = np.zeros(len(uniq), dtype=bool)
+    todo_words: list[bytes] = []
+    todo_at: list[int] = []
+    if len(_FOLDED) > 2_000_000:
+        _FOLDED.clear()
+    for k, (u, i) in enumerate(zip(uniq.tolist(), w[first].tolist(), strict=True)):
+        got = _FOLDED.get(u)
+        if got is None:
+            token = raw[start[i] : end[i]].decode("utf-8", errors="replace")
+            folded = _fold(token)
+            if not folded:
+                _FOLDED[u] = got = -1
+            elif folded == token:
+                _FOLDED[u] = got = u
+            else:
+                todo_words.append(folded.encode())
+                todo_at.append(k)
+                continue
+        if got == -1:
+            empty[k] = True
+            new_h[k] = u
+        else:
+            new_h[k] = got
+    if todo_words:
+        buf = np.frombuffer(b"".join(todo_words), dtype=np.uint8)
+        lens = np.array([len(x) for x in todo_words], dtype=np.int64)
+        ends = np.cumsum(lens)
+        hashed = _hash_spans(buf, ends - lens, ends)
+        at = np.array(todo_at)
+        new_h[at] = hashed
+        for u, v in zip(uniq[at].tolist(), hashed.tolist(), strict=True):
+            _FOLDED[u] = v
+    h[w] = new_h[inv]
+    if empty.any():
+        valid[w[empty[inv]]] = False
+
+
+def fixed_boilerplate_lines(tok: Tokens) -> np.ndarray:
+    """bool[l]: lines the fixed list calls boilerplate (checked only where the first word, a
+    leading digit or "©" makes it possible)."""
+    n_lines = len(tok.line_start)
+    out = np.zeros(n_lines, dtype=bool)
+    if not len(tok.start):
+        return out
+    line = tok.line[tok.valid]
+    firsts = np.flatnonzero(np.diff(line, prepend=-1) != 0)
+    first_word = np.flatnonzero(tok.valid)[firsts]
+    cand = np.isin(tok.hash[first_word], _trigger_hashes()) | (
+        (tok.body[tok.start[first_word]] >= 0x30) & (tok.body[tok.start[first_word]] <= 0x39)
+    )
+    ls = tok.line_start[line[firsts]]
+    pad = np.concatenate([tok.body, np.zeros(2, np.uint8)])
+    cand |= (pad[ls] == 0xC2) & (pad[ls + 1] == 0xA9)
+    ends = np.append(tok.line_start[1:], len(tok.body))
+    lines = line[firsts][cand]
+    nl = _NEWLINE[tok.body[np.maximum(ends[lines] - 1, 0)]] & (ends[lines] > tok.line_start[lines])
+    lines = lines[ends[lines] - nl - tok.line_start[lines] <= _MAX_BOILERPLATE_LINE]
+    if not lines.size:
+        return out
+    raw = tok.body.tobytes()
+    for li in lines.tolist():
+        text = raw[tok.line_start[li] : ends[li]].decode("utf-8", errors="replace")
+        out[li] = is_boilerplate_line(text)
+    return out
+
+
+_TRIGGER_CACHE: list[np.ndarray] = []
+
+
+def _trigger_hashes() -> np.ndarray:
+    if not _TRIGGER_CACHE:
+        buf = np.frombuffer(" ".join(_TRIGGERS).encode(), dtype=np.uint8)
+        lens = np.array([len(t) for t in _TRIGGERS], dtype=np.int64)
+        starts = np.cumsum(lens + 1) - lens - 1
+        _TRIGGER_CACHE.append(np.sort(_hash_spans(buf, starts, starts + lens)))
+    return _TRIGGER_CACHE[0]
+
+
+def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(text index, hash) of every line of the raw texts, in the order ``tokenize`` numbers
+    lines: the identity under which a source's repeated lines are learned (the bytes as
+    stored, without the line break). Decoding never adds or removes a line break, so line
+    ``k`` here is line ``k`` of the tokenized batch.
+
+    A line of up to 64 bytes is hashed whole; a longer one by its length and 8 bytes at each
+    of 8 evenly spaced places (a sample: lines are counted, not compared, and two different
+    lines of one source sharing length and all 64 sampled bytes do not occur in practice)."""
+    data, off = _arrow_bytes(texts)
+    n = len(data)
+    starts = _line_starts(data, off)
+    ends = np.append(starts[1:], n)
+    if n:
+        last = data[np.maximum(ends - 1, 0)]
+        ends -= ((last == 0x0A) | (last == 0x0D)) & (ends > starts)
+    doc = np.searchsorted(off, starts, side="right") - 1
+    padded = np.concatenate([np.zeros(8, np.uint8), data, np.zeros(8, np.uint8)])
+    win = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
+    lens = ends - starts
+    # sample k starts at byte k * (len - 8) / 7 of a long line, at byte 8 k of a short one
+    k = np.arange(_LINE_SAMPLES, dtype=np.int64)
+    spread = (k[None, :] * np.maximum(lens - 8, 0)[:, None]) // (_LINE_SAMPLES - 1)
+    at = np.where((lens > 8 * _LINE_SAMPLES)[:, None], spread, 8 * k[None, :])
+    left = np.clip(lens[:, None] - at, 0, 8)
+    chunks = win[np.minimum(starts[:, None] + at, n) + 8] & _MASKS[left]
+    h = (chunks * _MULT[None, :_LINE_SAMPLES]).sum(axis=1, dtype=np.uint64)
+    return doc, mix64(h ^ (lens.astype(np.uint64) * _GOLD))
+
+
+_LINE_SAMPLES = 8
+
+
+def _line_starts(data: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Where every line starts: every text start and the byte after every line break."""
+    low = np.flatnonzero(data <= _U8(0x0D))
+    breaks = low[(data[low] == 0x0A) | (data[low] == 0x0D)] + 1
+    starts = sorted_unique(np.concatenate([off[:-1], breaks]))
+    return starts[starts <= len(data)]
+
+
 @dataclass(frozen=True)
 class Fingerprints:
-    """Per text of a batch: exact hash of the normalized text, word count and MinHash."""
+    """Per text of a batch: exact hash of the normalized text, word counts and MinHash."""
 
     exact: np.ndarray  # uint64[n]: order-sensitive hash of the normalized word sequence
-    n_words: np.ndarray  # int64[n]: 0 means nothing left after normalization
+    n_words: np.ndarray  # int64[n]: words kept; 0 means nothing left after normalization
+    n_raw_words: np.ndarray  # int64[n]: words before boilerplate lines were dropped
     signature: np.ndarray  # uint32[n, num_perm]; all EMPTY when n_words == 0
+    sentence_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    sentence_doc: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def boilerplate_share(self) -> np.ndarray:
+        """Share of each text's words that were boilerplate lines (0 when none)."""
+        return 1.0 - self.n_words / np.maximum(self.n_raw_words, 1)
 
 
-def fingerprint(texts: list[str], shingle_size: int, num_perm: int, seed: int) -> Fingerprints:
-    """Exact hashes and MinHash signatures of a batch of texts (numpy over the whole batch)."""
+def fingerprint(
+    texts: pa.Array | list[str],
+    shingle_size: int,
+    num_perm: int,
+    seed: int,
+    drop_lines: np.ndarray | None = None,
+    sentence_words: int = 0,
+) -> Fingerprints:
+    """Exact hashes and MinHash signatures of a batch of texts (numpy over the whole batch).
+
+    ``drop_lines`` (bool per line, in ``line_hashes`` order) marks learned boilerplate lines to
+    drop as well; a text is never emptied by learned lines alone. With ``sentence_words``, also
+    a key per sentence of at least that many words (its word sequence; a sentence ends at
+    ``.``, ``!``, ``?`` or a line break): texts sharing one verbatim become candidates however
+    little else they share.
+    """
+    if isinstance(texts, list):
+        texts = pa.array(texts, pa.string())
     n = len(texts)
     if n == 0:
-        return Fingerprints(
-            np.zeros(0, np.uint64), np.zeros(0, np.int64), np.zeros((0, num_perm), np.uint32)
-        )
-    # 1. normalize the joined batch in C-speed passes; the separator sits on a line of its own
-    #    so a boilerplate line never spans two texts
-    joined = f"\n{SEP}\n".join(_nfkc(t.replace(SEP, " ") if SEP in t else t) for t in texts)
-    data = _clean(joined).encode()
-    # 2. words (numpy over the UTF-8 bytes); the exact hash is the hash of the word sequence
-    word_hash, word_doc = _word_hashes(data)
+        z = np.zeros(0, np.int64)
+        return Fingerprints(np.zeros(0, np.uint64), z, z, np.zeros((0, num_perm), np.uint32))
+    # 1. words and lines
+    tok = tokenize(texts)
+    # 2. boilerplate lines: the fixed list, and the learned ones (never all of a text)
+    boiler = fixed_boilerplate_lines(tok)
+    if drop_lines is not None and drop_lines.any():
+        if len(drop_lines) != len(tok.line_start):
+            raise ValueError(
+                f"drop_lines has {len(drop_lines)} flags for {len(tok.line_start)} lines"
+            )
+        boiler = boiler | drop_lines
+    word_ok = tok.valid & ~boiler[tok.line]
+    n_raw = np.bincount(tok.doc[tok.valid], minlength=n).astype(np.int64)
+    if drop_lines is not None and drop_lines.any():
+        left = np.bincount(tok.doc[word_ok], minlength=n)
+        emptied = (left == 0) & (n_raw > 0)
+        if emptied.any():  # learned lines would empty these texts: apply the fixed list only
+            fixed = tok.valid & ~fixed_boilerplate_lines(tok)[tok.line]
+            word_ok = np.where(emptied[tok.doc], fixed, word_ok)
+    word_hash, word_doc = tok.hash[word_ok], tok.doc[word_ok]
     n_words = np.bincount(word_doc, minlength=n).astype(np.int64)
     exact = _sequence_hash(word_hash, n_words)
     # 3. shingles: hash of ``shingle_size`` consecutive words of one text
     sh_hash, sh_doc = _shingle_hashes(word_hash, word_doc, n_words, shingle_size)
     # 4. one-permutation MinHash with optimal densification
     sig = _oph(sh_hash, sh_doc, n, num_perm, seed)
-    return Fingerprints(exact=exact, n_words=n_words, signature=sig)
+    fp = Fingerprints(exact=exact, n_words=n_words, n_raw_words=n_raw, signature=sig)
+    if sentence_words > 0:
+        key, doc = _sentence_keys(tok, word_ok, sentence_words)
+        fp = Fingerprints(exact, n_words, n_raw, sig, key, doc)
+    return fp
 
 
-def _word_mask(body: np.ndarray) -> np.ndarray:
-    """True on the bytes of word characters (see ``_WORD``) of UTF-8 text."""
-    ascii_word = ((body >= 0x30) & (body <= 0x39)) | ((body >= 0x61) & (body <= 0x7A))
-    word = ascii_word | (body >= 0x80)
-    # leading bytes of excluded non-ASCII ranges and the continuation bytes that follow them
-    nxt = np.empty_like(body)
-    nxt[:-1], nxt[-1:] = body[1:], 0
-    latin1 = np.flatnonzero(body == 0xC2)  # U+0080-U+00BF: 2 bytes
-    punct = np.flatnonzero((body == 0xE2) | ((body == 0xE3) & (nxt == 0x80)))  # 3 bytes
-    word[latin1] = False
-    word[np.minimum(latin1 + 1, len(body) - 1)] = False
-    for off in range(3):
-        word[np.minimum(punct + off, len(body) - 1)] = False
-    return word
+def _sentence_keys(
+    tok: Tokens, word_ok: np.ndarray, min_words: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(key, text) of every sentence with at least ``min_words`` kept words."""
+    body = tok.body
+    stops = np.flatnonzero((body == _U8(0x2E)) | (body == _U8(0x21)) | (body == _U8(0x3F)))
+    bounds = sorted_unique(np.concatenate([stops, tok.line_start]))
+    start = tok.start[word_ok]
+    sent = np.searchsorted(bounds, start, side="right")
+    if not len(sent):
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    head = np.flatnonzero(np.concatenate([[True], sent[1:] != sent[:-1]]))
+    size = np.diff(np.append(head, len(sent)))
+    pos = np.arange(len(sent), dtype=np.int64) - np.repeat(head, size)
+    terms = tok.hash[word_ok] * _MULT[pos & 63]
+    terms ^= pos.view(np.uint64) * _GOLD
+    keys = mix64(np.add.reduceat(terms, head) ^ (size.astype(np.uint64) * _GOLD))
+    long = size >= min_words
+    return keys[long], tok.doc[word_ok][head[long]]
 
 
-def _word_hashes(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """uint64 hash and text index of every word in ``data`` (texts separated by SEP)."""
-    buf = np.frombuffer(b"\0" * 8 + data + b"\0" * 8, dtype=np.uint8)
-    body = buf[8:-8]
-    is_word = _word_mask(body)
-    change = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1
-    if is_word[:1].any():
-        change = np.concatenate([[0], change])
-    if is_word[-1:].any():
-        change = np.concatenate([change, [len(body)]])
-    starts, ends = change[0::2], change[1::2]
-    seps = np.flatnonzero(body == 0x1E)
-    word_doc = np.searchsorted(seps, starts)
-    # little-endian 8-byte windows at every offset of the padded buffer (no copy)
-    win = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf.data, strides=(1,))
-    # every byte of a word counts: its 8-byte chunks, each mixed with its chunk number, are
-    # summed per word (most words are one chunk; a CJK run without spaces is one long word)
-    lens = ends - starts
-    n_chunks = (lens + 7) // 8
-    first_chunk = np.cumsum(n_chunks) - n_chunks
-    word = np.repeat(np.arange(len(lens)), n_chunks)
-    j = np.arange(int(n_chunks.sum()), dtype=np.int64) - first_chunk[word]  # chunk number
-    chunk = win[starts[word] + 8 * j + 8] & _MASKS[np.minimum(lens[word] - 8 * j, 8)]
-    terms = mix64(chunk ^ mix64(j.astype(np.uint64) * _GOLD + _P))
-    sums = np.add.reduceat(terms, first_chunk) if len(lens) else np.zeros(0, np.uint64)
-    return mix64(sums ^ mix64(lens.astype(np.uint64) * _GOLD)), word_doc
+def clean_texts(texts: pa.Array | list[str], drop_lines: np.ndarray | None = None) -> list[str]:
+    """Each text without its boilerplate lines (fixed list, and ``drop_lines`` as in
+    ``fingerprint``), entities decoded, invisible characters removed, ASCII lower-cased: what
+    the second pass shows the embedding model."""
+    if isinstance(texts, list):
+        texts = pa.array(texts, pa.string())
+    tok = tokenize(texts)
+    boiler = fixed_boilerplate_lines(tok)
+    if drop_lines is not None and len(drop_lines) == len(boiler):
+        boiler |= drop_lines
+    ends = np.append(tok.line_start[1:], len(tok.body))
+    raw = tok.body.tobytes()
+    parts: list[list[bytes]] = [[] for _ in range(tok.n_docs)]
+    for li in np.flatnonzero(~boiler).tolist():
+        line = raw[tok.line_start[li] : ends[li]].strip()
+        if line:
+            parts[tok.line_doc[li]].append(line)
+    return [b"\n".join(p).decode("utf-8", errors="replace") for p in parts]
 
 
 def _sequence_hash(word_hash: np.ndarray, n_words: np.ndarray) -> np.ndarray:
@@ -178,8 +727,10 @@ def _sequence_hash(word_hash: np.ndarray, n_words: np.ndarray) -> np.ndarray:
     first = np.concatenate([[0], np.cumsum(n_words)[:-1]]).astype(np.int64)
     if len(word_hash) == 0:
         return mix64(n_words.astype(np.uint64))
-    pos = np.arange(len(word_hash), dtype=np.int64) - np.repeat(first, n_words)
-    terms = mix64(word_hash ^ mix64(pos.astype(np.uint64) + _GOLD))  # position-dependent
+    pos = np.arange(len(word_hash), dtype=np.int64)
+    pos -= np.repeat(first, n_words)
+    terms = word_hash * _MULT[pos & 63]  # position-dependent (position mod 64, and below)
+    terms ^= pos.view(np.uint64) * _GOLD
     # a trailing zero term keeps every start index valid (empty texts at the end)
     sums = np.add.reduceat(np.append(terms, np.uint64(0)), first)
     sums[n_words == 0] = 0
@@ -207,7 +758,7 @@ def _shingle_hashes(
         out_d.append(word_doc[: len(acc)][valid])
     if not out_h:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    return mix64(np.concatenate(out_h)), np.concatenate(out_d)
+    return np.concatenate(out_h), np.concatenate(out_d)  # _oph mixes them with the seed
 
 
 def _oph(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed: int) -> np.ndarray:

@@ -5,7 +5,8 @@
    ``decompression_bomb``, ...); images are kept for the index; each HTML page becomes an
    article with its image references, or a reject (``http_status``, ``decode_error``,
    ``unsafe_url``, ``html_too_large``, ``no_text``, ``too_short``); anything else is rejected
-   ``not_html``. An exception inside the analysis of one record is that record's
+   ``not_html``. A page repeating an earlier one's source, record id and URL is a
+   ``duplicate_record`` reject. An exception inside the analysis of one record is that record's
    ``extract_failed`` reject, never the end of the step.
 2. ``combine`` (in order, one process): images are indexed by normalized URL (and the URL
    first requested, when the crawl followed a redirect; first good capture wins), and each
@@ -157,12 +158,17 @@ def combine(parts: Iterable[Analysed], cfg: ExtractConfig) -> ExtractResult:
         else:
             pages.append(part)
     checked: dict[str, ImageInfo | str] = {}
+    seen: set[str] = set()
     for part in pages:
         rec, article = part.rec, part.article
         assert article is not None
         article_id = hashlib.sha256(
             f"{rec.source}\n{rec.record_id}\n{rec.url}".encode()
         ).hexdigest()[:32]
+        if article_id in seen:  # same file, record id and URL: a repeated record, not an article
+            result.reject(rec, "duplicate_record", f"article {article_id} already read")
+            continue
+        seen.add(article_id)
         result.articles.append(
             {
                 "article_id": article_id,

@@ -1,4 +1,5 @@
-"""Engines: the streaming local engine (one or several processes) and Ray Data agree exactly."""
+"""Engines: the streaming local engine (one process or a pool) and Ray Data agree exactly, and
+the pool is only used where it pays."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from replica.config import DedupConfig
 from replica.contracts import ARTICLES
-from replica.dedup.engine import Engine, candidates, fingerprints
-from replica.dedup.tables import cluster_texts
+from replica.dedup.engine import ARTICLE_COLUMNS, Engine, TextTable, dedup_texts, uses_pool
+from replica.dedup.semantic import Semantic
 
 
 def _articles(corpus: Path, root: Path, n_base: int = 60) -> Path:
@@ -53,30 +55,45 @@ def _articles(corpus: Path, root: Path, n_base: int = 60) -> Path:
     return root / ARTICLES.filename
 
 
-# recall-leaning LSH bands (18 x 7): every edited copy below becomes an LSH candidate
-# for every seed tried (0-7); the default 14 x 9 misses one or two of the 60 for half of them
-CFG = DedupConfig(batch_rows=16, max_text_bytes=100_000, lsh_fp_weight=0.2, lsh_fn_weight=0.8)
+# the defaults (the second pass off: these edits are all caught by MinHash and containment)
+CFG = DedupConfig(batch_rows=16, max_text_bytes=100_000, semantic_model="")
 
 
 def _run(engine: Engine, path: Path, cfg: DedupConfig):
-    index = fingerprints(engine, path, cfg, 0)
-    clusters, removals = cluster_texts(index, cfg, candidates(engine, index, cfg))
-    return index, clusters, removals
+    res = dedup_texts(engine, TextTable(path, ARTICLE_COLUMNS), cfg, 0, Semantic(None, 0))
+    return res.index, res.clusters, res.removals, res.stats
 
 
-def test_local_engine_gives_the_same_clusters_with_one_or_two_processes(
+def test_local_engine_gives_the_same_clusters_in_one_process_or_a_pool(
     corpus: Path, tmp_path: Path
 ) -> None:
     path = _articles(corpus, tmp_path)
+    # the same rows in small row groups: pool workers then read row groups themselves
+    grouped = tmp_path / "grouped.parquet"
+    pq.write_table(pq.read_table(path), grouped, row_group_size=16)
     one = _run(Engine.local, path, DedupConfig(**{**CFG.__dict__, "workers": 1}))
-    two = _run(Engine.local, path, DedupConfig(**{**CFG.__dict__, "workers": 2}))
-    assert np.array_equal(one[0].signature, two[0].signature)
-    assert np.array_equal(one[1].kept_of, two[1].kept_of)
-    index, clusters, _ = one
+    cfg = DedupConfig(**{**CFG.__dict__, "workers": 2, "pool_min_rows": 0})
+    assert one[3]["pool"] == 0.0
+    for pooled in (_run(Engine.local, path, cfg), _run(Engine.local, grouped, cfg)):
+        assert pooled[3]["pool"] == 1.0
+        assert np.array_equal(one[0].signature, pooled[0].signature)
+        assert np.array_equal(one[1].kept_of, pooled[1].kept_of)
+    index, clusters, _, _ = one
     assert sorted(r["reason"] for r in index.rejects) == ["empty_text", "text_too_large"]
     kept = {index.article_id[k] for k in clusters.kept}
     assert all("-" not in a for a in kept), sorted(a for a in kept if "-" in a)
     assert len(clusters.removed) >= 50
+
+
+def test_the_pool_is_used_only_above_pool_min_rows_and_with_two_workers(
+    corpus: Path, tmp_path: Path
+) -> None:
+    cfg = DedupConfig(workers=2, pool_min_rows=1000)
+    assert not uses_pool(cfg, 999) and uses_pool(cfg, 1000)
+    assert not uses_pool(DedupConfig(workers=1, pool_min_rows=0), 10**6)
+    # a small table runs in this process: the run reports no pool
+    path = _articles(corpus, tmp_path, n_base=10)
+    assert _run(Engine.local, path, DedupConfig(**{**CFG.__dict__, "workers": 2}))[3]["pool"] == 0.0
 
 
 @pytest.mark.slow
@@ -98,4 +115,5 @@ def test_ray_engine_gives_identical_clusters(
     assert np.array_equal(remote[0].signature, local[0].signature)
     assert np.array_equal(remote[1].kept_of, local[1].kept_of)
     assert remote[2].method == local[2].method
+    assert remote[2].evidence == local[2].evidence
     assert sorted(r["record_id"] for r in remote[0].rejects) == ["empty", "huge"]

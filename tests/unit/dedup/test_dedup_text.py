@@ -35,7 +35,7 @@ SAME_TOPIC = (
     "cost of forty electric buses had to be checked again. The mayor criticised the delay and "
     "said residents had waited long enough for better night services on the six routes."
 )
-CFG = DedupConfig(shingle_size=3, num_perm=128, threshold=0.6)
+CFG = DedupConfig(shingle_size=3, num_perm=128, threshold=0.6, semantic_model="")
 
 
 def _article(aid: str, body: str | None, published: str | None = "2024-05-01") -> dict:
@@ -121,11 +121,13 @@ def test_truncated_and_reordered_copies_cluster_but_same_topic_story_does_not() 
         _article("topic", SAME_TOPIC, "2024-05-02"),
         _article("other", OTHER, "2024-05-02"),
     ]
-    cfg = DedupConfig(shingle_size=3, threshold=0.5)
+    cfg = DedupConfig(shingle_size=3, threshold=0.5, semantic_model="")
     assert _kept(rows, cfg) == ["a", "other", "topic"]
 
 
-def test_keep_policy_earliest_published_then_longest_then_id() -> None:
+def test_keep_policy_earliest_published_then_plainest_then_id() -> None:
+    # the longer copy only adds a closing line; with equal dates the plainer copy is kept
+    # (before the keep rule was revised the longest text won these ties)
     longer = STORY + " Extra closing line for the longer copy."
     rows = [
         _article("late", STORY, "2024-06-01"),
@@ -134,15 +136,23 @@ def test_keep_policy_earliest_published_then_longest_then_id() -> None:
         _article("early_long", longer, "2024-05-01"),
     ]
     result = dedup_articles(rows, CFG, seed=0)
-    assert [(a["article_id"], a["cluster_size"]) for a in result.kept] == [("early_long", 4)]
-    assert all(d["kept_id"] == "early_long" for d in result.duplicates)
+    assert [(a["article_id"], a["cluster_size"]) for a in result.kept] == [("early_short", 4)]
+    assert all(d["kept_id"] == "early_short" for d in result.duplicates)
     tie = [_article("b", STORY, None), _article("a", STORY, None)]
     assert _kept(tie) == ["a"]
 
 
 def test_verification_stops_band_collisions_from_chaining_unrelated_texts() -> None:
     # one band of one row: any shared minimum value makes a candidate, verification rejects it
-    cfg = DedupConfig(shingle_size=3, num_perm=32, threshold=0.9, lsh_fp_weight=0.0)
+    cfg = DedupConfig(
+        shingle_size=3,
+        num_perm=32,
+        threshold=0.9,
+        band_threshold=0.9,
+        lsh_fp_weight=0.0,
+        containment=0.95,
+        semantic_model="",
+    )
     rows = [_article("a", STORY), _article("b", SAME_TOPIC), _article("c", OTHER)]
     assert _kept(rows, cfg) == ["a", "b", "c"]
 
@@ -151,13 +161,14 @@ def test_bad_texts_are_counted_rejects_with_reasons() -> None:
     big = "word " * 3000
     table = pa.table(
         {
-            "article_id": ["ok", "empty", "blank", "punct", "bytes", "big"],
-            "url": ["u"] * 6,
+            "id": ["ok", "empty", "blank", "punct", "bytes", "big", None],
             "text": pa.array(
-                [b"fine text here", b"", b"   ", b"!!! ...", b"caf\xe9 \xff", big.encode()],
+                [b"fine text here", b"", b"   ", b"!!! ...", b"caf\xe9 \xff", big.encode(), b"x"],
                 pa.binary(),
             ).view(pa.string()),
-            "published": [None] * 6,
+            "published": pa.nulls(7, pa.string()),
+            "url": ["u"] * 7,
+            "source": pa.nulls(7, pa.string()),
         }
     )
     index = fingerprint_batch(table.to_batches()[0], 0, DedupConfig(max_text_bytes=10_000), 0)
@@ -168,6 +179,7 @@ def test_bad_texts_are_counted_rejects_with_reasons() -> None:
         "punct": "empty_text",
         "bytes": "invalid_utf8",
         "big": "text_too_large",
+        None: "missing_id",
     }
 
 

