@@ -30,8 +30,11 @@ class Contract:
 
     ``expectations`` builds the Great Expectations suite lazily (GX is slow to import).
     ``blob_column`` names a column of relative file URIs whose files ``validate`` checks
-    (exists, sha256 matches ``blob_sha_column``, decodes) and reports as the derived
-    column ``blob_ok``.
+    (exists, sha256 matches ``blob_sha_column``, decodes); ``extra_blobs`` lists more
+    (uri column, sha column) pairs checked the same way. ``validate`` reports them as derived
+    columns: ``blob_ok`` (every file of the row is fine) and ``blob_format`` (the encoding
+    read back from the files, e.g. ``JPEG/q95/4:4:4/RGB``, or ``mixed:...`` when the row's files
+    differ), which format-parity rules (``_gx.format_parity``) check.
     """
 
     name: str
@@ -41,12 +44,19 @@ class Contract:
     expectations: Callable[[], list[Any]]
     blob_column: str | None = None
     blob_sha_column: str | None = None
+    extra_blobs: tuple[tuple[str, str | None], ...] = ()
     description: str = ""
     file_name: str = field(default="")
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def blobs(self) -> tuple[tuple[str, str | None], ...]:
+        """Every (uri column, sha256 column or None) whose files ``validate`` checks."""
+        first = ((self.blob_column, self.blob_sha_column),) if self.blob_column else ()
+        return (*first, *self.extra_blobs)
 
     @property
     def filename(self) -> str:

@@ -2,7 +2,8 @@
 
 Command: ``replica train --input data/pairs --output data/model``
 
-Reads:  ``pairs.parquet`` (contract pairs) and its replica/source images, train split only.
+Reads:  ``pairs.parquet`` (contract pairs) and its replica/source images, the train and val
+        splits (the test split is ``evaluate``'s).
 Writes: the model directory (``config.json`` + ``model.safetensors``, loadable with
         ``PDFEmbedding.load``), ``train_log.json`` (loss per step), ``_meta.json``.
 Params: ``train`` (model size, pdf_sigma, temperature, steps, batch_size, lr, weight_decay),
@@ -36,7 +37,7 @@ def main(
 
         summary = StepSummary("train")
         rows = PAIRS.read(input).to_pylist()
-        train_rows = [r for r in rows if r["split"] == "train"]
+        train_rows = [r for r in rows if r["split"] in ("train", "val")]
         summary.rows_in = len(rows)
         if not train_rows:
             raise StepError(f"no train-split pairs in {str(input)!r}")
