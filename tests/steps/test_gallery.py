@@ -102,7 +102,10 @@ def test_manifests_csv_and_parquet_keep_captions_and_count_missing_files(
         pa.table({"path": [str(root / "x.png"), "y.png"], "caption": ["a bus", None]}),
         root / "m.parquet",
     )
-    for name, captions in (("m.csv", {"x.png": "A red bus", "y.png": None}), ("m.parquet", {"x.png": "a bus", "y.png": None})):
+    for name, captions in (
+        ("m.csv", {"x.png": "A red bus", "y.png": None}),
+        ("m.parquet", {"x.png": "a bus", "y.png": None}),
+    ):
         out = tmp_path / name
         res = gallery(str(root / name), out, params_file)
         assert res.exit_code == 0, res.output
@@ -117,7 +120,9 @@ def test_a_glob_and_an_s3_prefix(tmp_path: Path, params_file: Path, monkeypatch)
     root = mixed_folder(tmp_path / "in")
     res = gallery(str(root / "**" / "*.webp"), tmp_path / "glob", params_file)
     assert res.exit_code == 0, res.output
-    assert [Path(r["src_url"]).name for r in IMAGES.read(tmp_path / "glob").to_pylist()] == ["c.webp"]
+    assert [Path(r["src_url"]).name for r in IMAGES.read(tmp_path / "glob").to_pylist()] == [
+        "c.webp"
+    ]
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
@@ -140,13 +145,20 @@ def test_a_glob_and_an_s3_prefix(tmp_path: Path, params_file: Path, monkeypatch)
         server.stop()
     assert res.exit_code == 0, res.output
     rows = IMAGES.read(tmp_path / "s3").to_pylist()
-    assert sorted(r["src_url"] for r in rows) == ["s3://photos/set1/a.png", "s3://photos/set1/b.jpg"]
+    assert sorted(r["src_url"] for r in rows) == [
+        "s3://photos/set1/a.png",
+        "s3://photos/set1/b.jpg",
+    ]
     assert [r["reason"] for r in REJECTS.read(tmp_path / "s3").to_pylist()] == ["not_an_image"]
 
 
 @pytest.mark.parametrize(
     ("source", "message"),
-    [("nowhere", "is not a folder, glob"), ("missing.csv", "does not exist"), ("empty", "holds no files")],
+    [
+        ("nowhere", "is not a folder, glob"),
+        ("missing.csv", "does not exist"),
+        ("empty", "holds no files"),
+    ],
 )
 def test_unusable_sources_are_one_line_errors(
     tmp_path: Path, params_file: Path, source: str, message: str
@@ -163,7 +175,9 @@ def test_the_corpus_gallery_imports_every_manifest_photo(
     import csv
 
     manifest = corpus / "gallery" / "manifest.csv"
-    res = gallery(str(manifest), tmp_path / "g", params_file, "--set", "gallery.max_pixels=40000000")
+    res = gallery(
+        str(manifest), tmp_path / "g", params_file, "--set", "gallery.max_pixels=40000000"
+    )
     assert res.exit_code == 0, res.output
     with manifest.open() as fh:
         expected = {row["sha256"] for row in csv.DictReader(fh)}
@@ -171,4 +185,7 @@ def test_the_corpus_gallery_imports_every_manifest_photo(
     assert len(expected) == 620 and {r["sha256"] for r in rows} == expected
     assert REJECTS.read(tmp_path / "g").num_rows == 0
     folder = gallery(str(corpus / "gallery" / "images"), tmp_path / "f", params_file)
-    assert folder.exit_code == 0 and {r["sha256"] for r in IMAGES.read(tmp_path / "f").to_pylist()} == expected
+    assert (
+        folder.exit_code == 0
+        and {r["sha256"] for r in IMAGES.read(tmp_path / "f").to_pylist()} == expected
+    )

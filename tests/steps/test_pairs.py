@@ -3,10 +3,13 @@ splits without leaks, byte-for-byte reruns, format parity, human labels."""
 
 from __future__ import annotations
 
+import atexit
 import csv
 import hashlib
 import io
 import json
+import shutil
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -52,11 +55,22 @@ def gallery_folder(root: Path, n_images: int) -> Path:
     return root / "manifest.csv"
 
 
+def tiny_sd() -> Path:
+    """One tiny random SD per test process (building it takes seconds), removed at exit."""
+    global _TINY_SD
+    if _TINY_SD is None:
+        _TINY_SD = Path(tempfile.mkdtemp(prefix="replica-tiny-sd-")) / "tiny-sd"
+        atexit.register(shutil.rmtree, _TINY_SD.parent, ignore_errors=True)
+        invoke(["make-tiny-sd", "--output", str(_TINY_SD)])
+    return _TINY_SD
+
+
+_TINY_SD: Path | None = None
+
+
 def make_pairs(tmp_path: Path, params_file: Path, n_images: int = 5, extra: tuple = ()) -> Path:
     """A gallery of ``n_images`` (+1 near copy) and its pairs with the tiny SD; the pairs dir."""
-    sd = tmp_path / "tiny-sd"
-    if not sd.exists():
-        invoke(["make-tiny-sd", "--output", str(sd)])
+    sd = tiny_sd()
     gallery = tmp_path / "gallery"
     manifest = gallery_folder(tmp_path / "src", n_images)
     invoke(["gallery", "--source", str(manifest), "--output", str(gallery)])
@@ -146,7 +160,7 @@ def test_rerun_reproduces_every_image_byte_for_byte_and_applies_labels(
     (tmp_path / "l.csv").write_text(f"pair_id,level,annotator\n{target['pair_id']},{relabel},a\n")
     again = tmp_path / "again"
     args = ["pairs", "--input", str(out.parent / "gallery"), "--output", str(again)]
-    args += ["--model", str(out.parent / "tiny-sd"), "--params", str(params), *SMALL, *BUILT]
+    args += ["--model", str(tiny_sd()), "--params", str(params), *SMALL, *BUILT]
     invoke([*args, "--labels", str(tmp_path / "l.csv")])
     files = lambda d: {p.name: p.read_bytes() for p in (d / "images").rglob("*.jpg")}  # noqa: E731
     assert files(again) == files(out)
@@ -157,8 +171,6 @@ def test_rerun_reproduces_every_image_byte_for_byte_and_applies_labels(
 
 
 def test_validate_passes_and_fails_on_one_png_among_jpegs(built, tmp_path: Path) -> None:
-    import shutil
-
     out, params, rows = built
     args = ["validate", "--input", str(out), "--report", str(tmp_path / "ok.json")]
     assert "PASS pairs " in invoke([*args, "--params", str(params)])

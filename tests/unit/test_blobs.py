@@ -41,9 +41,7 @@ def test_derived_columns_flag_a_row_whose_files_differ(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(jpg)
     (tmp_path / "b.jpg").write_bytes(jpg)
     (tmp_path / "c.png").write_bytes(png)
-    df = pd.DataFrame(
-        {"src": ["a.jpg", "a.jpg", "a.jpg"], "rep": ["b.jpg", "c.png", "gone.jpg"]}
-    )
+    df = pd.DataFrame({"src": ["a.jpg", "a.jpg", "a.jpg"], "rep": ["b.jpg", "c.png", "gone.jpg"]})
     ok, formats, reasons = derive_blob_columns(df, [("src", None), ("rep", None)], tmp_path, 10**6)
     assert ok == [True, True, False]
     assert formats == ["JPEG/q95/4:4:4/RGB", "mixed:JPEG/q95/4:4:4/RGB|PNG/RGB", None]

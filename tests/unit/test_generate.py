@@ -76,7 +76,9 @@ def test_each_image_depends_on_its_seed_only_not_on_its_batch(pipes: dict, kind:
     diff = np.abs(np.asarray(batch[1], int) - np.asarray(alone[0], int)).max()
     assert diff <= 1  # float noise of a batched convolution at most
     again = diffusion.run_batch(pipes[kind], kind, jobs(kind, [3, 4]), 64, 4, 1.0, fast)
-    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(batch, again))
+    assert all(
+        np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(batch, again, strict=True)
+    )
     assert not np.array_equal(np.asarray(batch[0]), np.asarray(batch[1]))
 
 
@@ -112,7 +114,9 @@ def test_fast_path_switches_apply_and_generation_still_runs(tmp_path: Path) -> N
     assert {type(p).__name__ for p in unet.attn_processors.values()} == {"AttnProcessor"}
     weight = unet.conv_in.weight
     assert weight.is_contiguous(memory_format=torch.channels_last)
-    out = diffusion.run_batch(pipes["txt2img"], "txt2img", jobs("txt2img", [1, 2]), 64, 2, 3.0, fast)
+    out = diffusion.run_batch(
+        pipes["txt2img"], "txt2img", jobs("txt2img", [1, 2]), 64, 2, 3.0, fast
+    )
     assert len(out) == 2 and out[0].mode == "RGB"
 
 

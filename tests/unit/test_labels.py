@@ -36,11 +36,22 @@ def test_krippendorff_alpha_matches_the_published_example() -> None:
 
 
 def ls_task(pair: str, *annotations: dict) -> dict:
-    return {"id": 1, "data": {"pair_id": pair, "reference": "r", "query": "q"}, "annotations": list(annotations)}
+    return {
+        "id": 1,
+        "data": {"pair_id": pair, "reference": "r", "query": "q"},
+        "annotations": list(annotations),
+    }
 
 
 def ann(who, choice: str, cancelled: bool = False) -> dict:
-    result = [{"type": "choices", "from_name": "level", "to_name": "query", "value": {"choices": [choice]}}]
+    result = [
+        {
+            "type": "choices",
+            "from_name": "level",
+            "to_name": "query",
+            "value": {"choices": [choice]},
+        }
+    ]
     return {"completed_by": who, "result": [] if cancelled else result, "was_cancelled": cancelled}
 
 
@@ -54,7 +65,9 @@ def test_label_studio_exports_and_csv_are_read_with_counted_rejects(tmp_path: Pa
     votes, rejects = read_labels(tmp_path / "e.json")
     assert votes == [Vote("p1", "a@x", 4, "e.json"), Vote("p1", "5", 2, "e.json")]
     assert rejects == {"cancelled": 1, "bad_level": 1, "no_pair_id": 1}
-    (tmp_path / "min.json").write_text(json.dumps([{"pair_id": "p3", "level": "3", "annotator": 9}]))
+    (tmp_path / "min.json").write_text(
+        json.dumps([{"pair_id": "p3", "level": "3", "annotator": 9}])
+    )
     assert read_labels(tmp_path / "min.json")[0] == [Vote("p3", "9", 3, "min.json")]
     (tmp_path / "l.csv").write_text("pair_id,level,annotator\np1,5,\np2,7,b\n,1,c\np3,2,b\n")
     votes, rejects = read_labels(tmp_path / "l.csv")
@@ -70,9 +83,18 @@ def test_human_labels_override_construction_and_are_counted() -> None:
         {"pair_id": p, "level": lv, "construction_level": lv, "label_source": "construction"}
         for p, lv in (("p1", 5), ("p2", 3), ("p3", 0))
     ]
-    votes = [Vote("p1", "a", 4, "f"), Vote("p1", "b", 2, "f"), Vote("p2", "a", 3, "f"), Vote("zz", "a", 1, "f")]
+    votes = [
+        Vote("p1", "a", 4, "f"),
+        Vote("p1", "b", 2, "f"),
+        Vote("p2", "a", 3, "f"),
+        Vote("zz", "a", 1, "f"),
+    ]
     out, counts = apply_labels(rows, votes)
-    assert [(r["level"], r["label_source"]) for r in out] == [(2, "human"), (3, "human"), (0, "construction")]
+    assert [(r["level"], r["label_source"]) for r in out] == [
+        (2, "human"),
+        (3, "human"),
+        (0, "construction"),
+    ]
     assert [r["construction_level"] for r in out] == [5, 3, 0]
     assert counts == {"human": 2, "changed": 1, "unknown_pair": 1}
     figures = agreement(votes[:3], {r["pair_id"]: r["construction_level"] for r in rows})
@@ -99,4 +121,6 @@ def test_export_samples_every_stratum_without_showing_the_level() -> None:
     assert tasks[0]["data"]["reference"].startswith("/data/local-files/?d=pairs/images/")
     assert set(tasks[0]["data"]) == {"pair_id", "reference", "query"}
     assert export_tasks(rows, per_stratum=2, seed=0, url_prefix="") != tasks
-    assert [t["data"]["pair_id"] for t in export_tasks(rows, 2, 0)] == [t["data"]["pair_id"] for t in tasks]
+    assert [t["data"]["pair_id"] for t in export_tasks(rows, 2, 0)] == [
+        t["data"]["pair_id"] for t in tasks
+    ]

@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -77,12 +77,14 @@ def test_content_levels_and_intervals_agree() -> None:
         lo, hi = content_interval(level, CUTS)
         assert content_level(lo if lo > 0 else 1e-6, CUTS) == level
         assert content_level(min(hi, 1.0) - 1e-6, CUTS) == level
-    assert op_level({"family": "reencode"}, CUTS) == 5 and op_level({"family": "negative"}, CUTS) == 0
+    assert (
+        op_level({"family": "reencode"}, CUTS) == 5 and op_level({"family": "negative"}, CUTS) == 0
+    )
 
 
 @pytest.mark.parametrize("cuts", [(0.2, 0.45), (0.5, 0.2, 0.8), (0.0, 0.4, 0.8), (0.2, 0.4, 1.0)])
 def test_bad_cuts_are_refused(cuts) -> None:
-    with pytest.raises(ValueError, match="pairs.level_cuts"):
+    with pytest.raises(ValueError, match=r"pairs\.level_cuts"):
         check_cuts(cuts)
 
 
@@ -141,7 +143,14 @@ def test_a_negative_needs_another_image_and_composites_draw_their_own_background
 
 def test_plan_balances_levels_and_rotates_families() -> None:
     refs = [
-        Reference(f"i{k}", f"{k:064x}", "a caption" if k % 2 else None, f"c{k}", "train", "p" if k % 2 else None)
+        Reference(
+            f"i{k}",
+            f"{k:064x}",
+            "a caption" if k % 2 else None,
+            f"c{k}",
+            "train",
+            "p" if k % 2 else None,
+        )
         for k in range(60)
     ]
     cfg = PairsConfig(per_level=2, diffusion_share=0.3)

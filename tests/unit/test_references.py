@@ -94,8 +94,12 @@ def test_rows_without_captions_are_kept_and_one_row_per_image() -> None:
         {"image_id": "a", "sha256": "1", "uri": "a", "caption": " A  cat ", "alt": None},
         {"image_id": "c", "sha256": "3", "uri": "c", "caption": None, "alt": "alt text"},
     ]
-    chosen, skipped = select_rows(rows, max_images=0)
-    assert [(r["image_id"], r["caption"]) for r in chosen] == [("a", "A cat"), ("b", None), ("c", "alt text")]
+    chosen, _ = select_rows(rows, max_images=0)
+    assert [(r["image_id"], r["caption"]) for r in chosen] == [
+        ("a", "A cat"),
+        ("b", None),
+        ("c", "alt text"),
+    ]
     assert select_rows(rows, max_images=2)[1] == {"over_max_images": 1}
 
 
@@ -105,7 +109,9 @@ def test_one_or_two_worker_processes_build_the_same_pairs(tmp_path: Path) -> Non
         {"image_id": p.stem, "sha256": f"{k:064x}", "uri": p.name, "caption": None, "alt": None}
         for k, p in enumerate(paths)
     ]
-    families = tuple(f for f in PairsConfig().families if f.value not in ("img2img", "inpaint", "txt2img"))
+    families = tuple(
+        f for f in PairsConfig().families if f.value not in ("img2img", "inpaint", "txt2img")
+    )
     cfg = PairsConfig(image_size=64, families=families, val_fraction=0.0)
     prep = prepare(rows, tmp_path, cfg, seed=0)
     specs = plan(prep.refs, cfg, seed=0).specs

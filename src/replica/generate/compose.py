@@ -157,11 +157,8 @@ def _element(layer: Image.Image, ctx: Ctx, budget: float) -> dict[str, Any]:
     import augly.image.functional as F
 
     width, density = ctx.u(0.1, 0.6, 3), ctx.u(0.05, 0.5, 3)
-    angle, style, alpha = (
-        ctx.i(-80, 80),
-        ctx.pick(["solid", "dotted", "dashed"]),
-        ctx.u(0.3, 0.9, 3),
-    )
+    angle, style = ctx.i(-80, 80), ctx.pick(["solid", "dotted", "dashed"])
+    opacity = ctx.u(0.3, 0.9, 3)
     mask = F.overlay_stripes(
         Image.new("RGB", (s, s)),
         line_width=width * budget**0.5,
@@ -171,16 +168,16 @@ def _element(layer: Image.Image, ctx: Ctx, budget: float) -> dict[str, Any]:
         line_type=style,
         line_opacity=1.0,
     ).convert("L")
-    color = Image.new("RGBA", (s, s), (*ctx.color(), 255))
-    color.putalpha(mask.point(lambda v: round(v * alpha)))
-    layer.alpha_composite(color)
+    tint = Image.new("RGBA", (s, s), (*ctx.color(), 255))
+    tint.putalpha(mask.point(lambda v: round(v * opacity)))
+    layer.alpha_composite(tint)
     return {
         "element": "stripes",
         "width": width,
         "density": density,
         "angle": angle,
         "style": style,
-        "alpha": alpha,
+        "alpha": opacity,
     }
 
 
@@ -190,7 +187,8 @@ def overlay(src: Image.Image, ctx: Ctx, lo: float, hi: float) -> Image.Image:
     for _ in range(12):
         target = ctx.u(1 - hi + 0.01, 1 - lo - 0.01)
         layer = Image.new("RGBA", (s, s), (0, 0, 0, 0))
-        elements, covered = [], 0.0
+        elements: list[dict[str, Any]] = []
+        covered = 0.0
         while covered < target * 0.85 and len(elements) < 6:
             budget = (target - covered) * (ctx.u(0.6, 1.0, 3) if elements else ctx.u(0.4, 1.0, 3))
             elements.append(_element(layer, ctx, max(budget, 0.002)))

@@ -187,6 +187,10 @@ def krippendorff_alpha(units: Sequence[Sequence[float]], metric: str = "interval
     return float(1 - (n - 1) * (o * delta).sum() / expected)
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
 def agreement(votes: Sequence[Vote], construction: Mapping[str, int]) -> dict[str, Any]:
     """Agreement figures of the votes (module docstring)."""
     by_pair: dict[str, list[int]] = {}
@@ -205,13 +209,13 @@ def agreement(votes: Sequence[Vote], construction: Mapping[str, int]) -> dict[st
         "annotations": len(votes),
         "annotators": len({v.annotator for v in votes}),
         "pairs_with_2plus_annotators": len(multi),
-        "pairwise_exact": rnd(np.mean([a == b for a, b in pairs]) if pairs else None),
-        "pairwise_within_1": rnd(np.mean([abs(a - b) <= 1 for a, b in pairs]) if pairs else None),
+        "pairwise_exact": rnd(_mean([a == b for a, b in pairs])),
+        "pairwise_within_1": rnd(_mean([abs(a - b) <= 1 for a, b in pairs])),
         "alpha_interval": rnd(krippendorff_alpha(multi, "interval")),
         "alpha_ordinal": rnd(krippendorff_alpha(multi, "ordinal")),
         "alpha_nominal": rnd(krippendorff_alpha(multi, "nominal")),
-        "human_equals_construction": rnd(np.mean([d == 0 for d in diffs]) if diffs else None),
-        "human_construction_mae": rnd(float(np.mean(diffs)) if diffs else None),
+        "human_equals_construction": rnd(_mean([d == 0 for d in diffs])),
+        "human_construction_mae": rnd(_mean(diffs)),
     }
 
 
@@ -248,7 +252,7 @@ def export_tasks(
     for row in sorted(rows, key=lambda r: r["pair_id"]):
         strata.setdefault((int(row["construction_level"]), row["family"]), []).append(row)
     rng = np.random.default_rng(seed)
-    tasks = []
+    tasks: list[dict[str, Any]] = []
     for key in sorted(strata):
         group = strata[key]
         picked = rng.choice(len(group), size=min(per_stratum, len(group)), replace=False)

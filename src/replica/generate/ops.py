@@ -27,14 +27,19 @@ RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
+# fmt: off
 WORDS = (
-    "breaking news today live photo exclusive update watch this amazing look when you "
-    "finally see the real story behind viral moment nobody expected what happened next city "
-    "council weekend market summer winter storm team wins final match crowd gathers street "
-    "festival new record report says experts warn prices rise again official statement "
-    "share follow like comment trending now best of the year my friend me literally every "
-    "monday morning coffee mood same energy plot twist they said it could not be done"
-).split()
+    "breaking", "news", "today", "live", "photo", "exclusive", "update", "watch", "this",
+    "amazing", "look", "when", "you", "finally", "see", "the", "real", "story", "behind", "viral",
+    "moment", "nobody", "expected", "what", "happened", "next", "city", "council", "weekend",
+    "market", "summer", "winter", "storm", "team", "wins", "final", "match", "crowd", "gathers",
+    "street", "festival", "new", "record", "report", "says", "experts", "warn", "prices", "rise",
+    "again", "official", "statement", "share", "follow", "like", "comment", "trending", "now",
+    "best", "of", "the", "year", "my", "friend", "me", "literally", "every", "monday", "morning",
+    "coffee", "mood", "same", "energy", "plot", "twist", "they", "said", "it", "could", "not",
+    "be", "done",
+)  # overlay, meme and screenshot text
+# fmt: on
 
 
 @dataclass
@@ -238,18 +243,18 @@ def _photometric(img: Image.Image, ctx: Ctx) -> Image.Image:
     if kind == "hue":
         shift = ctx.i(12, 244)
         rec(shift=shift)
-        h, s, v = img.convert("HSV").split()
-        return Image.merge("HSV", (h.point(lambda x: (x + shift) % 256), s, v)).convert("RGB")
+        hue, sat, val = img.convert("HSV").split()
+        turned = hue.point(lambda x: (x + shift) % 256)
+        return Image.merge("HSV", (turned, sat, val)).convert("RGB")
     if kind == "autocontrast":
         cutoff = ctx.u(0.5, 4.0, 2)
         rec(cutoff=cutoff)
         return ImageOps.autocontrast(img, cutoff=cutoff)
     warm = ctx.u(-0.25, 0.25, 3)  # temperature: red up and blue down (warm) or the reverse
     rec(warm=warm)
-    r, g, b = img.split()
-    return Image.merge(
-        "RGB", (r.point(lambda x: min(255, x * (1 + warm))), g, b.point(lambda x: x * (1 - warm)))
-    ).convert("RGB")
+    red, green, blue = img.split()
+    red = red.point(lambda x: min(255, x * (1 + warm)))
+    return Image.merge("RGB", (red, green, blue.point(lambda x: x * (1 - warm))))
 
 
 def photometric(img: Image.Image, ctx: Ctx, n: int | None = None) -> Image.Image:

@@ -154,17 +154,10 @@ def plan(refs: Sequence[Reference], cfg: PairsConfig, seed: int) -> Plan:
                 rng = np.random.default_rng(pair_seed)
                 if options and (not pool or rng.random() < cfg.diffusion_share):
                     family, value = options[int(rng.integers(len(options)))]
-                    specs.append(
-                        PairSpec(
-                            ref.image_id,
-                            level,
-                            slot,
-                            family,
-                            pair_seed,
-                            strength=value if family is Family.IMG2IMG else None,
-                            keep=value if family is Family.INPAINT else None,
-                        )  # fmt: skip
-                    )
+                    strength = value if family is Family.IMG2IMG else None
+                    keep = value if family is Family.INPAINT else None
+                    spec = PairSpec(ref.image_id, level, slot, family, pair_seed, strength, keep)
+                    specs.append(spec)
                 elif pool:
                     family = pool[(offset + slot) % len(pool)]
                     specs.append(PairSpec(ref.image_id, level, slot, family, pair_seed))
@@ -268,7 +261,7 @@ def _diffusion(
     for spec in specs:
         ref, source = refs[spec.source_id], images[spec.source_id]
         prompt = ref.prompt or ""
-        common = {
+        common: dict[str, Any] = {
             "family": spec.family.value,
             "op": spec.family.value,
             "model": generator,
@@ -309,7 +302,7 @@ def _diffusion(
             cfg.guidance_scale,
             fast,
         )
-        for (spec, op, job), image in zip(batch, outs, strict=True):
+        for (spec, op, _), image in zip(batch, outs, strict=True):
             if spec.family is Family.INPAINT:  # the kept region is the source's own pixels
                 x, y, w, h = op["keep_box"]
                 image.paste(images[spec.source_id].crop((x, y, x + w, y + h)), (x, y))
@@ -398,12 +391,12 @@ def prepare(
 
     selected, rejects = select_rows(rows, cfg.max_images)
     paths = [Path(root) / r["uri"] for r in selected]
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        fitted = list(pool.map(lambda p: _load(p, cfg, max_pixels), paths))
+    with ThreadPoolExecutor(max(1, workers)) as threads:
+        fitted = list(threads.map(lambda p: _load(p, cfg, max_pixels), paths))
     keep = [i for i, im in enumerate(fitted) if im is not None]
     rejects["undecodable_image"] += len(selected) - len(keep)
+    images = {selected[i]["image_id"]: im for i in keep if (im := fitted[i]) is not None}
     selected, paths = [selected[i] for i in keep], [paths[i] for i in keep]
-    images = {r["image_id"]: fitted[i] for r, i in zip(selected, keep, strict=True)}
     ids = [r["image_id"] for r in selected]
     if len(ids) < 2:
         return Prepared([], images, {}, +rejects)

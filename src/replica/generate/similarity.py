@@ -65,4 +65,3 @@ def proxy_similarity(source: Image.Image, replica: Image.Image) -> float:
     """The documented proxy score in [-1, 1] (see module docstring)."""
     score = max(_similarity(source, replica), _similarity(source, ImageOps.mirror(replica)))
     return float(np.clip(score, -1.0, 1.0))
-

@@ -43,7 +43,9 @@ def jpeg_quality(luma: Sequence[int]) -> str:
     for q, t in _TABLES.items():
         if t == table:
             return f"q{q}"
-    nearest = min(_TABLES, key=lambda q: sum(abs(a - b) for a, b in zip(_TABLES[q], table)))
+    nearest = min(
+        _TABLES, key=lambda q: sum(abs(a - b) for a, b in zip(_TABLES[q], table, strict=False))
+    )
     return f"q~{nearest}"
 
 
@@ -89,7 +91,7 @@ def check_blob(path: Path, sha256: str | None, max_pixels: int) -> BlobCheck:
 
 
 def derive_blob_columns(
-    rows: Sequence[dict[str, Any]] | Any,
+    rows: Any,
     blobs: Sequence[tuple[str, str | None]],
     root: Path,
     max_pixels: int,
