@@ -60,7 +60,6 @@ CAPS: dict[Family, int] = {
     Family.TXT2IMG: 0,
 }
 DIFFUSION = (Family.IMG2IMG, Family.INPAINT, Family.TXT2IMG)
-LEVELS = range(6)
 
 
 def check_cuts(cuts: Sequence[float]) -> None:
@@ -100,15 +99,3 @@ def recipe_level(ops: Sequence[Mapping[str, Any]], cuts: Sequence[float]) -> int
     if not ops:
         raise ValueError("a recipe needs at least one operation")
     return min(op_level(op, cuts) for op in ops)
-
-
-def reachable(family: Family, cuts: Sequence[float], params: Mapping[str, Any]) -> set[int]:
-    """The levels a family can give. ``params`` holds the diffusion grids (img2img_strengths,
-    inpaint_keep); constructed families reach what their builders sample (``families``)."""
-    if family is Family.IMG2IMG:
-        return {min(CAPS[family], content_level(1 - s, cuts)) for s in params["img2img_strengths"]}
-    if family is Family.INPAINT:
-        return {min(CAPS[family], content_level(k, cuts)) for k in params["inpaint_keep"]}
-    from replica.generate.families import TARGETS
-
-    return set(TARGETS[family])

@@ -243,6 +243,52 @@ def _keep_box(size: int, keep: float, rng: np.random.Generator, cuts: Sequence[f
     return [x, y, w, h]
 
 
+def model_of(family: Family, model: str, cfg: PairsConfig) -> str:
+    """The model a diffusion family runs (inpainting may have its own checkpoint)."""
+    return cfg.inpaint_model if family is Family.INPAINT and cfg.inpaint_model else model
+
+
+def pair_record(built: Built, ref: Reference, source: tuple[str, str], replica: tuple[str, str]):
+    """The ``pairs`` row of a built pair; ``source``/``replica`` are (uri, sha256)."""
+    spec = built.spec
+    recipe = recipe_json(built.ops)
+    return {
+        "pair_id": pair_id(ref.sha256, spec.family.value, recipe, spec.seed),
+        "source_image_id": ref.image_id,
+        "source_uri": source[0],
+        "source_sha256": source[1],
+        "replica_uri": replica[0],
+        "replica_sha256": replica[1],
+        "family": spec.family.value,
+        "recipe": recipe,
+        "seed": spec.seed,
+        "level": built.level,
+        "construction_level": built.level,
+        "label_source": "construction",
+        "proxy_similarity": built.proxy_similarity,
+        "prompt": ref.prompt,
+        "prompt_similarity": ref.prompt_similarity,
+        "split": ref.split,
+        "cluster_id": ref.cluster_id,
+        "generator": built.generator,
+        "partner_ids": built.partner_ids,
+    }
+
+
+def reference_record(ref: Reference, file: tuple[str, str]) -> dict[str, Any]:
+    """The ``pairs_gallery`` row of a reference; ``file`` is its (uri, sha256)."""
+    return {
+        "image_id": ref.image_id,
+        "uri": file[0],
+        "sha256": file[1],
+        "split": ref.split,
+        "cluster_id": ref.cluster_id,
+        "caption": ref.caption,
+        "prompt": ref.prompt,
+        "prompt_similarity": ref.prompt_similarity,
+    }
+
+
 def _diffusion(
     specs: Sequence[PairSpec],
     refs: Mapping[str, Reference],
@@ -264,7 +310,7 @@ def _diffusion(
         common: dict[str, Any] = {
             "family": spec.family.value,
             "op": spec.family.value,
-            "model": generator,
+            "model": model_of(spec.family, generator, cfg),
             "prompt": prompt,
             "steps": cfg.num_inference_steps,
             "guidance": cfg.guidance_scale,
@@ -315,7 +361,7 @@ def _diffusion(
                 [],
                 proxy_similarity(source, image),
                 level,
-                generator,
+                op["model"],
             )
 
 

@@ -146,25 +146,12 @@ def main(
             return rel, sha
 
         with atomic_dir(output) as out:
-            refs_out = {}
-            for ref in prep.refs:
-                uri, sha = put(out, encode(prep.images[ref.image_id], c.encoding, c.quality))
-                refs_out[ref.image_id] = (uri, sha)
+            files = {
+                r.image_id: put(out, encode(prep.images[r.image_id], c.encoding, c.quality))
+                for r in prep.refs
+            }
             PAIRS_GALLERY.write(
-                [
-                    {
-                        "image_id": r.image_id,
-                        "uri": refs_out[r.image_id][0],
-                        "sha256": refs_out[r.image_id][1],
-                        "split": r.split,
-                        "cluster_id": r.cluster_id,
-                        "caption": r.caption,
-                        "prompt": r.prompt,
-                        "prompt_similarity": r.prompt_similarity,
-                    }
-                    for r in prep.refs
-                ],
-                out,
+                [core.reference_record(r, files[r.image_id]) for r in prep.refs], out
             )
             records: list[dict[str, Any]] = []
             built = core.make_pairs(
@@ -174,32 +161,8 @@ def main(
                 if isinstance(b, tuple):
                     summary.rejects[b[1]] += 1
                     continue
-                ref, spec = by_id[b.spec.source_id], b.spec
-                uri, sha = put(out, b.data)
-                recipe = core.recipe_json(b.ops)
-                records.append(
-                    {
-                        "pair_id": core.pair_id(ref.sha256, spec.family.value, recipe, spec.seed),
-                        "source_image_id": ref.image_id,
-                        "source_uri": refs_out[ref.image_id][0],
-                        "source_sha256": refs_out[ref.image_id][1],
-                        "replica_uri": uri,
-                        "replica_sha256": sha,
-                        "family": spec.family.value,
-                        "recipe": recipe,
-                        "seed": spec.seed,
-                        "level": b.level,
-                        "construction_level": b.level,
-                        "label_source": "construction",
-                        "proxy_similarity": b.proxy_similarity,
-                        "prompt": ref.prompt,
-                        "prompt_similarity": ref.prompt_similarity,
-                        "split": ref.split,
-                        "cluster_id": ref.cluster_id,
-                        "generator": b.generator,
-                        "partner_ids": b.partner_ids,
-                    }
-                )
+                ref = by_id[b.spec.source_id]
+                records.append(core.pair_record(b, ref, files[ref.image_id], put(out, b.data)))
             if labels:
                 records = _write_labelled(out, records, votes, summary)
             PAIRS.write(records, out)
