@@ -341,6 +341,32 @@ def test_export_then_import_labels_override_construction(built, tmp_path: Path) 
     assert "PASS pairs " in invoke(args) and (again / "images").is_dir()
 
 
+def test_pairs_read_the_dedup_output_too_and_keep_uncaptioned_images(
+    tmp_path: Path, params_file: Path
+) -> None:
+    from replica.contracts import IMAGES_DEDUP
+    from tests.factories import write_blob
+
+    rows = []
+    for i in range(6):
+        sha, uri = write_blob(tmp_path / "dedup", png_bytes(500 + i, size=80))
+        caption = "" if i % 2 else f"scene {i}"
+        rows.append(
+            {"image_id": f"img{i}", "article_id": f"a{i}", "sha256": sha, "uri": uri,
+             "width": 80, "height": 80, "mime": "image/png", "caption": caption,
+             "alt": "an alt text" if i == 1 else None, "src_url": f"https://x/{i}.png",
+             "cluster_id": f"c{i}", "cluster_size": 1}
+        )  # fmt: skip
+    IMAGES_DEDUP.write(rows, tmp_path / "dedup")
+    out = tmp_path / "p"
+    args = ["pairs", "--input", str(tmp_path / "dedup"), "--output", str(out)]
+    invoke([*args, "--params", str(params_file), *SMALL, "--set", "pairs.diffusion_share=0.0"])
+    references = {g["image_id"]: g for g in PAIRS_GALLERY.read(out).to_pylist()}
+    assert len(references) == 6 and references["img1"]["caption"] == "an alt text"
+    assert references["img3"]["caption"] is None
+    assert {r["family"] for r in PAIRS.read(out).to_pylist()}.isdisjoint({"img2img", "inpaint"})
+
+
 def test_pairs_needs_two_usable_images(tmp_path: Path, params_file: Path) -> None:
     src = tmp_path / "one"
     src.mkdir()

@@ -46,6 +46,10 @@ class NoPartner(LookupError):
     """A negative needs another image of the source's split, and there is none."""
 
 
+class LevelNotReached(RuntimeError):
+    """Eight draws of a family missed its target level (the caller counts the pair out)."""
+
+
 def _main(family: Family, level: int, src: Image.Image, ctx: Ctx, cuts: Sequence[float]):
     if family in ops.LEVEL5:
         return ctx.pick(ops.LEVEL5[family])(src, ctx)
@@ -109,6 +113,6 @@ def build(
             img = ImageOps.fit(img, (ctx.size, ctx.size), Image.Resampling.BICUBIC)
         if recipe_level(ctx.ops, cuts) == level:
             return img
-    raise RuntimeError(
+    raise LevelNotReached(
         f"family {family.value} did not reach level {level} in 8 draws; last recipe {ctx.ops}"
     )

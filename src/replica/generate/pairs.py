@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from replica.config import Family, PairsConfig
-from replica.generate.families import CONSTRUCTED, TARGETS, NoPartner, build
+from replica.generate.families import CONSTRUCTED, TARGETS, LevelNotReached, NoPartner, build
 from replica.generate.levels import CAPS, DIFFUSION, check_cuts, content_level, recipe_level
 from replica.generate.references import derive_seed
 
@@ -217,6 +217,9 @@ def _run_task(task: _Task, cfg: PairsConfig) -> list[Built | tuple[PairSpec, str
             image = build(spec.family, spec.level, source, ctx, cfg.level_cuts)
         except NoPartner:
             out.append((spec, "no_negative_in_split"))
+            continue
+        except LevelNotReached:  # e.g. a canvas too small for the drawn layout
+            out.append((spec, f"{spec.family.value}_level_not_reached"))
             continue
         data = encode(image, cfg.encoding, cfg.quality)
         sim = proxy_similarity(source, image)

@@ -20,7 +20,8 @@ stratified sample as Label Studio tasks (``tasks.json`` + ``label_config.xml``);
 a Label Studio JSON export or a CSV (pair_id, level, annotator): human levels override
 construction, and ``agreement.json`` gives the agreement figures.
 
-Counted rejects: undecodable_image, over_max_images, no_negative_in_split; label files:
+Counted rejects: undecodable_image, over_max_images, no_negative_in_split (a split with one
+cluster), <family>_level_not_reached (a layout that cannot fit the canvas); label files:
 cancelled, bad_level, no_pair_id, unknown_pair. A missing caption is never a reject.
 """
 
