@@ -175,3 +175,24 @@ def test_diffusion_options_follow_the_documented_rule() -> None:
     assert [v for f, v in by_level[1] if f is Family.INPAINT] == [0.1]
     assert (Family.TXT2IMG, 0.0) in by_level[0]
     assert diffusion_options(cfg, 0, None) == []  # no prompt, no text-to-image
+
+
+@pytest.mark.parametrize("size", [(30, 70), (70, 30), (64, 64), (5, 9)])
+def test_drawn_backgrounds_fill_any_cell_shape(size: tuple[int, int]) -> None:
+    from replica.generate.ops import background
+
+    kinds = set()
+    for seed in range(40):
+        image, kind = background(make_ctx(seed, None), size)
+        assert image.size == size and image.mode == "RGB"
+        kinds.add(kind)
+    assert kinds == {"flat", "gradient", "stripes", "checker"}
+
+
+@pytest.mark.parametrize("family", [Family.COLLAGE, Family.EMBED, Family.REGION, Family.MEME])
+def test_composites_build_with_drawn_content_only(family: Family) -> None:
+    for seed in range(30):  # no partner images: every cell and background is drawn
+        ctx = make_ctx(seed, None)
+        build(
+            family, TARGETS[family][0], picture(seed, 96), Ctx(96, ctx.rng, ctx.draw_partner), CUTS
+        )

@@ -106,13 +106,14 @@ def background(ctx: Ctx, size: tuple[int, int]) -> tuple[Image.Image, str]:
         mask = Image.linear_gradient("L").resize(size).rotate(ctx.i(0, 359))
         img = Image.composite(Image.new("RGB", size, b), img, mask)
     elif kind in ("stripes", "checker"):
-        step = max(4, ctx.i(size[0] // 16, size[0] // 5))
+        step = max(4, ctx.i(max(1, size[0] // 16), max(1, size[0] // 5)))
         draw = ImageDraw.Draw(img)
-        for x in range(0, size[0], 2 * step):
-            draw.rectangle((x, 0, x + step - 1, size[1]), fill=b)
-        if kind == "checker":
-            flip = img.transpose(Image.Transpose.ROTATE_90)
-            img = Image.blend(img, flip, 0.5)
+        rows = range(0, size[1], step) if kind == "checker" else [0]
+        for r, y in enumerate(rows):
+            bottom = y + step - 1 if kind == "checker" else size[1]
+            for c, x in enumerate(range(0, size[0], step)):
+                if (r + c) % 2:
+                    draw.rectangle((x, y, x + step - 1, bottom), fill=b)
     return img, kind
 
 
