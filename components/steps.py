@@ -81,16 +81,23 @@ def dedup(workspace: str, params: str):
 
 
 @component
+def gallery(workspace: str, params: str, source: str = "../shared/corpus/gallery/manifest.csv"):
+    """Import a folder, glob, s3:// prefix or manifest of images: ``replica gallery``."""
+    argv = ["replica", "gallery", "--source", source, "--output", "data/gallery"]
+    run_step(workspace, argv, {"gallery": params})
+
+
+@component
 def tiny_sd(workspace: str):
     """Write the tiny random Stable Diffusion model the demo makes pairs with."""
     run_step(workspace, ["replica", "make-tiny-sd", "--output", "data/tiny-sd"], {})
 
 
 @component
-def pairs(workspace: str, base: str, params: str):
-    """Make image-replica pairs with img2img (GPU): ``replica pairs``."""
-    argv = ["replica", "pairs", "--input", "data/dedup", "--output", "data/pairs"]
-    run_step(workspace, argv, {"base": base, "pairs": params})
+def pairs(workspace: str, base: str, params: str, gallery: str):
+    """Build D-Rep pairs from the gallery, diffusion replicas on the GPU: ``replica pairs``."""
+    argv = ["replica", "pairs", "--input", "data/gallery", "--output", "data/pairs"]
+    run_step(workspace, argv, {"base": base, "pairs": params, "gallery": gallery})
 
 
 @component

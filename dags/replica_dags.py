@@ -1,10 +1,11 @@
 """The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, and ``promote``.
 
-- ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate → pairs → validate,
-  then ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache), ``push`` (upload
-  them to the DVC remote) and ``publish``, which emits the Asset ``replica_pairs`` only when the
-  pairs dataset is a version not announced before: a refresh that reproduced the same data
-  (same DVC hash) skips ``publish``, emits nothing and queues no ``retrain``.
+- ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate, and gallery →
+  validate → pairs → validate (pairs are built from the imported gallery), then ``commit``
+  (record the new outputs in ``dvc.lock`` and the DVC cache), ``push`` (upload them to the DVC
+  remote) and ``publish``, which emits the Asset ``replica_pairs`` only when the pairs dataset
+  is a version not announced before: a refresh that reproduced the same data (same DVC hash)
+  skips ``publish``, emits nothing and queues no ``retrain``.
 - ``retrain`` (scheduled on that Asset): train → evaluate → ``commit`` (so ``register`` finds the
   model's lineage in ``dvc.lock``) → register → promote. Only the copy detector exists as a step.
 - ``promote`` (manual): the promotion gate on demand, or ``rollback`` to the previous champion.
@@ -23,9 +24,9 @@ would need the metadata DB at parse time):
   selector and its taint's toleration. Images and namespace are Variables read at run time.
 
 Failure policy: a step that fails for its data fails the same way twice, so only the steps that
-talk to the network retry (crawl, push, register, promote), with exponential backoff; every task
-has a time limit, every DAG a run limit, and every failure is logged on ``replica.alerts`` (the
-logger that alerting watches).
+talk to the network retry (crawl, gallery, push, register, promote), with exponential backoff;
+every task has a time limit, every DAG a run limit, and every failure is logged on
+``replica.alerts`` (the logger that alerting watches).
 
 One workspace, one writer: ``dataset_refresh`` and ``retrain`` open with ``lock`` (a setup task
 taking the workspace lease for the run, waiting while another run, a KFP run or the workspace
@@ -133,11 +134,20 @@ _REFRESH_STEPS: tuple[Step, ...] = (
         timedelta(hours=2),
     ),
     _validate("dedup", "dedup"),
+    Step(
+        "gallery",
+        "replica gallery --source ../shared/corpus/gallery/manifest.csv --output data/gallery",
+        (),
+        timedelta(hours=2),
+        retries=2,
+        secrets=(AWS_SECRET,),
+    ),
+    _validate("gallery", "gallery"),
     Step("tiny_sd", "replica make-tiny-sd --output data/tiny-sd", (), timedelta(minutes=20)),
     Step(
         "pairs",
-        "replica pairs --input data/dedup --output data/pairs",
-        ("validate_dedup", "tiny_sd"),
+        "replica pairs --input data/gallery --output data/pairs",
+        ("validate_gallery", "tiny_sd"),
         timedelta(hours=6),
         gpu=True,
     ),
@@ -148,7 +158,7 @@ REFRESH: tuple[Step, ...] = (
     Step(
         "commit",
         "dvc commit --force " + " ".join(dvc_stage(s.task_id) for s in _REFRESH_STEPS),
-        ("validate_pairs",),
+        ("validate_dedup", "validate_pairs"),
         timedelta(minutes=30),
     ),
     Step(
@@ -345,7 +355,7 @@ _COMMON = {
 
 with DAG(
     dag_id="dataset_refresh",
-    description="crawl → extract → dedup → pairs, each validated; commit and push with DVC",
+    description="crawl → extract → dedup; gallery → pairs; each validated; DVC commit and push",
     doc_md=__doc__,
     schedule="0 2 * * *",
     dagrun_timeout=timedelta(hours=16),

@@ -1,4 +1,5 @@
-"""The ``refresh`` pipeline: crawl → extract → dedup → pairs, each output validated, then DVC.
+"""The ``refresh`` pipeline: crawl → extract → dedup and gallery → pairs, each output validated,
+then DVC.
 
 The same tasks, commands and order as the Airflow DAG ``dataset_refresh``: ``commit`` records the
 new outputs in ``dvc.lock``, ``push`` uploads them, all inside the workspace lease (``lock`` and
@@ -13,15 +14,15 @@ from kfp import dsl
 from components import steps
 from pipelines.cluster import AWS_ENV, AWS_SECRET, PVC_NAME, WORKSPACE, configure, hold_workspace
 
-VALIDATED = ("extract", "dedup", "pairs")
-COMMIT_STAGES = ["crawl", "extract", "validate@extract", "dedup", "validate@dedup", "tiny_sd"]
-COMMIT_STAGES += ["pairs", "validate@pairs"]
-PUSH_STAGES = ["crawl", "extract", "dedup", "tiny_sd", "pairs"]
+VALIDATED = ("extract", "dedup", "gallery", "pairs")
+COMMIT_STAGES = ["crawl", "extract", "validate@extract", "dedup", "validate@dedup"]
+COMMIT_STAGES += ["gallery", "validate@gallery", "tiny_sd", "pairs", "validate@pairs"]
+PUSH_STAGES = ["crawl", "extract", "dedup", "gallery", "tiny_sd", "pairs"]
 
 
 @dsl.pipeline(
     name="refresh",
-    description="crawl → extract → dedup → pairs, each validated; commit and push with DVC.",
+    description="crawl → extract → dedup; gallery → pairs; each validated; commit and push.",
 )
 def refresh(
     base: str,
@@ -29,6 +30,7 @@ def refresh(
     extract: str,
     validate: str,
     dedup: str,
+    gallery: str,
     pairs: str,
     workspace: str = WORKSPACE,
     pvc_name: str = PVC_NAME,
@@ -57,15 +59,29 @@ def refresh(
         timeout_s=1800,
         **pvc,
     ).after(t_dedup)
+    t_gallery = configure(
+        steps.gallery(params=gallery, **ws),
+        "gallery",
+        timeout_s=7200,
+        retries=2,
+        secrets=aws,
+        **pvc,
+    )
+    t_val_gallery = configure(
+        steps.validate(dataset="gallery", params=validate, **ws),
+        "validate_gallery",
+        timeout_s=1800,
+        **pvc,
+    ).after(t_gallery)
     t_tiny_sd = configure(steps.tiny_sd(**ws), "tiny_sd", timeout_s=1200, **pvc)
     t_pairs = configure(
-        steps.pairs(base=base, params=pairs, **ws),
+        steps.pairs(base=base, params=pairs, gallery=gallery, **ws),
         "pairs",
         timeout_s=6 * 3600,
         gpu=True,
         image=gpu_image,
         **pvc,
-    ).after(t_val_dedup, t_tiny_sd)
+    ).after(t_val_gallery, t_tiny_sd)
     t_val_pairs = configure(
         steps.validate(dataset="pairs", params=validate, **ws),
         "validate_pairs",
@@ -74,9 +90,10 @@ def refresh(
     ).after(t_pairs)
     t_commit = configure(
         steps.commit(stages=COMMIT_STAGES, **ws), "commit", timeout_s=1800, **pvc
-    ).after(t_val_pairs)
+    ).after(t_val_pairs, t_val_dedup)
     t_push = configure(
         steps.push(stages=PUSH_STAGES, **ws), "push", timeout_s=3600, retries=2, secrets=aws, **pvc
     ).after(t_commit)
-    steps_run = [t_crawl, t_extract, t_val_extract, t_dedup, t_val_dedup, t_tiny_sd, t_pairs]
+    steps_run = [t_crawl, t_extract, t_val_extract, t_dedup, t_val_dedup, t_gallery]
+    steps_run += [t_val_gallery, t_tiny_sd, t_pairs]
     hold_workspace([*steps_run, t_val_pairs, t_commit, t_push], **ws, **pvc)

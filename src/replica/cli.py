@@ -19,7 +19,10 @@ app = typer.Typer(
 
 for _step in STEPS:
     _module = importlib.import_module(f"replica.steps.{_step}")
-    app.command(name=_step, help=_module.__doc__)(_module.main)
+    if isinstance(getattr(_module, "app", None), typer.Typer):  # a step with subcommands
+        app.add_typer(_module.app, name=_step, help=_module.__doc__)
+    else:
+        app.command(name=_step, help=_module.__doc__)(_module.main)
 
 app.command(name="make-tiny-sd", help=tools.make_tiny_sd.__doc__)(tools.make_tiny_sd)
 app.add_typer(lineage.app, name="lineage", help=lineage.__doc__)

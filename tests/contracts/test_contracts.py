@@ -65,7 +65,7 @@ def test_read_refuses_a_file_of_another_contract(tmp_path: Path) -> None:
 
 
 def test_registry_knows_every_contract() -> None:
-    assert by_ref("pairs@1").name == "pairs"
+    assert by_ref("pairs@2").name == "pairs"
     with pytest.raises(ContractError, match="unknown contract 'pairs@9'"):
         by_ref("pairs@9")
     assert {"articles", "images", "pairs", "metrics"} <= {c.name for c in REGISTRY.values()}

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 GIT = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
-STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "train", "evaluate", "register"]
+STEPS = ["crawl", "extract", "validate", "dedup", "gallery", "pairs", "train", "evaluate"]
+STEPS += ["register"]
 
 
 def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -50,6 +51,21 @@ def test_demo_prints_a_summary_line_per_step(demo: tuple[Path, dict, str]) -> No
     assert "champion" in out
 
 
+def test_demo_pairs_come_from_the_gallery_with_balanced_levels(
+    demo: tuple[Path, dict, str],
+) -> None:
+    from collections import Counter
+
+    work, _, _ = demo
+    rows = pq.read_table(work / "data" / "pairs" / "pairs.parquet").to_pylist()
+    levels = Counter(r["level"] for r in rows)
+    assert set(levels) == set(range(6))
+    assert max(levels.values()) <= 1.1 * min(levels.values())
+    families = {r["family"] for r in rows}
+    assert {"img2img", "inpaint", "negative", "region", "collage", "meme"} <= families
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+
+
 def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dict, str]) -> None:
     from mlflow import MlflowClient
 
@@ -67,7 +83,7 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
     assert champion.tags["dvc.data/pairs"] == pairs_dep["md5"]
 
 
-def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, dict, str]) -> None:
+def test_lineage_names_the_lock_hashes_and_the_gallery(demo: tuple[Path, dict, str]) -> None:
     work, env, _ = demo
     name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
     res = _sh([str(BIN / "replica"), "lineage", "model", f"{name}@champion", "--json"], work, env)
@@ -76,18 +92,16 @@ def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, di
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
     outs = {o["path"]: o["md5"] for st in lock.values() for o in st.get("outs", [])}
     datasets = {d["path"]: d for d in doc["datasets"]}
-    assert {"data/crawl", "data/extract", "data/dedup", "data/pairs", "data/model"} <= set(datasets)
+    assert {"data/gallery", "data/tiny-sd", "data/pairs", "data/model"} <= set(datasets)
     assert all(d["hash"] == outs[p] for p, d in datasets.items())
     pairs_meta = json.loads((work / "data" / "pairs" / "_meta.json").read_text())
     assert datasets["data/pairs"]["rows"] == pairs_meta["rows_out"] > 0
-    corpus = next(d for d in lock["crawl"]["deps"] if d["path"] == "../shared/corpus")
-    assert {"path": "../shared/corpus", "hash": corpus["md5"]} in doc["inputs"]
-    assert [s["name"] for s in doc["stages"]][-1] == "train" and doc["stages"][0]["name"] == "crawl"
-    (source,) = doc["sources"]
-    assert source["file"] == "sources/demo.yaml"
-    files = {e["kind"]: [f["path"] for f in e["files"]] for e in source["entries"]}
-    assert any(p.endswith(".warc.gz") for p in files["warc"]) and files["feed"]
-    assert all((work / p).is_file() for paths in files.values() for p in paths)
+    folder = "../shared/corpus/gallery"
+    gallery = next(d for d in lock["gallery"]["deps"] if d["path"] == folder)
+    assert {"path": folder, "hash": gallery["md5"]} in doc["inputs"]
+    names = [s["name"] for s in doc["stages"]]
+    assert names[0] == "gallery" and names[-1] == "train" and "pairs" in names
+    assert doc["sources"] == []  # the pairs come from the gallery, not from the crawl
 
     pairs_hash = outs["data/pairs"]
     res = _sh([str(BIN / "replica"), "lineage", "data", pairs_hash, "--json"], work, env)

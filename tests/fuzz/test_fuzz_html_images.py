@@ -94,7 +94,7 @@ def check_image(data: bytes) -> str:
         (Path(tmp) / "b.img").write_bytes(data)
         blob = check_blob(Path(tmp), "b.img", None, CFG.max_image_pixels)  # validate's check
         hashed = hash_images([Path(tmp) / "b.img"], CFG.max_image_pixels)  # dedup's decode
-    assert blob in (None, "undecodable") and len(hashed.error) == 1
+    assert blob.reason in (None, "undecodable") and len(hashed.error) == 1
     return verdict if isinstance(verdict, str) else "ok"
 
 

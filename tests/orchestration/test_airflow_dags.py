@@ -136,7 +136,7 @@ def test_promote_is_manual_with_validated_params(dags: dict) -> None:
 
 def test_failure_policy(dags: dict) -> None:
     """Only network-bound tasks retry; every task has a time limit and a failure alert."""
-    retrying = {"crawl", "push", "register", "promote"}
+    retrying = {"crawl", "gallery", "push", "register", "promote"}
     for dag in dags.values():
         assert dag.on_failure_callback is not None
         for task in dag.tasks:

@@ -144,7 +144,7 @@ def test_retrain_ends_with_a_champion_built_on_the_pushed_data(
     assert champion.tags["orchestrator"] == "airflow"
     # the params the steps ran with, from their outputs' sidecars
     run_params = client.get_run(champion.run_id).data.params
-    assert run_params["train.steps"] == str(params["train"]["steps"])
+    assert run_params["copy.steps"] == str(params["copy"]["steps"])
 
 
 def test_a_second_refresh_of_the_same_input_reproduces_every_dataset_and_announces_nothing(

@@ -16,6 +16,7 @@ from tests.orchestration.conftest import DAGS
 GPU_TASKS = {"pairs", "train"}
 SECRETS = {
     "crawl": ["replica-aws"],
+    "gallery": ["replica-aws"],
     "push": ["replica-aws"],
     "register": ["replica-mlflow"],
     "promote": ["replica-mlflow"],

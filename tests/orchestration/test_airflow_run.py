@@ -118,7 +118,8 @@ def test_promote_dag_params_shape_the_command(
 def test_a_failed_step_stops_the_run_and_raises_an_alert(
     recorded: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("FAIL_ON", "data/dedup")  # dedup's output: dedup fails, exit 3
+    # the gallery's report: validate_gallery fails with exit 3 (validation does not retry)
+    monkeypatch.setenv("FAIL_ON", "reports/validate/gallery.json")
     project = recorded.parent / "project"
     dag = DagBag(dag_folder=str(DAGS)).dags["dataset_refresh"]
     with caplog.at_level(logging.ERROR, logger="replica.alerts"):
@@ -126,10 +127,12 @@ def test_a_failed_step_stops_the_run_and_raises_an_alert(
 
     assert run.state == "failed"
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["dedup"] == "failed"
-    assert all(states[t] == "upstream_failed" for t in ("validate_dedup", "pairs", "push"))
+    assert states["validate_gallery"] == "failed" and states["dedup"] == "success"
+    assert all(states[t] == "upstream_failed" for t in ("pairs", "commit", "push"))
     assert states["unlock"] == "success", "the lease is given back after a failure"
     ran = [args[0] for _, _, *args in _rows(recorded)]
     assert "pairs" not in ran and "push" not in ran
     alerts = [r.getMessage() for r in caplog.records if r.name == "replica.alerts"]
-    assert any("dataset_refresh/dedup" in a and "exit code 3" in a for a in alerts), alerts
+    assert any("dataset_refresh/validate_gallery" in a and "exit code 3" in a for a in alerts), (
+        alerts
+    )

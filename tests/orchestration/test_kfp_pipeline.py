@@ -26,7 +26,7 @@ from tests.orchestration.conftest import BIN, ROOT
 
 GPU_TASKS = {"pairs", "train"}
 DVC_TASKS = {"commit", "push", "lock", "unlock"}  # dvc commands and the workspace lease
-SECRETS = {"crawl": "replica-aws", "push": "replica-aws"}
+SECRETS = {"crawl": "replica-aws", "gallery": "replica-aws", "push": "replica-aws"}
 SECRETS |= {"register": "replica-mlflow", "promote": "replica-mlflow"}
 RECORDER = """#!/bin/sh
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$REPLICA_CALLS"

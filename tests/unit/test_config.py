@@ -16,14 +16,14 @@ def test_project_params_load_and_every_section_is_present() -> None:
     text = (ROOT / "params.yaml").read_text()
     for section in params.to_dict():
         assert f"\n{section}:" in f"\n{text}", f"params.yaml lacks section {section!r}"
-    assert params.pairs.strengths == (0.3, 0.6, 0.9)
+    assert params.pairs.img2img_strengths == (0.15, 0.35, 0.6, 0.85)
 
 
 def test_override_uses_yaml_scalars_and_changes_the_digest(params_file: Path) -> None:
     base = load_params(params_file)
-    changed = load_params(params_file, ["copy.lr=1e-4", "pairs.strengths=[0.5]"])
+    changed = load_params(params_file, ["copy.lr=1e-4", "pairs.img2img_strengths=[0.5]"])
     assert changed.copy.lr == pytest.approx(1e-4)
-    assert changed.pairs.strengths == (0.5,)
+    assert changed.pairs.img2img_strengths == (0.5,)
     assert changed.digest("copy") != base.digest("copy")
     assert changed.digest("dedup") == base.digest("dedup")
 
@@ -35,7 +35,9 @@ def test_override_uses_yaml_scalars_and_changes_the_digest(params_file: Path) ->
         ("trian.lr=1", r"unknown params section\(s\) \['trian'\]"),
         ("copy.steps=ten", r"copy.steps must be an integer, got 'ten'"),
         ("crawl.fetch_remote=1", r"crawl.fetch_remote must be true or false, got 1"),
-        ("pairs.strengths=0.5", r"pairs.strengths must be a list, got 0.5"),
+        ("pairs.img2img_strengths=0.5", r"pairs.img2img_strengths must be a list, got 0.5"),
+        ("pairs.fit=squash", r"pairs.fit must be one of \['crop', 'pad'\], got 'squash'"),
+        ("pairs.families=[crop, blur]", r"pairs.families\[1\] must be one of \['reencode'"),
         ("train=1", r"must look like section.key=value"),
     ],
 )

@@ -5,7 +5,7 @@ from replica.contracts.base import Contract, ContractError, stamp_of
 from replica.contracts.dedup import DUPLICATES, TEXT_CLUSTERS
 from replica.contracts.images import IMAGES, IMAGES_DEDUP
 from replica.contracts.metrics import METRICS, PREDICTIONS
-from replica.contracts.pairs import PAIRS
+from replica.contracts.pairs import LABELS, PAIRS, PAIRS_GALLERY
 from replica.contracts.rejects import REJECTS
 from replica.contracts.stories import STORIES
 
@@ -18,6 +18,8 @@ REGISTRY: dict[str, Contract] = {
         IMAGES_DEDUP,
         DUPLICATES,
         PAIRS,
+        PAIRS_GALLERY,
+        LABELS,
         METRICS,
         PREDICTIONS,
         REJECTS,
@@ -41,8 +43,10 @@ __all__ = [
     "DUPLICATES",
     "IMAGES",
     "IMAGES_DEDUP",
+    "LABELS",
     "METRICS",
     "PAIRS",
+    "PAIRS_GALLERY",
     "PREDICTIONS",
     "REGISTRY",
     "REJECTS",

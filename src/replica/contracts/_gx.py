@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 
 def expectations() -> ModuleType:
@@ -12,3 +13,17 @@ def expectations() -> ModuleType:
     import great_expectations as gx
 
     return gx.expectations
+
+
+def format_parity() -> list[Any]:
+    """Every blob of the table has one encoding (format, JPEG quality, subsampling, mode).
+
+    ``blob_format`` is derived by ``validate`` from the files themselves, so a dataset whose
+    classes differ in file format (the confound that lets a detector learn "PNG = fake") fails.
+    """
+    e = expectations()
+    return [
+        e.ExpectColumnValuesToNotBeNull(column="blob_format"),
+        e.ExpectColumnValuesToNotMatchRegex(column="blob_format", regex=r"^mixed:"),
+        e.ExpectColumnUniqueValueCountToBeBetween(column="blob_format", min_value=1, max_value=1),
+    ]

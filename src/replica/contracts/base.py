@@ -38,10 +38,14 @@ class Contract:
 
     ``expectations`` builds the Great Expectations suite lazily (GX is slow to import).
     ``blob_column`` names a column of relative file URIs whose files ``validate`` checks
-    (exists, sha256 matches ``blob_sha_column``, decodes) and reports as the derived
-    column ``blob_ok``. ``text_keys`` are string columns (ids, URLs) that may hold no control
-    or invisible formatting character; ``path_columns`` hold paths relative to the dataset
-    that must stay inside it.
+    (exists, inside the dataset, sha256 matches ``blob_sha_column``, decodes); ``extra_blobs``
+    lists more (uri column, sha column) pairs checked the same way. ``validate`` reports them as
+    derived columns: ``blob_ok`` (every file of the row is fine) and ``blob_format`` (the
+    encoding read back from the files, e.g. ``JPEG/q95/4:4:4/RGB``, or ``mixed:...`` when the
+    row's files differ), which format-parity rules (``_gx.format_parity``) check.
+    ``text_keys`` are string columns (ids, URLs) that may hold no control or invisible
+    formatting character; ``path_columns`` hold paths relative to the dataset that must stay
+    inside it.
     """
 
     name: str
@@ -51,6 +55,7 @@ class Contract:
     expectations: Callable[[], list[Any]]
     blob_column: str | None = None
     blob_sha_column: str | None = None
+    extra_blobs: tuple[tuple[str, str | None], ...] = ()
     description: str = ""
     file_name: str = field(default="")
     text_keys: tuple[str, ...] = ()
@@ -59,6 +64,12 @@ class Contract:
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def blobs(self) -> tuple[tuple[str, str | None], ...]:
+        """Every (uri column, sha256 column or None) whose files ``validate`` checks."""
+        first = ((self.blob_column, self.blob_sha_column),) if self.blob_column else ()
+        return (*first, *self.extra_blobs)
 
     @property
     def filename(self) -> str:

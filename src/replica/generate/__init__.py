@@ -1,1 +1,2 @@
-"""Making (source, replica) pairs: img2img generation, deterministic transforms, proxy labels."""
+"""D-Rep pairs by construction: the level rule, image operations and compositions, diffusion
+replicas, references (clusters, splits, negatives), prompt matching and human labels."""

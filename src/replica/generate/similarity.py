@@ -1,20 +1,18 @@
-"""The proxy label: how visually a replica copies its source, as a similarity in [-1, 1].
+"""The proxy similarity: how visually a replica copies its source, as a number in [-1, 1].
 
-No human labels exist for the generated pairs, so each pair gets a proxy score that grows with
-visual copying: the mean of three signals on small grayscale versions of both images,
-each 1 for identical images and about 0 for unrelated ones,
+A measurement stored beside every pair, never its label (levels follow from the recipe,
+``levels``): it shows, for instance, that a random-weight diffusion model copies nothing. It is
+the mean of three signals on small grayscale versions of both images, each 1 for identical
+images and about 0 for unrelated ones,
 
 - normalized cross-correlation of 32x32 pixels (global structure and tone),
 - mean SSIM over 8x8 blocks of the same 32x32 images (local structure),
 - pHash agreement ``1 - 2 * hamming / 64`` (the 64-bit DCT hash; robust to resizing and JPEG),
 
 taken as the maximum over the replica and its mirror image, because a mirrored copy is a copy.
-The level is the number of ``thresholds`` the score reaches (0 = unrelated, 5 = identical).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import imagehash
 import numpy as np
@@ -67,8 +65,3 @@ def proxy_similarity(source: Image.Image, replica: Image.Image) -> float:
     """The documented proxy score in [-1, 1] (see module docstring)."""
     score = max(_similarity(source, replica), _similarity(source, ImageOps.mirror(replica)))
     return float(np.clip(score, -1.0, 1.0))
-
-
-def level_of(similarity: float, thresholds: Sequence[float]) -> int:
-    """How many of the ascending ``thresholds`` the similarity reaches (0..len(thresholds))."""
-    return sum(similarity >= t for t in thresholds)

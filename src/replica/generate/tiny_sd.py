@@ -1,9 +1,10 @@
-"""A tiny random-weight Stable Diffusion img2img pipeline that stands in for a real checkpoint.
+"""A tiny random-weight Stable Diffusion pipeline that stands in for a real checkpoint.
 
 Real SD weights cannot be downloaded here, so the demo and tests build one from small configs
-(two-block UNet and VAE, two-layer CLIP text encoder, byte-level tokenizer) and save it with
-``save_pretrained``; ``pairs`` then loads it through ``from_pretrained`` exactly as it would load
-a real model. Its outputs are noise: it exercises the code path, not image quality.
+(a two-block UNet, a four-block VAE that downsamples 8x like SD's, a two-layer CLIP text encoder,
+a byte-level tokenizer) and save it with ``save_pretrained``; ``pairs`` then loads it through
+``from_pretrained`` exactly as it would load a real model, as img2img, text-to-image and (4-channel)
+inpainting pipelines. Its outputs are noise: it exercises the code path, not image quality.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def build_tiny_sd(seed: int = 0) -> Any:
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64),
         layers_per_block=1,
-        sample_size=8,
+        sample_size=16,
         in_channels=4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -67,11 +68,12 @@ def build_tiny_sd(seed: int = 0) -> Any:
         cross_attention_dim=32,
     )
     vae = AutoencoderKL(
-        block_out_channels=[32, 64],
+        block_out_channels=[16, 16, 32, 32],  # 8x down like SD: a 224 px image is 28x28 latents
+        norm_num_groups=8,
         in_channels=3,
         out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
         latent_channels=4,
     )
     text_encoder = CLIPTextModel(

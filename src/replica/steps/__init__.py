@@ -5,6 +5,7 @@ STEPS = (
     "extract",
     "dedup",
     "validate",
+    "gallery",
     "pairs",
     "train",
     "evaluate",

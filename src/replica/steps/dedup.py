@@ -161,10 +161,12 @@ def main(
 
 
 def _report(directory: Path, stats: dict[str, float]) -> None:
-    """The text path's counts and the second pass's cost: ``text_stats.json`` and one line."""
+    """The text path's counts in ``text_stats.json`` (part of the dataset, so no timings: the
+    same input gives the same DVC hash) and, with the second pass's cost, in one line."""
     import json
 
-    atomic_write_text(directory / "text_stats.json", json.dumps(stats, indent=2, sort_keys=True))
+    counts = {k: v for k, v in stats.items() if not k.endswith("_seconds")}
+    atomic_write_text(directory / "text_stats.json", json.dumps(counts, indent=2, sort_keys=True))
     g = stats.get
     typer.echo(
         f"[dedup] text: {g('candidates', 0):.0f} candidate pairs, {g('band_pairs', 0):.0f} in the "

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
-from replica.config import Family, Params
+from replica.config import Detector, Params
 from replica.contracts import PAIRS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 def main(
     input: Annotated[Path, typer.Option(help="Training data directory (copy: pairs output).")],
     output: Annotated[Path, typer.Option(help="Model directory to write.")],
-    family: Annotated[Family, typer.Option(help="Detector family to train.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family to train.")] = Detector.copy,
     checkpoints: Annotated[
         Path | None, typer.Option(help="Checkpoint folder (default: beside --output).")
     ] = None,

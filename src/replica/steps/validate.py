@@ -3,9 +3,10 @@
 Command: ``replica validate --input data/extract --report reports/validate/extract.json``
 
 Reads:  every ``*.parquet`` in ``--input`` stamped with a known contract (name@version in the
-        Parquet metadata); for contracts with a blob column, the referenced files. A
-        ``*.parquet`` that is not Parquet, carries an unknown stamp, or whose columns do not fit
-        its contract fails as a dataset of the report (``readable_contract_table``).
+        Parquet metadata); for contracts with blob columns, the referenced files (checked, and
+        their encoding read back as the derived column ``blob_format``). A ``*.parquet`` that is
+        not Parquet, carries an unknown stamp, or whose columns do not fit its contract fails as
+        a dataset of the report (``readable_contract_table``).
 Writes: ``--report`` (JSON: per dataset, expectations evaluated and the failures with examples).
 Params: ``validate`` (max_failed_examples), ``extract.max_image_pixels`` for blob decoding.
 
@@ -25,7 +26,7 @@ import typer
 
 from replica.contracts import Contract, ContractError, by_ref, stamp_of
 from replica.io import StepSummary, atomic_write_text
-from replica.quality.blobs import check_blob
+from replica.quality.blobs import derive_blob_columns
 from replica.quality.suite import ExpectationOutcome, SuiteReport, run_suite
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
@@ -52,20 +53,12 @@ def main(
                     typer.echo(line)
                 continue
             contract, df = opened
-            if contract.blob_column:
-                shas = (
-                    df[contract.blob_sha_column] if contract.blob_sha_column else [None] * len(df)
+            if contract.blobs:
+                ok, formats, reasons = derive_blob_columns(
+                    df, contract.blobs, Path(input), cfg.extract.max_image_pixels
                 )
-                reasons = [
-                    check_blob(Path(input), uri, sha, cfg.extract.max_image_pixels)
-                    if isinstance(uri, str)
-                    else "missing"
-                    for uri, sha in zip(df[contract.blob_column], shas, strict=True)
-                ]
-                df["blob_ok"] = [r is None for r in reasons]
-                for r in reasons:
-                    if r:
-                        summary.rejects[f"blob_{r}"] += 1
+                df["blob_ok"], df["blob_format"] = ok, formats
+                summary.rejects.update(reasons)
             result = run_suite(contract, df, cfg.validate.max_failed_examples)
             reports.append(result)
             summary.rows_in += len(df)
