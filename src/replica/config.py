@@ -98,6 +98,90 @@ class PairsConfig:
     max_images: int = 200
 
 
+class ImageFormat(enum.Enum):
+    """Encoders the ``fakes`` step writes every image with (one for the whole dataset)."""
+
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+
+
+class SizePolicy(enum.Enum):
+    """How ``fakes`` brings every image to ``image_size`` square before encoding it.
+
+    ``resize``: scale the short side to ``image_size`` (Lanczos), then centre-crop; ``crop``:
+    centre-crop at native resolution, rejecting images smaller than ``image_size``.
+    """
+
+    RESIZE = "resize"
+    CROP = "crop"
+
+
+class MatchBy(enum.Enum):
+    """How the matched-real protocol finds each fake's real counterpart."""
+
+    AUTO = "auto"  # caption when the fake and every candidate real have text, else embedding
+    CAPTION = "caption"
+    EMBEDDING = "embedding"
+
+
+@dataclass(frozen=True)
+class FakesConfig:
+    parity: bool = True
+    format: ImageFormat = ImageFormat.JPEG
+    quality: int = 90
+    image_size: int = 256
+    size_policy: SizePolicy = SizePolicy.RESIZE
+    test_generators: tuple[str, ...] = ()
+    test_fraction: float = 0.3
+    val_fraction: float = 0.15
+    match_by: MatchBy = MatchBy.AUTO
+    max_image_pixels: int = 40_000_000
+
+
+class CaptionSource(enum.Enum):
+    """The text the U-Net is conditioned on while inverting an image."""
+
+    DATASET = "dataset"  # the row's caption or prompt (empty when it has none)
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class InvertConfig:
+    model: str = ""
+    image_size: int = 256
+    steps: int = 50
+    guidance_scale: float = 1.0
+    caption_source: CaptionSource = CaptionSource.DATASET
+    batch_size: int = 8
+
+
+class SyntheticModel(enum.Enum):
+    """The synthetic-image detector ``train --family synthetic`` builds."""
+
+    ARTEFACT = "artefact"  # NPR residual + spectrum features, logistic regression (CPU)
+    PROBE = "probe"  # UnivFD: frozen backbone embedding + logistic regression
+    FAKEINVERSION = "fakeinversion"  # 9-channel ResNet on FakeInversion features (GPU)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    model: SyntheticModel = SyntheticModel.ARTEFACT
+    backbone: str = ""
+    c: float = 0.1
+    depths: tuple[int, ...] = (3, 4, 6, 3)
+    hidden_sizes: tuple[int, ...] = (256, 512, 1024, 2048)
+    embedding_size: int = 64
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    logo: bool = True
+    consistency_views: int = 0
+    robustness: tuple[str, ...] = ("jpeg75", "jpeg50", "resize0.5")
+    ece_bins: int = 15
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     image_size: int = 32
@@ -145,6 +229,9 @@ class Params:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     validate: ValidateConfig = field(default_factory=ValidateConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
+    fakes: FakesConfig = field(default_factory=FakesConfig)
+    invert: InvertConfig = field(default_factory=InvertConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)

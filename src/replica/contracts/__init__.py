@@ -3,7 +3,9 @@
 from replica.contracts.articles import ARTICLES, ARTICLES_DEDUP
 from replica.contracts.base import Contract, ContractError, stamp_of
 from replica.contracts.dedup import DUPLICATES
+from replica.contracts.fakes import FAKES
 from replica.contracts.images import IMAGES, IMAGES_DEDUP
+from replica.contracts.inversions import INVERSIONS
 from replica.contracts.metrics import METRICS, PREDICTIONS
 from replica.contracts.pairs import PAIRS
 from replica.contracts.rejects import REJECTS
@@ -16,7 +18,9 @@ REGISTRY: dict[str, Contract] = {
         ARTICLES_DEDUP,
         IMAGES,
         IMAGES_DEDUP,
+        INVERSIONS,
         DUPLICATES,
+        FAKES,
         PAIRS,
         METRICS,
         PREDICTIONS,
@@ -38,8 +42,10 @@ __all__ = [
     "ARTICLES",
     "ARTICLES_DEDUP",
     "DUPLICATES",
+    "FAKES",
     "IMAGES",
     "IMAGES_DEDUP",
+    "INVERSIONS",
     "METRICS",
     "PAIRS",
     "PREDICTIONS",

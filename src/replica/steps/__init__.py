@@ -6,6 +6,8 @@ STEPS = (
     "dedup",
     "validate",
     "pairs",
+    "fakes",
+    "invert",
     "train",
     "evaluate",
     "register",

@@ -3,7 +3,10 @@
 Command: ``replica validate --input data/extract --report reports/validate/extract.json``
 
 Reads:  every ``*.parquet`` in ``--input`` stamped with a known contract (name@version in the
-        Parquet metadata); for contracts with a blob column, the referenced files.
+        Parquet metadata); for contracts with a blob column, the referenced files, which give
+        the derived columns ``blob_ok`` (present, sha256 matches, decodes) and
+        ``blob_encoding`` (format, mode, size and JPEG quality: see
+        ``replica.quality.encoding``; suites use it for format-parity rules).
 Writes: ``--report`` (JSON: per dataset, expectations evaluated and the failures with examples).
 Params: ``validate`` (max_failed_examples), ``extract.max_image_pixels`` for blob decoding.
 
@@ -23,6 +26,7 @@ import typer
 from replica.contracts import by_ref, stamp_of
 from replica.io import StepSummary, atomic_write_text
 from replica.quality.blobs import check_blob
+from replica.quality.encoding import encoding_of
 from replica.quality.suite import run_suite
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
@@ -56,6 +60,10 @@ def main(
                     for uri, sha in zip(df[contract.blob_column], shas, strict=True)
                 ]
                 df["blob_ok"] = [r is None for r in reasons]
+                df["blob_encoding"] = [
+                    encoding_of(Path(input) / uri) if r is None else None
+                    for uri, r in zip(df[contract.blob_column], reasons, strict=True)
+                ]
                 for r in reasons:
                     if r:
                         summary.rejects[f"blob_{r}"] += 1

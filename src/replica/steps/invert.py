@@ -1,0 +1,104 @@
+"""Compute FakeInversion features for every image of a ``fakes`` dataset (GPU pool).
+
+Command: ``replica invert --input data/fakes --output data/invert [--model data/tiny-sd]
+[--cache data/cache]``
+
+Reads:  ``fakes.parquet`` (contract fakes) and its images; the Stable Diffusion model (a local
+        diffusers directory or a hub id, never downloaded; default ``invert.model``).
+Writes: ``inversions.parquet`` (contract inversions), ``features/<sha[:2]>/<sha>.safetensors``
+        (float16 [9, S, S]: image, decoded inverted noise, decoded reconstruction; hard links
+        into the cache) and ``_meta.json``.
+Params: ``invert`` (model, image_size, steps, guidance_scale, caption_source, batch_size).
+Env:    ``REPLICA_CACHE`` (default for ``--cache``): the feature cache, keyed by image sha256 and
+        model id (model, size, steps, guidance, caption source), so a rerun inverts only new
+        images and ``train``/``evaluate`` reuse the same features.
+
+Runs on a GPU when one is visible (fp16), else on CPU (fp32: the tiny model for tests/demo).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from replica.contracts import FAKES, INVERSIONS
+from replica.io import StepSummary, atomic_dir, link_or_copy, write_sidecar
+from replica.steps._common import Overrides, ParamsPath, StepError, load, run
+
+CacheDir = Annotated[
+    Path, typer.Option(envvar="REPLICA_CACHE", help="Feature cache (image sha256 + model id).")
+]
+
+
+def main(
+    input: Annotated[Path, typer.Option(help="fakes output directory (fakes.parquet).")],
+    output: Annotated[Path, typer.Option(help="Directory to write the feature files into.")],
+    model: Annotated[
+        str | None, typer.Option(help="Stable Diffusion dir or hub id (default: invert.model).")
+    ] = None,
+    cache: CacheDir = Path("data/cache"),
+    params: ParamsPath = Path("params.yaml"),
+    set_: Overrides = None,
+) -> None:
+    cfg = load(params, set_)
+
+    def body() -> StepSummary:
+        from tqdm import tqdm
+
+        from replica.cache import FeatureCache
+        from replica.invert.inversion import cached_features, inverter_for
+        from replica.train.synthetic import load_pixels
+
+        summary = StepSummary("invert")
+        rows = FAKES.read(input).to_pylist()
+        summary.rows_in = len(rows)
+        model_id = model or cfg.invert.model
+        if not model_id:
+            raise StepError("no Stable Diffusion model: pass --model or set invert.model")
+        try:
+            inverter = inverter_for(model_id, cfg.invert)
+        except (OSError, ValueError) as exc:
+            raise StepError(str(exc)) from exc
+        store = FeatureCache(cache, inverter.model_id)
+        with tqdm(total=len(rows), desc="invert", disable=None) as bar:
+            features = cached_features(
+                inverter,
+                store,
+                [r["sha256"] for r in rows],
+                lambda i: load_pixels(Path(input) / rows[i]["uri"]),
+                [r["caption"] or "" for r in rows],
+                cfg.invert.batch_size,
+                bar.update,
+            )
+        size = cfg.invert.image_size
+        with atomic_dir(output) as out:
+            records = []
+            for row, feat in zip(rows, features, strict=True):
+                if tuple(feat.shape) != (9, size, size):
+                    raise StepError(f"features of {row['image_id']} have shape {tuple(feat.shape)}")
+                uri = f"features/{row['sha256'][:2]}/{row['sha256']}.safetensors"
+                link_or_copy(store.path(row["sha256"]), out / uri)
+                records.append(
+                    {"image_id": row["image_id"], "image_sha256": row["sha256"], "uri": uri,
+                     "sha256": _sha256(out / uri), "model_id": inverter.model_id,
+                     "channels": 9, "size": size}
+                )  # fmt: skip
+            INVERSIONS.write(records, out)
+            typer.echo(
+                f"[invert] {inverter.model_id}: cache hits={store.hits} misses={store.misses}"
+            )
+            summary.rows_out = len(records)
+            summary.outputs = {"inversions": len(records), "inverted": store.misses}
+            contracts = {"inversions": INVERSIONS.ref, "fakes": FAKES.ref}
+            write_sidecar(out, summary.finish(), contracts, cfg.digest("invert"))
+        return summary
+
+    run("invert", body)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
