@@ -90,10 +90,10 @@ def pairs(workspace: str, base: str, params: str):
 
 
 @component
-def train(workspace: str, base: str, params: str):
+def train(workspace: str, base: str, params: str, family_params: str):
     """Train the copy detector on the pairs (GPU): ``replica train``."""
     argv = ["replica", "train", "--input", "data/pairs", "--output", "data/model"]
-    run_step(workspace, argv, {"base": base, "train": params})
+    run_step(workspace, argv, {"base": base, "train": params, "copy": family_params})
 
 
 @component

@@ -20,6 +20,7 @@ from pipelines.cluster import MLFLOW_ENV, MLFLOW_SECRET, PVC_NAME, WORKSPACE, co
 def train(
     base: str,
     train: str,
+    copy: str,
     evaluate: str,
     register: str,
     promote: str,
@@ -32,7 +33,7 @@ def train(
     pvc = {"pvc_name": pvc_name}
     mlflow = ((MLFLOW_SECRET, MLFLOW_ENV),)
     t_train = configure(
-        steps.train(base=base, params=train, **ws),
+        steps.train(base=base, params=train, family_params=copy, **ws),
         "train",
         timeout_s=8 * 3600,
         gpu=True,

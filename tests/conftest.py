@@ -31,3 +31,26 @@ def params_file(tmp_path: Path) -> Path:
     p = tmp_path / "params.yaml"
     p.write_text((ROOT / "params.yaml").read_text())
     return p
+
+
+@pytest.fixture(scope="session")
+def _mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated MLflow SQLite store per session; tests copy it (migrations take ~5 s)."""
+    from mlflow import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _mlflow_template: Path) -> str:
+    """A fresh SQLite tracking store in tmp_path, set as ``MLFLOW_TRACKING_URI``."""
+    import shutil
+
+    store = tmp_path / "mlruns"
+    store.mkdir()
+    shutil.copy(_mlflow_template, store / "mlflow.db")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri

@@ -98,52 +98,71 @@ class PairsConfig:
     max_images: int = 200
 
 
-class ImageFormat(enum.Enum):
+class Family(enum.StrEnum):
+    """The detector families ``train``/``evaluate``/``register``/``promote`` take (``--family``)."""
+
+    copy = "copy"
+    synthetic = "synthetic"
+
+
+class Device(enum.StrEnum):
+    auto = "auto"  # CUDA when present, else CPU
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Precision(enum.StrEnum):
+    auto = "auto"  # bf16 autocast on GPU, fp32 on CPU
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class ImageFormat(enum.StrEnum):
     """Encoders the ``fakes`` step writes every image with (one for the whole dataset)."""
 
-    JPEG = "jpeg"
-    PNG = "png"
-    WEBP = "webp"
+    jpeg = "jpeg"
+    png = "png"
+    webp = "webp"
 
 
-class SizePolicy(enum.Enum):
+class SizePolicy(enum.StrEnum):
     """How ``fakes`` brings every image to ``image_size`` square before encoding it.
 
     ``resize``: scale the short side to ``image_size`` (Lanczos), then centre-crop; ``crop``:
     centre-crop at native resolution, rejecting images smaller than ``image_size``.
     """
 
-    RESIZE = "resize"
-    CROP = "crop"
+    resize = "resize"
+    crop = "crop"
 
 
-class MatchBy(enum.Enum):
+class MatchBy(enum.StrEnum):
     """How the matched-real protocol finds each fake's real counterpart."""
 
-    AUTO = "auto"  # caption when the fake and every candidate real have text, else embedding
-    CAPTION = "caption"
-    EMBEDDING = "embedding"
+    auto = "auto"  # caption when the fake and every candidate real have text, else embedding
+    caption = "caption"
+    embedding = "embedding"
 
 
 @dataclass(frozen=True)
 class FakesConfig:
     parity: bool = True
-    format: ImageFormat = ImageFormat.JPEG
+    format: ImageFormat = ImageFormat.jpeg
     quality: int = 90
     image_size: int = 256
-    size_policy: SizePolicy = SizePolicy.RESIZE
+    size_policy: SizePolicy = SizePolicy.resize
     test_generators: tuple[str, ...] = ()
     test_fraction: float = 0.3
     val_fraction: float = 0.15
-    match_by: MatchBy = MatchBy.AUTO
+    match_by: MatchBy = MatchBy.auto
     max_image_pixels: int = 40_000_000
 
 
-class CaptionSource(enum.Enum):
+class CaptionSource(enum.StrEnum):
     """The text the U-Net is conditioned on while inverting an image."""
 
-    DATASET = "dataset"  # the row's caption or prompt (empty when it has none)
-    EMPTY = "empty"
+    dataset = "dataset"  # the row's caption or prompt (empty when it has none)
+    empty = "empty"
 
 
 @dataclass(frozen=True)
@@ -152,21 +171,21 @@ class InvertConfig:
     image_size: int = 256
     steps: int = 50
     guidance_scale: float = 1.0
-    caption_source: CaptionSource = CaptionSource.DATASET
+    caption_source: CaptionSource = CaptionSource.dataset
     batch_size: int = 8
 
 
-class SyntheticModel(enum.Enum):
+class SyntheticModel(enum.StrEnum):
     """The synthetic-image detector ``train --family synthetic`` builds."""
 
-    ARTEFACT = "artefact"  # NPR residual + spectrum features, logistic regression (CPU)
-    PROBE = "probe"  # UnivFD: frozen backbone embedding + logistic regression
-    FAKEINVERSION = "fakeinversion"  # 9-channel ResNet on FakeInversion features (GPU)
+    artefact = "artefact"  # NPR residual + spectrum features, logistic regression (CPU)
+    probe = "probe"  # UnivFD: frozen backbone embedding + logistic regression
+    fakeinversion = "fakeinversion"  # 9-channel ResNet on FakeInversion features (GPU)
 
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    model: SyntheticModel = SyntheticModel.ARTEFACT
+    model: SyntheticModel = SyntheticModel.artefact
     backbone: str = ""
     c: float = 0.1
     depths: tuple[int, ...] = (3, 4, 6, 3)
@@ -184,6 +203,34 @@ class SyntheticConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The training loop's settings, the same for every model family (``train.loop``)."""
+
+    device: Device = Device.auto
+    precision: Precision = Precision.auto
+    workers: int = 1  # DataLoader worker processes (0: load in the training process)
+    prefetch: int = 2  # batches each worker loads ahead
+    checkpoint_every: int = 100  # steps between checkpoints (and one at the end)
+    eval_every: int = 50  # steps between validations (and one at the end)
+    patience: int = 0  # validations without improvement before stopping; 0 = never
+    log_every: int = 10
+    grad_clip: float = 1.0  # max gradient norm; 0 = off
+    max_minutes: float = 0.0  # wall-clock budget of one run; 0 = none
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint_every", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.workers < 0 or self.prefetch < 1:
+            raise ConfigError(
+                f"train.workers must be >= 0 and train.prefetch >= 1, got "
+                f"{self.workers} and {self.prefetch}"
+            )
+
+
+@dataclass(frozen=True)
+class CopyConfig:
+    """The copy detector's model and optimisation hyperparameters (``train --family copy``)."""
+
     image_size: int = 32
     patch_size: int = 8
     dim: int = 64
@@ -196,6 +243,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.01
+    warmup_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -233,6 +281,7 @@ class Params:
     invert: InvertConfig = field(default_factory=InvertConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    copy: CopyConfig = field(default_factory=CopyConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)

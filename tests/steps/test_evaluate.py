@@ -18,7 +18,7 @@ runner = CliRunner()
 def train(tmp_path: Path, pairs: Path, params_file: Path) -> Path:
     out = tmp_path / "model"
     args = ["train", "--input", str(pairs), "--output", str(out), "--params", str(params_file)]
-    res = runner.invoke(app, [*args, "--set", "train.steps=5"])
+    res = runner.invoke(app, [*args, "--set", "copy.steps=5", "--set", "copy.batch_size=4"])
     assert res.exit_code == 0, res.output
     return out
 
@@ -28,7 +28,9 @@ def evaluate(model: Path, pairs: Path, out: Path, params_file: Path):
     return runner.invoke(app, [*args, "--params", str(params_file)])
 
 
-def test_evaluate_writes_pcc_rmse_and_predictions(tmp_path: Path, params_file: Path) -> None:
+def test_evaluate_writes_pcc_rmse_and_predictions(
+    tmp_path: Path, params_file: Path, mlflow_uri: str
+) -> None:
     pairs = make_pairs(tmp_path, params_file, n_images=4)
     out = tmp_path / "eval"
     res = evaluate(train(tmp_path, pairs, params_file), pairs, out, params_file)
@@ -47,7 +49,9 @@ def test_evaluate_writes_pcc_rmse_and_predictions(tmp_path: Path, params_file: P
     assert len(preds) == n and all(0 <= p["predicted"] <= 1 for p in preds)
 
 
-def test_constant_test_labels_are_an_error(tmp_path: Path, params_file: Path) -> None:
+def test_constant_test_labels_are_an_error(
+    tmp_path: Path, params_file: Path, mlflow_uri: str
+) -> None:
     pairs = make_pairs(tmp_path, params_file, n_images=2)
     model = train(tmp_path, pairs, params_file)
     table = PAIRS.read(pairs)

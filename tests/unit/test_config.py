@@ -21,10 +21,10 @@ def test_project_params_load_and_every_section_is_present() -> None:
 
 def test_override_uses_yaml_scalars_and_changes_the_digest(params_file: Path) -> None:
     base = load_params(params_file)
-    changed = load_params(params_file, ["train.lr=1e-4", "pairs.strengths=[0.5]"])
-    assert changed.train.lr == pytest.approx(1e-4)
+    changed = load_params(params_file, ["copy.lr=1e-4", "pairs.strengths=[0.5]"])
+    assert changed.copy.lr == pytest.approx(1e-4)
     assert changed.pairs.strengths == (0.5,)
-    assert changed.digest("train") != base.digest("train")
+    assert changed.digest("copy") != base.digest("copy")
     assert changed.digest("dedup") == base.digest("dedup")
 
 
@@ -33,7 +33,7 @@ def test_override_uses_yaml_scalars_and_changes_the_digest(params_file: Path) ->
     [
         ("train.learning_rate=1", r"unknown key\(s\) \['learning_rate'\] in 'train'"),
         ("trian.lr=1", r"unknown params section\(s\) \['trian'\]"),
-        ("train.steps=ten", r"train.steps must be an integer, got 'ten'"),
+        ("copy.steps=ten", r"copy.steps must be an integer, got 'ten'"),
         ("crawl.fetch_remote=1", r"crawl.fetch_remote must be true or false, got 1"),
         ("pairs.strengths=0.5", r"pairs.strengths must be a list, got 0.5"),
         ("train=1", r"must look like section.key=value"),

@@ -16,11 +16,11 @@ from PIL import Image
 from replica.config import FakesConfig, ImageFormat, SizePolicy
 
 MIME = {
-    ImageFormat.JPEG: "image/jpeg",
-    ImageFormat.PNG: "image/png",
-    ImageFormat.WEBP: "image/webp",
+    ImageFormat.jpeg: "image/jpeg",
+    ImageFormat.png: "image/png",
+    ImageFormat.webp: "image/webp",
 }
-EXT = {ImageFormat.JPEG: "jpg", ImageFormat.PNG: "png", ImageFormat.WEBP: "webp"}
+EXT = {ImageFormat.jpeg: "jpg", ImageFormat.png: "png", ImageFormat.webp: "webp"}
 PIL_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 PIL_MIME |= {"BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg"}
 
@@ -51,7 +51,7 @@ def fit(image: Image.Image, size: int, policy: SizePolicy) -> Image.Image:
     """``size`` x ``size``: short side scaled to ``size`` then centre-cropped (``resize``), or
     centre-cropped at native resolution (``crop``; TooSmall when a side is shorter)."""
     w, h = image.size
-    if policy is SizePolicy.RESIZE:
+    if policy is SizePolicy.resize:
         scale = size / min(w, h)
         w, h = max(size, round(w * scale)), max(size, round(h * scale))
         image = image.resize((w, h), Image.Resampling.LANCZOS)
@@ -65,9 +65,9 @@ def encode(image: Image.Image, cfg: FakesConfig) -> Encoded:
     """The dataset's bytes for ``image`` under ``cfg`` (format, quality, size, policy)."""
     square = fit(to_rgb(image), cfg.image_size, cfg.size_policy)
     buf = io.BytesIO()
-    if cfg.format is ImageFormat.JPEG:
+    if cfg.format is ImageFormat.jpeg:
         square.save(buf, format="JPEG", quality=cfg.quality, subsampling="4:2:0")
-    elif cfg.format is ImageFormat.WEBP:
+    elif cfg.format is ImageFormat.webp:
         square.save(buf, format="WEBP", quality=cfg.quality)
     else:
         square.save(buf, format="PNG")

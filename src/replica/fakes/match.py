@@ -65,10 +65,10 @@ def match_reals(
         raise ValueError("the matched-real protocol needs at least one real image to match")
     all_reals_captioned = all(real_captions)
     use_caption = [
-        how is MatchBy.CAPTION or (how is MatchBy.AUTO and bool(c) and all_reals_captioned)
+        how is MatchBy.caption or (how is MatchBy.auto and bool(c) and all_reals_captioned)
         for c in fake_captions
     ]
-    if how is MatchBy.CAPTION and not (all_reals_captioned and all(fake_captions)):
+    if how is MatchBy.caption and not (all_reals_captioned and all(fake_captions)):
         missing = sum(not c for c in fake_captions) + sum(not c for c in real_captions)
         raise ValueError(f"fakes.match_by=caption but {missing} image(s) have no caption")
     by_content = np.asarray(fake_content, np.float32) @ np.asarray(real_content, np.float32).T

@@ -188,7 +188,7 @@ def to_model_input(pixels: np.ndarray, size: int) -> torch.Tensor:
     from replica.config import SizePolicy
     from replica.fakes.encode import fit
 
-    image = fit(Image.fromarray(pixels), size, SizePolicy.RESIZE)
+    image = fit(Image.fromarray(pixels), size, SizePolicy.resize)
     x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0)
     return x.permute(2, 0, 1)
 

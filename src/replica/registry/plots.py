@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def predicted_vs_label(
@@ -26,4 +26,23 @@ def predicted_vs_label(
     ax.legend(loc="upper left")
     buf = io.BytesIO()
     fig.savefig(buf, format="png")  # Figure without pyplot: no global backend, no GUI
+    return buf.getvalue()
+
+
+def training_curves(
+    history: Sequence[Mapping[str, float]], validation: Sequence[Mapping[str, float]], title: str
+) -> bytes:
+    """Training loss (and every validation metric) against the step, as PNG bytes."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), dpi=100)
+    ax = fig.subplots()
+    ax.plot([h["step"] for h in history], [h["loss"] for h in history], label="train loss")
+    for key in sorted({k for v in validation for k in v} - {"step"}):
+        rows = [v for v in validation if key in v]
+        ax.plot([v["step"] for v in rows], [v[key] for v in rows], marker="o", label=f"val {key}")
+    ax.set(title=title, xlabel="step")
+    ax.legend(loc="upper right")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     return buf.getvalue()

@@ -37,21 +37,25 @@ def main(
 
     def body() -> StepSummary:
         import numpy as np
+        import torch
 
         from replica.evaluate.metrics import pcc_pct, predict, rmse_pct
         from replica.models.pdf_embedding import PDFEmbedding
-        from replica.train.data import load_pairs
+        from replica.train.data import PairImages
 
         summary = StepSummary("evaluate")
         detector = PDFEmbedding.load(model)
         rows = PAIRS.read(input).to_pylist()
         summary.rows_in = len(rows)
         try:
-            data = load_pairs(rows, Path(input), detector.config.image_size)
+            images = PairImages(rows, Path(input), detector.config.image_size)
+            items = [images[i] for i in range(len(images))]
         except ValueError as exc:
             raise StepError(str(exc)) from exc
-        predicted = predict(detector, data.query, data.reference, cfg.evaluate.batch_size)
-        target = data.levels.numpy() / (detector.config.levels - 1)
+        query = torch.stack([q for q, _, _ in items])
+        reference = torch.stack([r for _, r, _ in items])
+        predicted = predict(detector, query, reference, cfg.evaluate.batch_size)
+        target = np.array([lv for _, _, lv in items]) / (detector.config.levels - 1)
         test = np.array([r["split"] == "test" for r in rows], dtype=bool)
         n_test, n_train = int(test.sum()), int((~test).sum())
         if n_test == 0:

@@ -1,60 +1,152 @@
-"""Train the PDF-Embedding copy detector on the train split of a pairs dataset.
+"""Train a detector family on its training data with the generic loop (``replica.train``).
 
-Command: ``replica train --input data/pairs --output data/model``
+Command: ``replica train --family copy --input data/pairs --output data/models/copy``
+         (under ``torchrun --nproc_per_node N -m replica.cli train ...`` for DDP)
 
-Reads:  ``pairs.parquet`` (contract pairs) and its replica/source images, train split only.
-Writes: the model directory (``config.json`` + ``model.safetensors``, loadable with
-        ``PDFEmbedding.load``), ``train_log.json`` (loss per step), ``_meta.json``.
-Params: ``train`` (model size, pdf_sigma, temperature, steps, batch_size, lr, weight_decay),
-        ``base.seed``.
+Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; train split to fit,
+        val split for early stopping.
+Writes: the model directory (``config.json`` + ``model.safetensors``), ``train_log.json``
+        (loss curve and validations), ``_meta.json``; an MLflow run ``train`` (params, curves,
+        ``plots/curves.png``) in experiment ``register.experiment``.
+        Checkpoints go to ``--checkpoints`` (default: ``.<output name>.checkpoints`` beside the
+        output), one folder per params+data fingerprint; a rerun with the same fingerprint
+        resumes there, and the folder is removed once the model is written.
+Params: ``train`` (loop settings), the family's section (``copy``), ``base.seed``.
+Env:    ``MLFLOW_TRACKING_URI`` (default SQLite in ``./mlruns``); torchrun's ``RANK``,
+        ``WORLD_SIZE``, ``LOCAL_RANK``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
+from replica.config import Family, Params
 from replica.contracts import PAIRS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
+if TYPE_CHECKING:
+    from replica.train.loop import Distributed, Result
+
 
 def main(
-    input: Annotated[Path, typer.Option(help="pairs output directory (pairs.parquet).")],
+    input: Annotated[Path, typer.Option(help="Training data directory (copy: pairs output).")],
     output: Annotated[Path, typer.Option(help="Model directory to write.")],
+    family: Annotated[Family, typer.Option(help="Detector family to train.")] = Family.copy,
+    checkpoints: Annotated[
+        Path | None, typer.Option(help="Checkpoint folder (default: beside --output).")
+    ] = None,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
     cfg = load(params, set_)
 
     def body() -> StepSummary:
-        from replica.train.data import load_pairs
-        from replica.train.loop import fit
+        from replica.registry.plots import training_curves
+        from replica.registry.runs import open_run
+        from replica.registry.store import RegistryError, tracking_from_env
+        from replica.registry.tags import flatten
+        from replica.train.loop import Distributed
 
         summary = StepSummary("train")
-        rows = PAIRS.read(input).to_pylist()
-        train_rows = [r for r in rows if r["split"] == "train"]
-        summary.rows_in = len(rows)
-        if not train_rows:
-            raise StepError(f"no train-split pairs in {str(input)!r}")
+        dist = Distributed.from_env(os.environ)
+        section = family.value
+        digest = cfg.digest("base", "train", section)
+        fingerprint = _fingerprint(digest, Path(input) / PAIRS.filename)
+        base = checkpoints or Path(output).parent / f".{Path(output).name}.checkpoints"
+        ckpt = base / fingerprint
+        tracking = tracking_from_env(os.environ, Path.cwd())
+        data = cfg.to_dict()
+        run_params = flatten({s: data[s] for s in ("base", "train", section)})
         try:
-            data = load_pairs(train_rows, Path(input), cfg.train.image_size)
-            model, losses = fit(data, cfg.train, cfg.base.seed)
-        except ValueError as exc:
+            with open_run(
+                tracking, cfg.register.experiment, "train", run_params, {"family": section}
+            ) as mlrun:
+                result, n_train, save = _train_copy(cfg, Path(input), ckpt, dist, mlrun.metrics)
+                if dist.rank == 0:
+                    title = f"{section}: {result.steps} steps ({result.stopped})"
+                    mlrun.file(
+                        "plots/curves.png",
+                        training_curves(result.history, result.validation, title),
+                    )
+        except RegistryError as exc:
             raise StepError(str(exc)) from exc
+        summary.rows_in = summary.rows_out = n_train
+        if dist.rank != 0:
+            return summary
         with atomic_dir(output) as out:
-            model.save(out)
-            log = {"loss": [round(v, 6) for v in losses], "n_train": len(train_rows)}
+            save(out)
+            log = {
+                "family": section,
+                "n_train": n_train,
+                "steps": result.steps,
+                "stopped": result.stopped,
+                "resumed_from": result.resumed_from,
+                "best_step": result.best_step,
+                "seconds": round(result.seconds, 1),
+                "samples_per_s": round(result.samples_per_s, 2),
+                "history": result.history,
+                "validation": result.validation,
+            }
             (out / "train_log.json").write_text(json.dumps(log) + "\n")
-            summary.rows_out = len(train_rows)
-            summary.outputs = {"train_pairs": len(train_rows), "steps": len(losses)}
+            summary.outputs = {"train_pairs": n_train, "steps": result.steps}
+            losses = [h["loss"] for h in result.history]
             typer.echo(
-                f"[train] loss {losses[0]:.4f} -> {sum(losses[-10:]) / len(losses[-10:]):.4f}"
+                f"[train] {section}: {result.steps} steps ({result.stopped}), loss "
+                f"{losses[0]:.4f} -> {losses[-1]:.4f}, {result.samples_per_s:.1f} samples/s"
             )
-            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, cfg.digest("base", "train"))
+            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, digest)
+        shutil.rmtree(ckpt, ignore_errors=True)
         return summary
 
     run("train", body)
+
+
+def _fingerprint(params_digest: str, data_file: Path) -> str:
+    """Checkpoints resume only for the same params and the same training table."""
+    h = hashlib.sha256(params_digest.encode())
+    if data_file.is_file():
+        h.update(hashlib.sha256(data_file.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def _train_copy(
+    cfg: Params,
+    input: Path,
+    ckpt: Path,
+    dist: Distributed,
+    log: Callable[[dict[str, float], int], None],
+) -> tuple[Result, int, Callable[[Path], None]]:
+    """Fit the copy detector; returns the loop's result, the train pair count and a saver."""
+    from replica.models.pdf_embedding import PDFEmbedding
+    from replica.train.copy import schedule, task
+    from replica.train.loop import fit
+
+    rows = PAIRS.read(input).to_pylist()
+    train_rows = [r for r in rows if r["split"] == "train"]
+    val_rows = [r for r in rows if r["split"] == "val"]
+    if not train_rows:
+        raise StepError(f"no train-split pairs in {str(input)!r}")
+    try:
+        spec = task(cfg.copy, train_rows, val_rows, input, cfg.base.seed)
+        result = fit(
+            spec,
+            schedule(cfg.copy),
+            cfg.train,
+            cfg.base.seed,
+            checkpoint_dir=ckpt,
+            log=log,
+            distributed=dist,
+        )
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+    model = cast(PDFEmbedding, result.model)
+    return result, len(train_rows), model.save

@@ -3,49 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
+from torch.utils.data import Dataset
 
 from replica.models.pdf_embedding import preprocess
 
 
-@dataclass(frozen=True)
-class PairTensors:
-    pair_ids: list[str]
-    query: torch.Tensor  # replicas [N, 3, H, W] in [0, 1]
-    reference: torch.Tensor  # sources [N, 3, H, W] in [0, 1]
-    levels: torch.Tensor  # [N] int64
+def read_image(root: Path, uri: str) -> Image.Image:
+    """Decode ``root/uri`` as RGB; a missing or undecodable file is a ValueError naming it.
 
-
-def load_pairs(rows: Sequence[Mapping[str, Any]], root: Path, image_size: int) -> PairTensors:
-    """Decode every pair's replica and source (uris relative to ``root``); sources are cached.
-
-    A missing or undecodable image is a ValueError naming the file: ``validate`` checks every
-    blob before training, so reaching one here means the dataset changed under the pipeline.
+    ``validate`` checks every blob before training, so reaching one here means the dataset
+    changed under the pipeline.
     """
-    cache: dict[str, torch.Tensor] = {}
+    try:
+        with Image.open(Path(root) / uri) as im:
+            return im.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"cannot read pair image {uri!r} under {str(root)!r}: {exc}") from exc
 
-    def image(uri: str) -> torch.Tensor:
-        if uri not in cache:
-            try:
-                with Image.open(Path(root) / uri) as im:
-                    cache[uri] = preprocess(im, image_size)
-            except (OSError, Image.DecompressionBombError) as exc:
-                raise ValueError(
-                    f"cannot read pair image {uri!r} under {str(root)!r}: {exc}"
-                ) from exc
-        return cache[uri]
 
-    if not rows:
-        empty = torch.empty(0, 3, image_size, image_size)
-        return PairTensors([], empty, empty.clone(), torch.empty(0, dtype=torch.long))
-    return PairTensors(
-        pair_ids=[r["pair_id"] for r in rows],
-        query=torch.stack([image(r["replica_uri"]) for r in rows]),
-        reference=torch.stack([image(r["source_uri"]) for r in rows]),
-        levels=torch.tensor([int(r["level"]) for r in rows], dtype=torch.long),
-    )
+class PairImages(Dataset):
+    """``(query, reference, level)`` per pairs row: replica and source as [3, S, S] in [0, 1]."""
+
+    def __init__(self, rows: Sequence[Mapping[str, Any]], root: Path, image_size: int) -> None:
+        self.rows, self.root, self.image_size = list(rows), Path(root), image_size
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        row = self.rows[index]
+        query = preprocess(read_image(self.root, row["replica_uri"]), self.image_size)
+        reference = preprocess(read_image(self.root, row["source_uri"]), self.image_size)
+        return query, reference, int(row["level"])
