@@ -195,6 +195,7 @@ class SyntheticConfig:
     batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 0.05
+    warmup_steps: int = 0
     logo: bool = True
     consistency_views: int = 0
     robustness: tuple[str, ...] = ("jpeg75", "jpeg50", "resize0.5")

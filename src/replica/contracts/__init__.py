@@ -6,7 +6,7 @@ from replica.contracts.dedup import DUPLICATES
 from replica.contracts.fakes import FAKES
 from replica.contracts.images import IMAGES, IMAGES_DEDUP
 from replica.contracts.inversions import INVERSIONS
-from replica.contracts.metrics import METRICS, PREDICTIONS
+from replica.contracts.metrics import DETECTION_METRICS, DETECTIONS, METRICS, PREDICTIONS
 from replica.contracts.pairs import PAIRS
 from replica.contracts.rejects import REJECTS
 from replica.contracts.stories import STORIES
@@ -24,6 +24,8 @@ REGISTRY: dict[str, Contract] = {
         PAIRS,
         METRICS,
         PREDICTIONS,
+        DETECTION_METRICS,
+        DETECTIONS,
         REJECTS,
         STORIES,
     )
@@ -41,6 +43,8 @@ def by_ref(ref: str) -> Contract:
 __all__ = [
     "ARTICLES",
     "ARTICLES_DEDUP",
+    "DETECTIONS",
+    "DETECTION_METRICS",
     "DUPLICATES",
     "FAKES",
     "IMAGES",

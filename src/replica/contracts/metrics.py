@@ -55,3 +55,63 @@ PREDICTIONS = Contract(
     expectations=_predictions_suite,
     description="Predicted normalized level (0-1) per evaluated pair, beside its label.",
 )
+
+
+def _detection_metrics_suite() -> list:
+    e = expectations()
+    return [
+        e.ExpectColumnValuesToBeInSet(
+            column="metric", value_set=["ap", "auroc", "acc", "ece", "ece_raw"]
+        ),
+        e.ExpectColumnValuesToBeInSet(column="reals", value_set=["plain", "matched"]),
+        e.ExpectColumnValuesToBeBetween(column="n", min_value=1),
+    ]
+
+
+def _detections_suite() -> list:
+    e = expectations()
+    return [
+        e.ExpectColumnValuesToBeInSet(column="label", value_set=[0, 1]),
+        e.ExpectColumnValuesToBeBetween(column="probability", min_value=0.0, max_value=1.0),
+    ]
+
+
+DETECTION_METRICS = Contract(
+    name="detection_metrics",
+    version=1,
+    schema=pa.schema(
+        [
+            ("model", pa.string()),
+            ("protocol", pa.string()),
+            ("generator", pa.string()),
+            ("reals", pa.string()),
+            ("view", pa.string()),
+            ("metric", pa.string()),
+            ("value", pa.float64()),
+            ("n", pa.int64()),
+        ]
+    ),
+    keys=("model", "protocol", "generator", "reals", "view", "metric"),
+    expectations=_detection_metrics_suite,
+    description="Synthetic-detector metrics per model, protocol (test, logo:<generator>), "
+    "generator, reals (plain, matched) and view (clean, jpeg75, ...); NaN where undefined.",
+)
+
+DETECTIONS = Contract(
+    name="detections",
+    version=1,
+    schema=pa.schema(
+        [
+            ("model", pa.string()),
+            ("protocol", pa.string()),
+            ("image_id", pa.string()),
+            ("label", pa.int8()),
+            ("generator", pa.string()),
+            ("logit", pa.float32()),
+            ("probability", pa.float32()),
+        ]
+    ),
+    keys=("model", "protocol", "image_id"),
+    expectations=_detections_suite,
+    description="Each scored image's logit and calibrated P(generated), per model and protocol.",
+)

@@ -253,6 +253,7 @@ def _score_sets(
                 result.predictions.append(
                     {"model": model_name, "protocol": protocol, "image_id": table.image_id[i],
                      "label": int(table.label[i]), "generator": table.generator[i] or None,
+                     "logit": float(logits[i]),
                      "probability": float(sigmoid(logits[i] / cal.temperature))}
                 )  # fmt: skip
 
@@ -379,3 +380,111 @@ def _consistency(
                  "reals": reals_name, "view": "consistency", "metric": metric,
                  "value": values[metric], "n": len(idx)}
             )  # fmt: skip
+
+
+# ---------------------------------------------------------------- what the step writes
+
+
+def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) -> dict[str, float]:
+    """The numbers the gate and DVC read (candidate unless prefixed with a baseline's name):
+    test-split metrics (plain reals), ``*_matched``, ``logo_*_mean``/``logo_*_min`` over held-out
+    generators, ``<view>_ap``/``<view>_auroc``, ``<baseline>_ap``/``_auroc`` and
+    ``ap_over_<baseline>`` (the candidate's AP minus the baseline's)."""
+    out: dict[str, float] = {}
+
+    def get(model: str, protocol: str, reals: str, view: str, metric: str) -> float:
+        return result.value(model, protocol, "all", reals, view, metric)
+
+    for metric in METRICS:
+        out[metric] = get("candidate", "test", "plain", "clean", metric)
+        out[f"{metric}_matched"] = get("candidate", "test", "matched", "clean", metric)
+    logo = sorted({r["protocol"] for r in result.records if r["protocol"].startswith("logo:")})
+    for metric in ("ap", "auroc", "acc", "ece"):
+        values = [get("candidate", p, "plain", "clean", metric) for p in logo]
+        if values:
+            out[f"logo_{metric}_mean"] = float(np.mean(values))
+            out[f"logo_{metric}_{'max' if metric == 'ece' else 'min'}"] = float(
+                np.max(values) if metric == "ece" else np.min(values)
+            )
+    for view in views:
+        if view != "clean":
+            for metric in ("ap", "auroc", "acc"):
+                out[f"{view}_{metric}"] = get("candidate", "test", "plain", view, metric)
+    for metric in ("ap", "auroc", "acc", "ece"):
+        value = get("candidate", "test", "plain", "consistency", metric)
+        if not math.isnan(value):
+            out[f"consistency_{metric}"] = value
+    for model in models:
+        for metric in ("ap", "auroc"):
+            out[f"{model}_{metric}"] = get(model, "test", "plain", "clean", metric)
+        out[f"ap_over_{model}"] = out["ap"] - out[f"{model}_ap"]
+    return {k: round(v, 6) for k, v in out.items() if not math.isnan(v)}
+
+
+def markdown_tables(result: Result, table: Table, models: Sequence[str]) -> str:
+    """The evaluation as Markdown: the test split per model and protocol, the
+    leave-one-generator-out table per model (plain and matched reals) and the views."""
+    lines: list[str] = []
+
+    def cells(model: str, protocol: str, gen: str, reals: str, view: str) -> str:
+        vals = [result.value(model, protocol, gen, reals, view, m) for m in METRICS]
+        n = next(
+            (r["n"] for r in result.records if (r["model"], r["protocol"], r["generator"],
+             r["reals"], r["view"]) == (model, protocol, gen, reals, view)), 0,
+        )  # fmt: skip
+        return " | ".join(f"{v:.3f}" for v in vals) + f" | {n}"
+
+    head = "| " + " | ".join(METRICS) + " | n |"
+    lines += ["### Test split (generators as configured)", "",
+              f"| model | reals {head}", "|---|---|" + "---|" * (len(METRICS) + 1)]  # fmt: skip
+    for model in ("candidate", *models):
+        for reals in ("plain", "matched"):
+            lines.append(f"| {model} | {reals} | {cells(model, 'test', 'all', reals, 'clean')} |")
+    gens = table.generators
+    if any(r["protocol"].startswith("logo:") for r in result.records):
+        for model in ("candidate", *models):
+            for reals in ("plain", "matched"):
+                lines += ["", f"### Leave one generator out: {model}, {reals} reals", "",
+                          f"| held-out generator {head}",
+                          "|---|" + "---|" * (len(METRICS) + 1)]  # fmt: skip
+                for g in gens:
+                    lines.append(f"| {g} | {cells(model, f'logo:{g}', 'all', reals, 'clean')} |")
+                means = [
+                    np.nanmean([result.value(model, f"logo:{g}", "all", reals, "clean", m)
+                                for g in gens])
+                    for m in METRICS
+                ]  # fmt: skip
+                lines.append("| **mean** | " + " | ".join(f"{v:.3f}" for v in means) + " | |")
+    views = sorted({r["view"] for r in result.records} - {"clean"})
+    if views:
+        lines += ["", "### Views of the test images (candidate)", "",
+                  f"| view | reals {head}", "|---|---|" + "---|" * (len(METRICS) + 1)]  # fmt: skip
+        for view in ["clean", *views]:
+            for reals in ("plain", "matched"):
+                lines.append(
+                    f"| {view} | {reals} | {cells('candidate', 'test', 'all', reals, view)} |"
+                )
+    for note in result.notes:
+        lines.append(f"\n_note: {note}_")
+    return "\n".join(lines) + "\n"
+
+
+def reliability_plots(result: Result, bins: int) -> dict[str, bytes]:
+    """Reliability diagrams of the candidate: the test split, and all held-out generators of
+    leave-one-generator-out pooled; raw probabilities beside temperature-scaled ones."""
+    from replica.evaluate.reliability import reliability_diagram
+
+    plots = {}
+    for name, match in (("test", "test"), ("logo", "logo:")):
+        preds = [p for p in result.predictions
+                 if p["model"] == "candidate" and p["protocol"].startswith(match)]  # fmt: skip
+        if preds:
+            y = np.array([p["label"] for p in preds], np.float64)
+            curves = {
+                "raw": sigmoid(np.array([p["logit"] for p in preds])),
+                "temperature-scaled": np.array([p["probability"] for p in preds]),
+            }
+            plots[f"plots/reliability_{name}.png"] = reliability_diagram(
+                y, curves, bins, f"candidate, {name}: P(generated)"
+            )
+    return plots

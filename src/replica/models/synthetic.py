@@ -273,19 +273,11 @@ class ProbeDetector:
         if not images:
             raise ValueError("no images to embed")
         size = self.config.image_size
-        batch = (
-            torch.stack(
-                [
-                    torch.from_numpy(
-                        np.asarray(
-                            Image.fromarray(im).resize((size, size), Image.Resampling.BICUBIC)
-                        )
-                    ).permute(2, 0, 1)
-                    for im in images
-                ]
-            ).float()
-            / 255.0
-        )  # [N, 3, S, S]
+        resized = np.stack(
+            [np.array(Image.fromarray(im).resize((size, size), Image.Resampling.BICUBIC))
+             for im in images]
+        )  # fmt: skip
+        batch = torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255.0  # [N, 3, S, S]
         mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
         std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
         out = self.backbone()(pixel_values=(batch - mean) / std)

@@ -21,19 +21,30 @@ from typing import Annotated
 
 import typer
 
-from replica.contracts import METRICS, PAIRS, PREDICTIONS
+from replica.config import Family, Params
+from replica.contracts import DETECTION_METRICS, DETECTIONS, FAKES, METRICS, PAIRS, PREDICTIONS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 
 def main(
     model: Annotated[Path, typer.Option(help="Model directory written by `replica train`.")],
-    input: Annotated[Path, typer.Option(help="pairs output directory (pairs.parquet).")],
+    input: Annotated[Path, typer.Option(help="pairs (copy) or fakes (synthetic) directory.")],
     output: Annotated[Path, typer.Option(help="Directory to write metrics and predictions.")],
+    family: Annotated[Family, typer.Option(help="Detector family to evaluate.")] = Family.copy,
+    features: Annotated[
+        Path | None, typer.Option(help="synthetic: the invert step's features (FakeInversion).")
+    ] = None,
+    cache: Annotated[
+        Path, typer.Option(envvar="REPLICA_CACHE", help="Feature cache (synthetic).")
+    ] = Path("data/cache"),
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
     cfg = load(params, set_)
+    if family is Family.synthetic:
+        run("evaluate", lambda: _evaluate_synthetic(cfg, model, input, output, features, cache))
+        return
 
     def body() -> StepSummary:
         import numpy as np
@@ -100,3 +111,60 @@ def main(
         return summary
 
     run("evaluate", body)
+
+
+def _evaluate_synthetic(
+    cfg: Params, model: Path, input: Path, output: Path, features: Path | None, cache: Path
+) -> StepSummary:
+    """The synthetic detector and its baselines on a fakes dataset (see
+    ``replica.evaluate.synthetic``): every protocol, the table printed and written."""
+    from replica.evaluate import synthetic as ev
+    from replica.evaluate.views import check_view
+    from replica.train.synthetic import candidate_for, load_pixels
+
+    summary = StepSummary("evaluate")
+    rows = FAKES.read(input).to_pylist()
+    summary.rows_in = len(rows)
+    table = ev.Table.from_rows(rows)
+    s = cfg.synthetic
+    settings = ev.Settings(("clean", *s.robustness), s.logo, s.consistency_views, s.ece_bins,
+                           cfg.base.seed)  # fmt: skip
+    try:
+        for view in settings.views:
+            check_view(view)
+        candidate, baselines = candidate_for(cfg, Path(model), rows, input, features, cache)
+        result = ev.evaluate(
+            table,
+            lambda i: load_pixels(input / rows[i]["uri"]),
+            candidate,
+            baselines,
+            settings,
+            progress=lambda msg: typer.echo(f"[evaluate] {msg}"),
+        )
+    except (ValueError, OSError) as exc:
+        raise StepError(str(exc)) from exc
+    names = [b.name for b in baselines]
+    flat = ev.flat_metrics(result, names, settings.views)
+    flat |= {"n_test": int((table.split == "test").sum()),
+             "n_train": int((table.split == "train").sum())}  # fmt: skip
+    report = ev.markdown_tables(result, table, names)
+    with atomic_dir(output) as out:
+        (out / "metrics.json").write_text(json.dumps(flat, indent=2) + "\n")
+        (out / "report.md").write_text(report)
+        for rel, png in ev.reliability_plots(result, s.ece_bins).items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_bytes(png)
+        DETECTION_METRICS.write(result.records, out)
+        DETECTIONS.write(result.predictions, out)
+        typer.echo(report)
+        typer.echo(
+            f"[evaluate] synthetic: test ap={flat.get('ap', float('nan')):.3f} "
+            f"auroc={flat.get('auroc', float('nan')):.3f} ece={flat.get('ece', float('nan')):.3f}"
+            f" logo ap mean={flat.get('logo_ap_mean', float('nan')):.3f}"
+        )
+        summary.rows_out = len(rows)
+        summary.outputs = {"metrics": len(result.records), "detections": len(result.predictions)}
+        contracts = {"detection_metrics": DETECTION_METRICS.ref, "detections": DETECTIONS.ref,
+                     "fakes": FAKES.ref}  # fmt: skip
+        write_sidecar(out, summary.finish(), contracts, cfg.digest("synthetic"))
+    return summary

@@ -1,19 +1,27 @@
 """Train a detector family on its training data with the generic loop (``replica.train``).
 
 Command: ``replica train --family copy --input data/pairs --output data/models/copy``
-         (under ``torchrun --nproc_per_node N -m replica.cli train ...`` for DDP)
+         (under ``torchrun --nproc_per_node N -m replica.cli train ...`` for DDP);
+         ``replica train --family synthetic --input data/fakes [--features data/invert]
+         --output data/models/synthetic``
 
 Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; train split to fit,
         val split for early stopping.
+        ``synthetic``: ``fakes.parquet`` (contract fakes) and its images, or with
+        ``synthetic.model=fakeinversion`` the ``invert`` step's features (``--features``,
+        contract inversions); train split to fit, val split to calibrate (temperature and
+        threshold, saved in the model's config) and, for FakeInversion, to stop early.
 Writes: the model directory (``config.json`` + ``model.safetensors``), ``train_log.json``
         (loss curve and validations), ``_meta.json``; an MLflow run ``train`` (params, curves,
         ``plots/curves.png``) in experiment ``register.experiment``.
         Checkpoints go to ``--checkpoints`` (default: ``.<output name>.checkpoints`` beside the
         output), one folder per params+data fingerprint; a rerun with the same fingerprint
         resumes there, and the folder is removed once the model is written.
-Params: ``train`` (loop settings), the family's section (``copy``), ``base.seed``.
+Params: ``train`` (loop settings), the family's section (``copy`` or ``synthetic``),
+        ``base.seed``.
 Env:    ``MLFLOW_TRACKING_URI`` (default SQLite in ``./mlruns``); torchrun's ``RANK``,
-        ``WORLD_SIZE``, ``LOCAL_RANK``.
+        ``WORLD_SIZE``, ``LOCAL_RANK``; ``REPLICA_CACHE`` (default for ``--cache``: the probe's
+        embedding cache).
 """
 
 from __future__ import annotations
@@ -29,12 +37,14 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from replica.config import Family, Params
-from replica.contracts import PAIRS
+from replica.contracts import FAKES, INVERSIONS, PAIRS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 if TYPE_CHECKING:
+    from replica.registry.runs import RunLog
     from replica.train.loop import Distributed, Result
+    from replica.train.synthetic import Trained
 
 
 def main(
@@ -44,6 +54,12 @@ def main(
     checkpoints: Annotated[
         Path | None, typer.Option(help="Checkpoint folder (default: beside --output).")
     ] = None,
+    features: Annotated[
+        Path | None, typer.Option(help="synthetic: the invert step's features (FakeInversion).")
+    ] = None,
+    cache: Annotated[
+        Path, typer.Option(envvar="REPLICA_CACHE", help="Feature cache (synthetic probe).")
+    ] = Path("data/cache"),
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
@@ -60,7 +76,8 @@ def main(
         dist = Distributed.from_env(os.environ)
         section = family.value
         digest = cfg.digest("base", "train", section)
-        fingerprint = _fingerprint(digest, Path(input) / PAIRS.filename)
+        table = FAKES if family is Family.synthetic else PAIRS
+        fingerprint = _fingerprint(digest, Path(input) / table.filename)
         base = checkpoints or Path(output).parent / f".{Path(output).name}.checkpoints"
         ckpt = base / fingerprint
         tracking = tracking_from_env(os.environ, Path.cwd())
@@ -70,8 +87,12 @@ def main(
             with open_run(
                 tracking, cfg.register.experiment, "train", run_params, {"family": section}
             ) as mlrun:
-                result, n_train, save = _train_copy(cfg, Path(input), ckpt, dist, mlrun.metrics)
-                if dist.rank == 0:
+                if family is Family.synthetic:
+                    trained = _train_synthetic(cfg, Path(input), features, cache, ckpt, dist, mlrun)
+                    result, n_train, save = trained.loop, trained.n_train, trained.save
+                else:
+                    result, n_train, save = _train_copy(cfg, Path(input), ckpt, dist, mlrun.metrics)
+                if dist.rank == 0 and result is not None:
                     title = f"{section}: {result.steps} steps ({result.stopped})"
                     mlrun.file(
                         "plots/curves.png",
@@ -81,6 +102,17 @@ def main(
             raise StepError(str(exc)) from exc
         summary.rows_in = summary.rows_out = n_train
         if dist.rank != 0:
+            return summary
+        if result is None:  # a detector fitted in closed form: nothing of the loop to log
+            with atomic_dir(output) as out:
+                save(out)
+                log_doc = {"family": section, "model": trained.kind, "n_train": n_train,
+                           "n_val": trained.n_val, "val": trained.val_metrics}  # fmt: skip
+                (out / "train_log.json").write_text(json.dumps(log_doc) + "\n")
+                summary.outputs = {"train_images": n_train, "val_images": trained.n_val}
+                shown = " ".join(f"{k}={v:.3f}" for k, v in trained.val_metrics.items())
+                typer.echo(f"[train] {section}/{trained.kind}: val {shown}")
+                write_sidecar(out, summary.finish(), {"fakes": FAKES.ref}, digest)
             return summary
         with atomic_dir(output) as out:
             save(out)
@@ -103,7 +135,7 @@ def main(
                 f"[train] {section}: {result.steps} steps ({result.stopped}), loss "
                 f"{losses[0]:.4f} -> {losses[-1]:.4f}, {result.samples_per_s:.1f} samples/s"
             )
-            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, digest)
+            write_sidecar(out, summary.finish(), {table.name: table.ref}, digest)
         shutil.rmtree(ckpt, ignore_errors=True)
         return summary
 
@@ -150,3 +182,46 @@ def _train_copy(
         raise StepError(str(exc)) from exc
     model = cast(PDFEmbedding, result.model)
     return result, len(train_rows), model.save
+
+
+def _train_synthetic(
+    cfg: Params,
+    input: Path,
+    features: Path | None,
+    cache: Path,
+    ckpt: Path,
+    dist: Distributed,
+    mlrun: RunLog,
+) -> Trained:
+    """Fit and calibrate the synthetic detector ``synthetic.model`` on a fakes dataset."""
+    from replica.config import SyntheticModel
+    from replica.train.synthetic import load_inversions, load_pixels, train_detector
+
+    rows = FAKES.read(input).to_pylist()
+    inputs = None
+    try:
+        if cfg.synthetic.model is SyntheticModel.fakeinversion:
+            if features is None:
+                raise StepError("synthetic.model=fakeinversion needs --features (replica invert)")
+            by_id = {r["image_id"]: r for r in INVERSIONS.read(features).to_pylist()}
+            missing = [r["image_id"] for r in rows if r["image_id"] not in by_id]
+            if missing:
+                raise StepError(f"{len(missing)} image(s) have no features in {features}")
+            inputs = load_inversions([by_id[r["image_id"]] for r in rows], features)
+        trained = train_detector(
+            cfg.synthetic,
+            cfg.train,
+            rows,
+            lambda i: load_pixels(input / rows[i]["uri"]),
+            cfg.base.seed,
+            features=inputs,
+            cache_root=cache,
+            ece_bins=cfg.synthetic.ece_bins,
+            checkpoint_dir=ckpt,
+            log=mlrun.metrics,
+            distributed=dist,
+        )
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+    mlrun.metrics({f"val_{k}": v for k, v in trained.val_metrics.items()})
+    return trained
