@@ -388,8 +388,9 @@ def _consistency(
 def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) -> dict[str, float]:
     """The numbers the gate and DVC read (candidate unless prefixed with a baseline's name):
     test-split metrics (plain reals), ``*_matched``, ``logo_*_mean``/``logo_*_min`` over held-out
-    generators, ``<view>_ap``/``<view>_auroc``, ``<baseline>_ap``/``_auroc`` and
-    ``ap_over_<baseline>`` (the candidate's AP minus the baseline's)."""
+    generators, ``<view>_ap``/``<view>_auroc``/``<view>_acc``, ``consistency_*`` and, per
+    baseline trained in the same run, ``baseline.<name>.<metric>`` (what the gate's
+    ``beat_baselines`` compares against)."""
     out: dict[str, float] = {}
 
     def get(model: str, protocol: str, reals: str, view: str, metric: str) -> float:
@@ -415,9 +416,11 @@ def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) ->
         if not math.isnan(value):
             out[f"consistency_{metric}"] = value
     for model in models:
-        for metric in ("ap", "auroc"):
-            out[f"{model}_{metric}"] = get(model, "test", "plain", "clean", metric)
-        out[f"ap_over_{model}"] = out["ap"] - out[f"{model}_ap"]
+        for metric in ("ap", "auroc", "acc"):
+            out[f"baseline.{model}.{metric}"] = get(model, "test", "plain", "clean", metric)
+            logo_values = [get(model, p, "plain", "clean", metric) for p in logo]
+            if logo_values:
+                out[f"baseline.{model}.logo_{metric}_mean"] = float(np.mean(logo_values))
     return {k: round(v, 6) for k, v in out.items() if not math.isnan(v)}
 
 

@@ -9,7 +9,9 @@ the file (PNG vs JPEG, 512 vs 384 px, quality 92 vs none) but only by the pixels
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -23,6 +25,38 @@ MIME = {
 EXT = {ImageFormat.jpeg: "jpg", ImageFormat.png: "png", ImageFormat.webp: "webp"}
 PIL_MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 PIL_MIME |= {"BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg"}
+
+
+ENCODING_FILE = "encoding.json"  # the encoding a fakes dataset was written with
+ENCODING_KEYS = ("parity", "format", "quality", "image_size", "size_policy")
+
+
+def encoding_dict(cfg: FakesConfig) -> dict[str, Any]:
+    """The parts of ``cfg`` that decide the files' encoding, as JSON-ready values."""
+    return {k: getattr(cfg, k).value if hasattr(getattr(cfg, k), "value") else getattr(cfg, k)
+            for k in ENCODING_KEYS}  # fmt: skip
+
+
+def encoder_of(encoding: Mapping[str, Any]) -> FakesConfig | None:
+    """The config that re-encodes new images like a dataset (None: it kept original files)."""
+    if not encoding or not encoding.get("parity"):
+        return None
+    return FakesConfig(
+        parity=True,
+        format=ImageFormat(encoding["format"]),
+        quality=int(encoding["quality"]),
+        image_size=int(encoding["image_size"]),
+        size_policy=SizePolicy(encoding["size_policy"]),
+    )
+
+
+def reencode(image: Image.Image, encoding: Mapping[str, Any]) -> Image.Image:
+    """``image`` as the dataset described by ``encoding`` would hold it (decoded RGB)."""
+    cfg = encoder_of(encoding)
+    if cfg is None:
+        return image.convert("RGB")
+    with Image.open(io.BytesIO(encode(image, cfg).data)) as out:
+        return out.convert("RGB")
 
 
 class TooSmall(ValueError):

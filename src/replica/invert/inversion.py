@@ -71,9 +71,15 @@ def load_components(model: str, device: str | None = None) -> dict[str, Any]:
     return components_of(pipe, device, dtype)
 
 
-def components_of(pipe: Any, device: str = "cpu", dtype: torch.dtype = torch.float32) -> dict:
-    """The parts of a loaded Stable Diffusion pipeline the inversion uses, on ``device``."""
+def components_of(
+    pipe: Any, device: str = "cpu", dtype: torch.dtype = torch.float32, fast: bool = True
+) -> dict:
+    """The parts of a loaded Stable Diffusion pipeline the inversion uses, on ``device``; on a
+    GPU with ``fast``, the U-Net and VAE in channels_last (faster convolutions on tensor cores)."""
     pipe.to(device, dtype)
+    layout = torch.channels_last if fast and device.startswith("cuda") else torch.contiguous_format
+    for module in (pipe.unet, pipe.vae):
+        module.to(memory_format=layout)
     return {
         "vae": pipe.vae.eval(),
         "unet": pipe.unet.eval(),

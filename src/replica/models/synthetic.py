@@ -20,14 +20,16 @@ beside ``model.safetensors``, rebuilt with ``load_detector(dir)`` (dispatch on `
 
 Every detector outputs a logit for "generated"; ``temperature`` (fitted on the validation split)
 turns it into a calibrated probability and ``threshold`` is the decision threshold on that
-probability chosen on the validation split.
+probability chosen on the validation split. ``encoding`` records how the training images were
+re-encoded (the ``fakes`` step's format parity), so new images are scored after the same
+re-encoding, never as files of another format or size.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ class ArtefactConfig:
     c: float = 0.1
     temperature: float = 1.0
     threshold: float = 0.5
+    encoding: dict[str, Any] = field(default_factory=dict)  # the training data's (fakes step)
 
     @property
     def feature_dim(self) -> int:
@@ -164,9 +167,11 @@ class LinearHead:
 
         if len(set(np.asarray(y).tolist())) != 2:
             raise ValueError("training needs both real and generated images")
-        mean = x.mean(axis=0)
-        scale = x.std(axis=0)
-        scale = np.where(scale > 1e-12, scale, 1.0)
+        x64 = np.asarray(x, np.float64)
+        mean = x64.mean(axis=0)
+        scale = x64.std(axis=0)
+        constant = scale <= 1e-6 * np.maximum(np.abs(mean), 1.0)  # a column with no information
+        mean, scale = np.where(constant, x64[0], mean), np.where(constant, 1.0, scale)
         clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced", random_state=seed)
         clf.fit((x - mean) / scale, y)
         return cls(
@@ -232,6 +237,7 @@ class ProbeConfig:
     c: float = 0.1
     temperature: float = 1.0
     threshold: float = 0.5
+    encoding: dict[str, Any] = field(default_factory=dict)
 
 
 class ProbeDetector:
@@ -323,6 +329,12 @@ class FakeInversionConfig:
     image_size: int = 256
     temperature: float = 1.0
     threshold: float = 0.5
+    encoding: dict[str, Any] = field(default_factory=dict)
+    # how the features were made (``invert`` params), so new images get the same ones
+    sd_model: str = ""
+    inversion_steps: int = 50
+    inversion_guidance: float = 1.0
+    caption_source: str = "dataset"
 
     def __post_init__(self) -> None:
         if len(self.hidden_sizes) != len(self.depths):
@@ -368,7 +380,7 @@ class FakeInversionClassifier(nn.Module):
     @classmethod
     def load(cls, directory: Path | str) -> FakeInversionClassifier:
         raw = _read_config(directory)
-        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}  # JSON lists
         model = cls(FakeInversionConfig(**raw))
         model.load_state_dict(load_file(str(Path(directory) / WEIGHTS_FILE), device="cpu"))
         return model.eval()

@@ -8,7 +8,8 @@ Reads:  each ``--real``/``--fake`` source (repeatable): a step output with ``ima
         diffusion replicas, with their ``generator``), a ``manifest.csv``/``.parquet`` (``path``
         plus optional ``generator``, ``caption``/``prompt``, ``label``) or a folder of images
         (fakes take the folder name as generator).
-Writes: ``fakes.parquet`` (contract fakes), ``blobs/<sha[:2]>/<sha>.<ext>``,
+Writes: ``fakes.parquet`` (contract fakes), ``blobs/<sha[:2]>/<sha>.<ext>``, ``encoding.json``
+        (the encoder settings: models trained on the dataset re-encode new images alike),
         ``rejects.parquet`` (no_generator, label_conflict, undecodable, too_small, too_large,
         duplicate, unreadable) and ``_meta.json``.
 Params: ``fakes`` (parity, format, quality, image_size, size_policy, test_generators,
@@ -22,6 +23,7 @@ classes (``validate`` fails such a dataset by design).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Annotated
@@ -46,7 +48,7 @@ def main(
         from tqdm import tqdm
 
         from replica.fakes import build
-        from replica.fakes.encode import check_config
+        from replica.fakes.encode import ENCODING_FILE, check_config, encoding_dict
         from replica.fakes.sources import SourceError, candidates
 
         summary = StepSummary("fakes")
@@ -91,6 +93,7 @@ def main(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(item.blob.data)
             FAKES.write([i.row for i in kept], out)
+            (out / ENCODING_FILE).write_text(json.dumps(encoding_dict(cfg.fakes), indent=2) + "\n")
             REJECTS.write(rejects, out)
             counts = Counter(str(i.row["generator"] or "real") for i in kept)
             typer.echo(f"[fakes] per class: {dict(sorted(counts.items()))}")

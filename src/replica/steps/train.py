@@ -217,6 +217,8 @@ def _train_synthetic(
             features=inputs,
             cache_root=cache,
             ece_bins=cfg.synthetic.ece_bins,
+            encoding=_encoding(input),
+            invert=cfg.invert,
             checkpoint_dir=ckpt,
             log=mlrun.metrics,
             distributed=dist,
@@ -225,3 +227,17 @@ def _train_synthetic(
         raise StepError(str(exc)) from exc
     mlrun.metrics({f"val_{k}": v for k, v in trained.val_metrics.items()})
     return trained
+
+
+def _encoding(directory: Path) -> dict:
+    """The fakes dataset's ``encoding.json`` (empty when the dataset has none)."""
+    from replica.fakes.encode import ENCODING_FILE
+
+    path = directory / ENCODING_FILE
+    if not path.is_file():
+        typer.echo(f"[train] warning: {path} missing; new images will be scored as given", err=True)
+        return {}
+    try:
+        return dict(json.loads(path.read_text()))
+    except ValueError as exc:
+        raise StepError(f"{str(path)!r} is not JSON: {exc}") from exc

@@ -14,6 +14,7 @@ candidate and its baselines are trained the same way:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 from collections.abc import Callable, Mapping, Sequence
@@ -30,9 +31,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from replica.cache import FeatureCache
-from replica.config import Params, SyntheticConfig, SyntheticModel, TrainConfig
+from replica.config import InvertConfig, Params, SyntheticConfig, SyntheticModel, TrainConfig
 from replica.contracts import INVERSIONS
-from replica.invert.inversion import Inverter, cached_features
+from replica.invert.inversion import Inverter, cached_features, to_model_input
 from replica.models.synthetic import (
     ArtefactConfig,
     ArtefactDetector,
@@ -84,7 +85,6 @@ def format_facts(data: bytes) -> np.ndarray:
             *onehot,
             np.log2(w),
             np.log2(h),
-            8.0 * len(data) / (w * h),
             quality,
             float("4:2:0" in sig),
         ],
@@ -296,7 +296,8 @@ class FakeInversionAdapter:
     ) -> None:
         self.cfg, self.loop, self.model_config = cfg, loop, model_config
         self.clean, self.captions = clean, list(captions)
-        self._inverter_factory, self._inverter = inverter, None
+        self._inverter_factory = inverter
+        self._inverter: Inverter | None = None
         self.cache_root = cache_root
 
     def featurize(self, images: Sequence[np.ndarray], rows: np.ndarray, view: str) -> torch.Tensor:
@@ -362,11 +363,16 @@ def train_detector(
     features: torch.Tensor | None = None,
     cache_root: Path | None = None,
     ece_bins: int = 15,
+    encoding: Mapping[str, Any] | None = None,
+    invert: InvertConfig | None = None,
     **fit_kwargs: Any,
 ) -> Trained:
     """Fit ``cfg.model`` on the train split of ``rows`` (a fakes table), then fit its
     temperature and threshold on the val split. ``features`` are the FakeInversion inputs of
-    every row (required for that kind); ``pixels(i)`` loads row i for the other kinds."""
+    every row (required for that kind; ``invert`` says how they were made); ``pixels(i)``
+    loads row i for the other kinds. ``encoding`` (the dataset's ``encoding.json``) is saved in
+    the model's config so new images are re-encoded the same way before scoring."""
+    enc = dict(encoding or {})
     from replica.evaluate.synthetic import calibrate, detection_metrics
 
     labels = np.array([r["label"] == "fake" for r in rows], dtype=np.int64)
@@ -376,10 +382,20 @@ def train_detector(
         if len(set(labels[idx].tolist())) < 2:
             raise ValueError(f"the {name} split needs real and generated images")
     kind = cfg.model
+    scorer: Any
     if kind is SyntheticModel.fakeinversion:
         if features is None:
             raise ValueError("synthetic.model=fakeinversion needs FakeInversion features")
         model_config = fakeinversion_config(cfg, int(features.shape[-1]))
+        if invert is not None:
+            model_config = dataclasses.replace(
+                model_config,
+                sd_model=invert.model,
+                inversion_steps=invert.steps,
+                inversion_guidance=invert.guidance_scale,
+                caption_source=invert.caption_source.value,
+            )
+        model_config = dataclasses.replace(model_config, encoding=enc)
         scorer, result = fit_fakeinversion(
             cfg, loop, model_config, features[train], labels[train], seed,
             features[val], labels[val], **fit_kwargs,
@@ -392,9 +408,10 @@ def train_detector(
     else:
         adapter: ArtefactAdapter | ProbeAdapter
         if kind is SyntheticModel.artefact:
-            adapter = ArtefactAdapter(ArtefactConfig(c=cfg.c))
+            adapter = ArtefactAdapter(ArtefactConfig(c=cfg.c, encoding=enc))
         else:
-            adapter = ProbeAdapter(ProbeConfig(backbone=cfg.backbone, c=cfg.c), cache_root)
+            probe = ProbeConfig(backbone=cfg.backbone, c=cfg.c, encoding=enc)
+            adapter = ProbeAdapter(probe, cache_root)
         both = np.concatenate([train, val])
         feats = adapter.featurize([pixels(int(i)) for i in both], both, "clean")
         x = np.zeros((len(rows), feats.shape[1]), np.float32)
@@ -402,7 +419,8 @@ def train_detector(
         detector = adapter.fit(x[train], labels[train], seed)
         cal = calibrate(detector, x[val], labels[val])
         detector.config = calibrated(detector.config, cal.temperature, cal.threshold)
-        scorer, result, x_val, save = detector, None, x[val], detector.save
+        scorer = detector
+        result, x_val, save = None, x[val], detector.save
     metrics = detection_metrics(
         labels[val], cal.model.logits(x_val), cal.temperature, cal.threshold, ece_bins
     )
@@ -423,12 +441,12 @@ def candidate_for(
     baselines evaluated beside it: the file-format baseline always, the artefact baseline
     unless the candidate is one."""
     from replica.evaluate.synthetic import Calibrated
-    from replica.invert.inversion import inverter_for
     from replica.models.synthetic import load_detector
 
     detector = load_detector(model_dir)
     conf = detector.config
     adapter: Any
+    scorer: Any
     if isinstance(detector, ArtefactDetector):
         adapter, scorer = ArtefactAdapter(detector.config), detector
     elif isinstance(detector, ProbeDetector):
@@ -441,14 +459,14 @@ def candidate_for(
         if missing:
             raise ValueError(f"{len(missing)} image(s) have no features in {str(features)!r}")
         clean = load_inversions([by_id[r["image_id"]] for r in rows], features)
-        model_id = cfg.invert.model
+        trained_with = detector.config
         adapter = FakeInversionAdapter(
             cfg.synthetic,
             cfg.train,
-            detector.config,
+            trained_with,
             clean,
             [r["caption"] or "" for r in rows],
-            (lambda: inverter_for(model_id, cfg.invert)) if model_id else None,
+            (lambda: inverter_of(trained_with)) if trained_with.sd_model else None,
             cache_root,
         )
         scorer = FittedClassifier(detector, cfg.synthetic.batch_size)
@@ -456,3 +474,71 @@ def candidate_for(
     if not isinstance(detector, ArtefactDetector):
         baselines.append(ArtefactAdapter(ArtefactConfig(c=cfg.synthetic.c)))
     return (adapter, Calibrated(scorer, conf.temperature, conf.threshold)), baselines
+
+
+def inverter_of(config: FakeInversionConfig) -> Inverter:
+    """The inversion a FakeInversion model was trained on (its config names the model and
+    settings), loaded for new images."""
+    from replica.invert.inversion import InversionSettings, load_components, model_fingerprint
+
+    if not config.sd_model:
+        raise ValueError("this FakeInversion model does not name its Stable Diffusion model")
+    settings = InversionSettings(
+        config.image_size, config.inversion_steps, config.inversion_guidance,
+        config.caption_source,
+    )  # fmt: skip
+    return Inverter(load_components(config.sd_model), settings, model_fingerprint(config.sd_model))
+
+
+class SyntheticScorer:
+    """Scores new images with a trained synthetic detector, the way it was trained: each image
+    re-encoded like its training data (the config's ``encoding``), FakeInversion features
+    computed with the model and settings it was trained on. Returns calibrated P(generated)."""
+
+    def __init__(self, model_dir: Path, cache_root: Path | None = None, batch_size: int = 16):
+        from replica.models.synthetic import load_detector
+
+        self.detector = load_detector(model_dir)
+        self.config = self.detector.config
+        self.cache_root = cache_root
+        self.batch_size = batch_size
+        self._inverter: Inverter | None = None
+
+    def _inputs(self, pixels: list[np.ndarray], captions: Sequence[str]) -> Any:
+        det = self.detector
+        if isinstance(det, ArtefactDetector | ProbeDetector):
+            return det.features(pixels)
+        if self._inverter is None:
+            self._inverter = inverter_of(det.config)
+        inverter = self._inverter
+        root = self.cache_root
+        if root is None:
+            batch = torch.stack([to_model_input(p, inverter.settings.image_size) for p in pixels])
+            return inverter.features(batch, list(captions))
+        store = FeatureCache(root, inverter.model_id)
+        feats = cached_features(inverter, store, [pixels_sha(p) for p in pixels],
+                                lambda i: pixels[i], list(captions), self.batch_size)  # fmt: skip
+        return torch.stack(feats)
+
+    def probabilities(
+        self, images: Sequence[Image.Image], captions: Sequence[str] | None = None
+    ) -> np.ndarray:
+        """[N] calibrated probabilities that each image is generated."""
+        from replica.evaluate.synthetic import sigmoid
+        from replica.fakes.encode import reencode
+
+        caps = list(captions) if captions is not None else [""] * len(images)
+        out = []
+        for s in range(0, len(images), self.batch_size):
+            chunk = [np.asarray(reencode(im, self.config.encoding))
+                     for im in images[s : s + self.batch_size]]  # fmt: skip
+            x = self._inputs(chunk, caps[s : s + self.batch_size])
+            scorer: Any = self.detector
+            if isinstance(self.detector, FakeInversionClassifier):
+                scorer = FittedClassifier(self.detector, self.batch_size)
+            out.append(sigmoid(scorer.logits(x) / self.config.temperature))
+        return np.concatenate(out) if out else np.empty(0)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.config.threshold)
