@@ -11,7 +11,8 @@ Protocols, each computed for every model (the candidate and the baselines, same 
 - ``test``: the candidate as trained (baselines trained on the same train split) on the test
   split; with ``fakes.test_generators`` its fakes are generators no model saw;
 - ``logo``: leave one generator out, for every generator (>= 2): train on the train split
-  without that generator's fakes, calibrate on the val split, test on all of its fakes;
+  (plus the other generators' test-split fakes) without that generator's fakes, calibrate on
+  the val split, test on all of its fakes against the test-split reals;
 - reals ``plain`` (every test-split real) beside ``matched`` (each fake's nearest real, the
   ``match_id`` of the fakes table, counted once per fake: a balanced, content-matched set);
 - views ``clean`` and the robustness views (JPEG re-compression, down-scaling) of test images.
@@ -311,14 +312,20 @@ def evaluate(
         )  # fmt: skip
     for name, _, cal, x in models:
         _score_sets(result, name, "test", table, cal, x, test_fakes, test_reals, settings, True)
-    # Phase 3: leave one generator out, every model kind retrained per held-out generator.
+    # Phase 3: leave one generator out, every model kind retrained per held-out generator: it
+    # trains on the train split plus the other generators' test-split fakes (a generator held
+    # out of the test split is a training generator here), never on a test-split real.
     gens = table.generators
     if settings.logo and len(gens) >= 2:
         for name, adapter, _, x in models:
             for g in gens:
-                held = np.flatnonzero((table.label == 1) & (table.generator == g))
-                keep = ~((table.label == 1) & (table.generator == g))
-                tr, va = train[keep[train]], val[keep[val]]
+                is_g = (table.label == 1) & (table.generator == g)
+                held = np.flatnonzero(is_g)
+                tr = np.union1d(train, test_fakes)
+                tr, va = tr[~is_g[tr]], val[~is_g[val]]
+                if len(set(table.label[tr].tolist())) < 2:
+                    result.notes.append(f"logo {g}: no other generator's fakes to train on")
+                    continue
                 if len(set(table.label[va].tolist())) < 2:
                     result.notes.append(f"logo {g}: no val fakes left; calibrated on train")
                     va = tr
