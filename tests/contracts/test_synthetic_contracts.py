@@ -38,7 +38,7 @@ GOOD_AND_BAD = [
             }
         ],
         {"channels": 3},
-    ),  # fmt: skip
+    ),
     (
         DETECTION_METRICS,
         [
@@ -54,7 +54,7 @@ GOOD_AND_BAD = [
             }
         ],
         {"reals": "random"},
-    ),  # fmt: skip
+    ),
     (
         DETECTIONS,
         [
@@ -69,7 +69,7 @@ GOOD_AND_BAD = [
             }
         ],
         {"probability": 1.2},
-    ),  # fmt: skip
+    ),
 ]
 
 

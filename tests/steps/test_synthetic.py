@@ -86,6 +86,7 @@ def test_fakeinversion_trains_end_to_end_with_the_tiny_sd(
                str(tmp_path / "cache"), params=params_file, sets=inv_sets)  # fmt: skip
     rows = INVERSIONS.read(inverted).to_pylist()
     assert len(rows) == len(FAKES.read(fakes)) and {r["size"] for r in rows} == {32}
+    assert FAKES.read(inverted).to_pylist() == FAKES.read(fakes).to_pylist(), "images travel along"
     assert "misses=" in out
     again = _run("invert", "--input", str(fakes), "--output", str(inverted), "--cache",
                  str(tmp_path / "cache"), params=params_file, sets=inv_sets)  # fmt: skip
@@ -93,16 +94,17 @@ def test_fakeinversion_trains_end_to_end_with_the_tiny_sd(
 
     model, evald = tmp_path / "model", tmp_path / "eval"
     sets = ["synthetic.model=fakeinversion", *TINY_RESNET, *inv_sets]
-    _run("train", "--family", "synthetic", "--input", str(fakes), "--features", str(inverted),
-         "--output", str(model), params=params_file, sets=sets)  # fmt: skip
+    _run("train", "--family", "synthetic", "--input", str(inverted), "--output", str(model),
+         params=params_file, sets=sets)  # fmt: skip
     config = json.loads((model / "config.json").read_text())
     assert config["kind"] == "fakeinversion" and config["num_channels"] == 9
     assert config["sd_model"] == str(sd) and config["inversion_steps"] == 2
     log = json.loads((model / "train_log.json").read_text())
     assert log["steps"] == 6 and log["history"], "trained by the generic loop"
-    _run("evaluate", "--family", "synthetic", "--model", str(model), "--input", str(fakes),
-         "--features", str(inverted), "--output", str(evald), "--cache", str(tmp_path / "cache"),
-         params=params_file, sets=[*sets, "synthetic.robustness=[jpeg75]", "synthetic.logo=false"])  # fmt: skip
+    views = ["synthetic.robustness=[jpeg75]", "synthetic.logo=false"]
+    _run("evaluate", "--family", "synthetic", "--model", str(model), "--input", str(inverted),
+         "--output", str(evald), "--cache", str(tmp_path / "cache"),
+         params=params_file, sets=[*sets, *views])  # fmt: skip
     flat = json.loads((evald / "metrics.json").read_text())
     expected = {"ap", "auroc", "jpeg75_ap", "baseline.artefact.ap", "baseline.format.ap"}
     assert expected <= set(flat)
@@ -114,7 +116,7 @@ def test_fakeinversion_without_features_is_a_clean_error(
     res = runner.invoke(app, ["train", "--family", "synthetic", "--input", str(fakes),
                               "--output", str(tmp_path / "m"), "--params", str(params_file),
                               "--set", "synthetic.model=fakeinversion"])  # fmt: skip
-    assert res.exit_code == 2 and "needs --features" in res.output
+    assert res.exit_code == 2 and "has no inversions.parquet" in res.output
 
 
 def test_scorer_re_encodes_new_images_like_the_training_data(

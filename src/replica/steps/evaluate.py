@@ -29,12 +29,9 @@ from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 def main(
     model: Annotated[Path, typer.Option(help="Model directory written by `replica train`.")],
-    input: Annotated[Path, typer.Option(help="pairs (copy) or fakes (synthetic) directory.")],
+    input: Annotated[Path, typer.Option(help="pairs (copy) or invert/fakes (synthetic) dir.")],
     output: Annotated[Path, typer.Option(help="Directory to write metrics and predictions.")],
     family: Annotated[Family, typer.Option(help="Detector family to evaluate.")] = Family.copy,
-    features: Annotated[
-        Path | None, typer.Option(help="synthetic: the invert step's features (FakeInversion).")
-    ] = None,
     cache: Annotated[
         Path, typer.Option(envvar="REPLICA_CACHE", help="Feature cache (synthetic).")
     ] = Path("data/cache"),
@@ -43,7 +40,7 @@ def main(
 ) -> None:
     cfg = load(params, set_)
     if family is Family.synthetic:
-        run("evaluate", lambda: _evaluate_synthetic(cfg, model, input, output, features, cache))
+        run("evaluate", lambda: _evaluate_synthetic(cfg, model, input, output, cache))
         return
 
     def body() -> StepSummary:
@@ -114,7 +111,7 @@ def main(
 
 
 def _evaluate_synthetic(
-    cfg: Params, model: Path, input: Path, output: Path, features: Path | None, cache: Path
+    cfg: Params, model: Path, input: Path, output: Path, cache: Path
 ) -> StepSummary:
     """The synthetic detector and its baselines on a fakes dataset (see
     ``replica.evaluate.synthetic``): every protocol, the table printed and written."""
@@ -132,7 +129,7 @@ def _evaluate_synthetic(
     try:
         for view in settings.views:
             check_view(view)
-        candidate, baselines = candidate_for(cfg, Path(model), rows, input, features, cache)
+        candidate, baselines = candidate_for(cfg, Path(model), rows, input, cache)
         result = ev.evaluate(
             table,
             lambda i: load_pixels(input / rows[i]["uri"]),

@@ -1,13 +1,15 @@
 """Compute FakeInversion features for every image of a ``fakes`` dataset (GPU pool).
 
-Command: ``replica invert --input data/fakes --output data/invert [--model data/tiny-sd]
-[--cache data/cache]``
+Command: ``replica invert --input data/fakes --output data/invert [--cache data/cache]``
 
-Reads:  ``fakes.parquet`` (contract fakes) and its images; the Stable Diffusion model (a local
-        diffusers directory or a hub id, never downloaded; default ``invert.model``).
-Writes: ``inversions.parquet`` (contract inversions), ``features/<sha[:2]>/<sha>.safetensors``
-        (float16 [9, S, S]: image, decoded inverted noise, decoded reconstruction; hard links
-        into the cache) and ``_meta.json``.
+Reads:  ``fakes.parquet`` (contract fakes), its images and ``encoding.json``; the Stable
+        Diffusion model ``invert.model`` (a local diffusers directory or a hub id, never
+        downloaded).
+Writes: the fakes dataset extended with its features, so ``train``/``evaluate --family
+        synthetic`` read one directory whatever the model: ``fakes.parquet``, ``blobs/`` and
+        ``encoding.json`` (hard links of the input's), ``inversions.parquet`` (contract
+        inversions), ``features/<sha[:2]>/<sha>.safetensors`` (float16 [9, S, S]: image, decoded
+        inverted noise, decoded reconstruction; hard links into the cache) and ``_meta.json``.
 Params: ``invert`` (model, image_size, steps, guidance_scale, caption_source, batch_size).
 Env:    ``REPLICA_CACHE`` (default for ``--cache``): the feature cache, keyed by image sha256 and
         model id (model, size, steps, guidance, caption source), so a rerun inverts only new
@@ -35,9 +37,6 @@ CacheDir = Annotated[
 def main(
     input: Annotated[Path, typer.Option(help="fakes output directory (fakes.parquet).")],
     output: Annotated[Path, typer.Option(help="Directory to write the feature files into.")],
-    model: Annotated[
-        str | None, typer.Option(help="Stable Diffusion dir or hub id (default: invert.model).")
-    ] = None,
     cache: CacheDir = Path("data/cache"),
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
@@ -48,17 +47,17 @@ def main(
         from tqdm import tqdm
 
         from replica.cache import FeatureCache
+        from replica.fakes.encode import ENCODING_FILE
         from replica.invert.inversion import cached_features, inverter_for
         from replica.train.synthetic import load_pixels
 
         summary = StepSummary("invert")
         rows = FAKES.read(input).to_pylist()
         summary.rows_in = len(rows)
-        model_id = model or cfg.invert.model
-        if not model_id:
-            raise StepError("no Stable Diffusion model: pass --model or set invert.model")
+        if not cfg.invert.model:
+            raise StepError("no Stable Diffusion model: set invert.model (a dir or hub id)")
         try:
-            inverter = inverter_for(model_id, cfg.invert)
+            inverter = inverter_for(cfg.invert.model, cfg.invert)
         except (OSError, ValueError) as exc:
             raise StepError(str(exc)) from exc
         store = FeatureCache(cache, inverter.model_id)
@@ -74,6 +73,11 @@ def main(
             )
         size = cfg.invert.image_size
         with atomic_dir(output) as out:
+            for row in rows:  # the dataset itself, so one directory holds images and features
+                link_or_copy(Path(input) / row["uri"], out / row["uri"])
+            FAKES.write(rows, out)
+            if (Path(input) / ENCODING_FILE).is_file():
+                link_or_copy(Path(input) / ENCODING_FILE, out / ENCODING_FILE)
             records = []
             for row, feat in zip(rows, features, strict=True):
                 if tuple(feat.shape) != (9, size, size):

@@ -2,15 +2,15 @@
 
 Command: ``replica train --family copy --input data/pairs --output data/models/copy``
          (under ``torchrun --nproc_per_node N -m replica.cli train ...`` for DDP);
-         ``replica train --family synthetic --input data/fakes [--features data/invert]
-         --output data/models/synthetic``
+         ``replica train --family synthetic --input data/invert --output data/models/synthetic``
 
 Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; train split to fit,
         val split for early stopping.
-        ``synthetic``: ``fakes.parquet`` (contract fakes) and its images, or with
-        ``synthetic.model=fakeinversion`` the ``invert`` step's features (``--features``,
-        contract inversions); train split to fit, val split to calibrate (temperature and
-        threshold, saved in the model's config) and, for FakeInversion, to stop early.
+        ``synthetic``: ``fakes.parquet`` (contract fakes), its images and ``encoding.json``
+        (the ``fakes`` or ``invert`` output), with ``synthetic.model=fakeinversion`` also
+        ``inversions.parquet`` (the ``invert`` output); train split to fit, val split to
+        calibrate (temperature and threshold, saved in the model's config) and, for
+        FakeInversion, to stop early.
 Writes: the model directory (``config.json`` + ``model.safetensors``), ``train_log.json``
         (loss curve and validations), ``_meta.json``; an MLflow run ``train`` (params, curves,
         ``plots/curves.png``) in experiment ``register.experiment``.
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from replica.config import Family, Params
-from replica.contracts import FAKES, INVERSIONS, PAIRS
+from replica.contracts import FAKES, PAIRS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
@@ -53,9 +53,6 @@ def main(
     family: Annotated[Family, typer.Option(help="Detector family to train.")] = Family.copy,
     checkpoints: Annotated[
         Path | None, typer.Option(help="Checkpoint folder (default: beside --output).")
-    ] = None,
-    features: Annotated[
-        Path | None, typer.Option(help="synthetic: the invert step's features (FakeInversion).")
     ] = None,
     cache: Annotated[
         Path, typer.Option(envvar="REPLICA_CACHE", help="Feature cache (synthetic probe).")
@@ -88,7 +85,7 @@ def main(
                 tracking, cfg.register.experiment, "train", run_params, {"family": section}
             ) as mlrun:
                 if family is Family.synthetic:
-                    trained = _train_synthetic(cfg, Path(input), features, cache, ckpt, dist, mlrun)
+                    trained = _train_synthetic(cfg, Path(input), cache, ckpt, dist, mlrun)
                     result, n_train, save = trained.loop, trained.n_train, trained.save
                 else:
                     result, n_train, save = _train_copy(cfg, Path(input), ckpt, dist, mlrun.metrics)
@@ -187,7 +184,6 @@ def _train_copy(
 def _train_synthetic(
     cfg: Params,
     input: Path,
-    features: Path | None,
     cache: Path,
     ckpt: Path,
     dist: Distributed,
@@ -195,19 +191,13 @@ def _train_synthetic(
 ) -> Trained:
     """Fit and calibrate the synthetic detector ``synthetic.model`` on a fakes dataset."""
     from replica.config import SyntheticModel
-    from replica.train.synthetic import load_inversions, load_pixels, train_detector
+    from replica.train.synthetic import inversions_of, load_pixels, train_detector
 
     rows = FAKES.read(input).to_pylist()
     inputs = None
     try:
         if cfg.synthetic.model is SyntheticModel.fakeinversion:
-            if features is None:
-                raise StepError("synthetic.model=fakeinversion needs --features (replica invert)")
-            by_id = {r["image_id"]: r for r in INVERSIONS.read(features).to_pylist()}
-            missing = [r["image_id"] for r in rows if r["image_id"] not in by_id]
-            if missing:
-                raise StepError(f"{len(missing)} image(s) have no features in {features}")
-            inputs = load_inversions([by_id[r["image_id"]] for r in rows], features)
+            inputs = inversions_of(rows, input)
         trained = train_detector(
             cfg.synthetic,
             cfg.train,

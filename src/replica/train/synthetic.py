@@ -325,6 +325,21 @@ class FakeInversionAdapter:
         return scorer
 
 
+def inversions_of(rows: Sequence[Mapping[str, Any]], root: Path) -> torch.Tensor:
+    """[N, 9, S, S] features of the fakes ``rows`` from the ``invert`` output ``root``."""
+    path = root / INVERSIONS.filename
+    if not path.is_file():
+        raise ValueError(
+            f"{str(root)!r} has no {INVERSIONS.filename}: FakeInversion reads the invert "
+            "step's output (replica invert --input <fakes> --output <dir>)"
+        )
+    by_id = {r["image_id"]: r for r in INVERSIONS.read(root).to_pylist()}
+    missing = [r["image_id"] for r in rows if r["image_id"] not in by_id]
+    if missing:
+        raise ValueError(f"{len(missing)} image(s) have no features in {str(root)!r}")
+    return load_inversions([by_id[r["image_id"]] for r in rows], root)
+
+
 def load_inversions(rows: Sequence[Mapping[str, Any]], root: Path) -> torch.Tensor:
     """[N, 9, S, S] float16 features of ``rows`` (inversions rows, same order) under ``root``."""
     out = []
@@ -434,7 +449,6 @@ def candidate_for(
     model_dir: Path,
     rows: Sequence[Mapping[str, Any]],
     root: Path,
-    features: Path | None,
     cache_root: Path,
 ) -> tuple[tuple[Any, Any], list[Any]]:
     """The trained detector in ``model_dir`` as (adapter, calibrated scorer), and the
@@ -452,13 +466,7 @@ def candidate_for(
     elif isinstance(detector, ProbeDetector):
         adapter, scorer = ProbeAdapter(detector.config, cache_root), detector
     else:
-        if features is None:
-            raise ValueError("a FakeInversion model needs --features (the invert step's output)")
-        by_id = {r["image_id"]: r for r in INVERSIONS.read(features).to_pylist()}
-        missing = [r["image_id"] for r in rows if r["image_id"] not in by_id]
-        if missing:
-            raise ValueError(f"{len(missing)} image(s) have no features in {str(features)!r}")
-        clean = load_inversions([by_id[r["image_id"]] for r in rows], features)
+        clean = inversions_of(rows, root)
         trained_with = detector.config
         adapter = FakeInversionAdapter(
             cfg.synthetic,
