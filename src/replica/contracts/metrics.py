@@ -38,6 +38,7 @@ METRICS = Contract(
     keys=("metric", "split"),
     expectations=_metrics_suite,
     description="Evaluation metrics (pcc, rmse_pct, ...) per split with the sample count.",
+    text_keys=("metric", "split"),
 )
 
 PREDICTIONS = Contract(
@@ -54,6 +55,7 @@ PREDICTIONS = Contract(
     keys=("pair_id",),
     expectations=_predictions_suite,
     description="Predicted normalized level (0-1) per evaluated pair, beside its label.",
+    text_keys=("pair_id",),
 )
 
 
