@@ -27,7 +27,8 @@ def make_fakes(
     fake = fake_folder(tmp_path / "generated", GENERATORS, same_content)
     out = tmp_path / name
     args = ["fakes", "--real", str(real), "--fake", str(fake), "--output", str(out)]
-    overrides = ["--set", "fakes.image_size=48", *[a for s in sets for a in ("--set", s)]]
+    defaults = ["fakes.image_size=48", "fakes.test_generators=[]"]
+    overrides = [a for s in (*defaults, *sets) for a in ("--set", s)]
     res = runner.invoke(app, [*args, "--params", str(params_file), *overrides])
     assert res.exit_code == 0, res.output
     return out
@@ -124,7 +125,8 @@ def test_unusable_inputs_are_counted_rejects(tmp_path: Path, params_file: Path) 
     out = tmp_path / "fakes"
     res = runner.invoke(
         app, ["fakes", "--real", str(real), "--fake", str(fake), "--output", str(out),
-              "--params", str(params_file), "--set", "fakes.image_size=48"]
+              "--params", str(params_file), "--set", "fakes.image_size=48",
+              "--set", "fakes.test_generators=[]"]
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     reasons = sorted(r["reason"] for r in REJECTS.read(out).to_pylist())

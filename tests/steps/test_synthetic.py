@@ -19,6 +19,7 @@ TINY_RESNET = [
     "synthetic.hidden_sizes=[8, 16]",
     "synthetic.embedding_size=8",
     "synthetic.steps=6",
+    "synthetic.warmup_steps=0",
     "synthetic.batch_size=8",
     "synthetic.lr=0.001",
     "train.workers=0",
