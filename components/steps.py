@@ -90,6 +90,21 @@ def pairs(workspace: str, base: str, params: str):
 
 
 @component
+def fakes(workspace: str, base: str, params: str):
+    """Real and generated images re-encoded alike (format parity): ``replica fakes``."""
+    argv = ["replica", "fakes", "--real", "../shared/corpus/gallery"]
+    argv += ["--fake", "../shared/corpus/generated", "--output", "data/fakes"]
+    run_step(workspace, argv, {"base": base, "fakes": params})
+
+
+@component
+def invert(workspace: str, params: str):
+    """FakeInversion features of the fakes dataset (GPU): ``replica invert``."""
+    argv = ["replica", "invert", "--input", "data/fakes", "--output", "data/invert"]
+    run_step(workspace, [*argv, "--cache", "data/cache"], {"invert": params})
+
+
+@component
 def train(workspace: str, base: str, params: str, family_params: str):
     """Train the copy detector on the pairs (GPU): ``replica train``."""
     argv = ["replica", "train", "--input", "data/pairs", "--output", "data/model"]

@@ -1,7 +1,8 @@
 """The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, and ``promote``.
 
 - ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate → pairs → validate,
-  then ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache) and ``push`` (upload
+  and beside them fakes → validate → invert (GPU: FakeInversion features) → validate, then
+  ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache) and ``push`` (upload
   them to the DVC remote). ``push`` emits the Asset ``replica_pairs``.
 - ``retrain`` (scheduled on that Asset): train → evaluate → ``commit`` (so ``register`` finds the
   model's lineage in ``dvc.lock``) → register → promote. Only the copy detector exists as a step.
@@ -114,13 +115,29 @@ _REFRESH_STEPS: tuple[Step, ...] = (
         gpu=True,
     ),
     _validate("pairs", "pairs"),
+    Step(
+        "fakes",
+        "replica fakes --real ../shared/corpus/gallery --fake ../shared/corpus/generated "
+        "--output data/fakes",
+        (),
+        timedelta(hours=2),
+    ),
+    _validate("fakes", "fakes"),
+    Step(
+        "invert",
+        "replica invert --input data/fakes --output data/invert --cache data/cache",
+        ("validate_fakes", "tiny_sd"),
+        timedelta(hours=8),
+        gpu=True,
+    ),
+    _validate("invert", "invert"),
 )
 REFRESH: tuple[Step, ...] = (
     *_REFRESH_STEPS,
     Step(
         "commit",
         "dvc commit --force " + " ".join(dvc_stage(s.task_id) for s in _REFRESH_STEPS),
-        ("validate_pairs",),
+        ("validate_pairs", "validate_invert"),
         timedelta(minutes=30),
     ),
     Step(

@@ -17,7 +17,7 @@ from tests.orchestration.conftest import DAGS, ROOT
 
 DAG_FILE = DAGS / "replica_dags.py"
 DVC_TASKS = {"commit", "push"}  # the DVC commands around the replica steps
-GPU_TASKS = {"pairs", "train"}
+GPU_TASKS = {"pairs", "train", "invert"}
 
 
 @pytest.fixture(scope="module")

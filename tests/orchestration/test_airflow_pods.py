@@ -13,7 +13,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from tests.orchestration.conftest import DAGS
 
-GPU_TASKS = {"pairs", "train"}
+GPU_TASKS = {"pairs", "train", "invert"}
 SECRETS = {
     "crawl": ["replica-aws"],
     "push": ["replica-aws"],

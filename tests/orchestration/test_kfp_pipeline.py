@@ -24,7 +24,7 @@ from pipelines import compile as kc
 from pipelines.cluster import GPU_POOL, GPU_RESOURCE, WORKSPACE
 from tests.orchestration.conftest import BIN, ROOT
 
-GPU_TASKS = {"pairs", "train"}
+GPU_TASKS = {"pairs", "train", "invert"}
 DVC_TASKS = {"commit", "push"}
 SECRETS = {"crawl": "replica-aws", "push": "replica-aws"}
 SECRETS |= {"register": "replica-mlflow", "promote": "replica-mlflow"}

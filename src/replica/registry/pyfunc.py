@@ -97,3 +97,48 @@ def input_example(size: int = 16) -> pd.DataFrame:
         return buf.getvalue()
 
     return pd.DataFrame({"query": [png(40)], "reference": [png(200)]})
+
+
+SYNTHETIC_COLUMNS = ("image",)
+
+
+class SyntheticDetectorModel(PythonModel):
+    """Scores whether each ``image`` was generated (the ``synthetic`` family).
+
+    Input: a DataFrame with column ``image`` (PNG/JPEG bytes or their base64 text) and
+    optionally ``caption`` (FakeInversion conditions its inversion on it). Output: ``probability``
+    (calibrated P(generated), in [0, 1]) and ``generated`` (at the threshold chosen on the
+    validation split). Images are re-encoded like the training data first (the model's
+    ``encoding``), so a PNG and a JPEG of the same picture get the same score.
+    """
+
+    def load_context(self, context: Any) -> None:
+        from pathlib import Path
+
+        from replica.train.synthetic import SyntheticScorer
+
+        self._scorer = SyntheticScorer(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        frame = pd.DataFrame(model_input)
+        if "image" not in frame.columns:
+            raise ValueError(f"input needs column 'image'; got {list(frame.columns)}")
+        images = [decode_image(v, "image", i) for i, v in enumerate(frame["image"])]
+        captions = (
+            [c if isinstance(c, str) else "" for c in frame["caption"]]
+            if "caption" in frame.columns
+            else None
+        )
+        prob = self._scorer.probabilities(images, captions)
+        return pd.DataFrame(
+            {"probability": prob.astype("float64"), "generated": prob >= self._scorer.threshold}
+        )
+
+
+def synthetic_input_example(size: int = 32) -> pd.DataFrame:
+    """A one-row example (a small PNG): defines the signature, is stored with the model."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), (90, 140, 200)).save(buf, format="PNG")
+    return pd.DataFrame({"image": [buf.getvalue()]})
