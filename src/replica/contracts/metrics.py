@@ -95,6 +95,7 @@ DETECTION_METRICS = Contract(
     ),
     keys=("model", "protocol", "generator", "reals", "view", "metric"),
     expectations=_detection_metrics_suite,
+    file_name="metrics.parquet",  # the evaluate output's table, whatever the family
     description="Synthetic-detector metrics per model, protocol (test, logo:<generator>), "
     "generator, reals (plain, matched) and view (clean, jpeg75, ...); NaN where undefined.",
 )
@@ -115,5 +116,6 @@ DETECTIONS = Contract(
     ),
     keys=("model", "protocol", "image_id"),
     expectations=_detections_suite,
+    file_name="predictions.parquet",
     description="Each scored image's logit and calibrated P(generated), per model and protocol.",
 )

@@ -11,11 +11,24 @@ Params: ``evaluate`` (batch_size).
 
 The target is level / (levels - 1). A test split whose labels are all equal has no PCC: that
 is an error, not a NaN.
+
+``--family synthetic`` (``replica evaluate --family synthetic --model data/models/synthetic
+--input data/invert --output data/eval/synthetic``): reads the synthetic detector and the
+``invert`` (or ``fakes``) output; trains the baselines (``format``, and ``artefact`` beside any
+other kind) on the same splits and scores every model on the test split and leave one generator
+out, against plain and matched reals, clean and through ``synthetic.robustness`` views (see
+``replica.evaluate.synthetic``). Writes ``metrics.json`` (flat: ``ap``, ``auroc``, ``acc``,
+``ece``, ``ece_raw``, ``*_matched``, ``logo_*``, ``<view>_*``, ``baseline.<name>.<metric>``,
+``n_test``, ``n_train``), ``metrics.parquet`` (contract detection_metrics),
+``predictions.parquet`` (contract detections), ``report.md``, ``plots/reliability_*.png``,
+``_meta.json``, and an MLflow run ``evaluate`` with the metrics, report and plots. Params:
+``synthetic`` (logo, consistency_views, robustness, ece_bins), ``base.seed``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -117,6 +130,8 @@ def _evaluate_synthetic(
     ``replica.evaluate.synthetic``): every protocol, the table printed and written."""
     from replica.evaluate import synthetic as ev
     from replica.evaluate.views import check_view
+    from replica.registry.runs import open_run
+    from replica.registry.store import RegistryError, tracking_from_env
     from replica.train.synthetic import candidate_for, load_pixels
 
     summary = StepSummary("evaluate")
@@ -145,10 +160,11 @@ def _evaluate_synthetic(
     flat |= {"n_test": int((table.split == "test").sum()),
              "n_train": int((table.split == "train").sum())}  # fmt: skip
     report = ev.markdown_tables(result, table, names)
+    plots = ev.reliability_plots(result, s.ece_bins)
     with atomic_dir(output) as out:
         (out / "metrics.json").write_text(json.dumps(flat, indent=2) + "\n")
         (out / "report.md").write_text(report)
-        for rel, png in ev.reliability_plots(result, s.ece_bins).items():
+        for rel, png in plots.items():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_bytes(png)
         DETECTION_METRICS.write(result.records, out)
@@ -163,5 +179,16 @@ def _evaluate_synthetic(
         summary.outputs = {"metrics": len(result.records), "detections": len(result.predictions)}
         contracts = {"detection_metrics": DETECTION_METRICS.ref, "detections": DETECTIONS.ref,
                      "fakes": FAKES.ref}  # fmt: skip
-        write_sidecar(out, summary.finish(), contracts, cfg.digest("synthetic"))
+        write_sidecar(out, summary.finish(), contracts, cfg.digest("evaluate", "synthetic"))
+    try:
+        tracking = tracking_from_env(os.environ, Path.cwd())
+        with open_run(
+            tracking, cfg.register.experiment, "evaluate", None, {"family": "synthetic"}
+        ) as mlrun:
+            mlrun.metrics({k: float(v) for k, v in flat.items()})
+            mlrun.file("report.md", report.encode())
+            for rel, png in plots.items():
+                mlrun.file(rel, png)
+    except RegistryError as exc:
+        raise StepError(str(exc)) from exc
     return summary
