@@ -12,7 +12,8 @@ DDIM reconstruction, two VAE decodes; see ``replica.invert.inversion``) of the s
   channels_last on a GPU, captions encoded once per batch, optionally ``torch.compile`` on the
   U-Net (``--compile``).
 
-Cases (one line each, hardest last): guidance 1 (one U-Net pass per step) and guidance 3
+Each side is warmed up, then timed ``--repeats`` times; the best run counts (the machine may be
+shared: the load average is printed with the figures). Cases (one line each, hardest last): guidance 1 (one U-Net pass per step) and guidance 3
 (classifier-free guidance: two passes per step), with dataset captions. Images are the shared
 corpus's generated and gallery photos when present (else random pictures). With ``--gpu`` the
 model is SD 1.5's real architecture with random weights (speed depends on shapes, not weight
@@ -77,6 +78,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None, help="batch of the fast path")
     ap.add_argument("--size", type=int, default=None, help="image side in pixels")
     ap.add_argument("--compile", action="store_true", help="torch.compile the U-Net (fast path)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed runs per side; the best counts")
     args = ap.parse_args()
 
     from replica.generate.architectures import build_sd15
@@ -104,14 +106,14 @@ def main() -> None:
     for guidance in (1.0, 3.0):
         settings = InversionSettings(size, steps, guidance)
         slow = Inverter(components_of(pipe, device, torch.float32, fast=False), settings, "b")
-        run(slow, pixels[:1], 1, captions[:1])  # warm-up
-        t_slow = run(slow, pixels, 1, captions)
+        run(slow, pixels[:2], 1, captions[:2])  # warm-up
+        t_slow = min(run(slow, pixels, 1, captions) for _ in range(args.repeats))
         dtype = torch.float16 if args.gpu else torch.float32
         fast = Inverter(components_of(pipe, device, dtype), settings, "b")
         if args.compile:
             fast.c["unet"] = torch.compile(fast.c["unet"])
-        run(fast, pixels[:batch], batch, captions[:batch])  # warm-up (and compilation)
-        t_fast = run(fast, pixels, batch, captions)
+        run(fast, pixels[: 2 * batch], batch, captions[: 2 * batch])  # warm-up (and compile)
+        t_fast = min(run(fast, pixels, batch, captions) for _ in range(args.repeats))
         case = f"guidance {guidance:g}, batch {batch}" + (", compiled" if args.compile else "")
         print(f"| {case} | {n / t_slow:.3f} | {n / t_fast:.3f} | {t_slow / t_fast:.2f}x |")
         sys.stdout.flush()
