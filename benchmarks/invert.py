@@ -13,8 +13,9 @@ DDIM reconstruction, two VAE decodes; see ``replica.invert.inversion``) of the s
   U-Net (``--compile``).
 
 Each side is warmed up, then timed ``--repeats`` times; the best run counts (the machine may be
-shared: the load average is printed with the figures). Cases (one line each, hardest last): guidance 1 (one U-Net pass per step) and guidance 3
-(classifier-free guidance: two passes per step), with dataset captions. Images are the shared
+shared: the load average is printed with the figures). Cases (one line each, hardest last):
+guidance 1 (one U-Net pass per step) and guidance 3 (classifier-free guidance: two passes per
+step), with dataset captions. Images are the shared
 corpus's generated and gallery photos when present (else random pictures). With ``--gpu`` the
 model is SD 1.5's real architecture with random weights (speed depends on shapes, not weight
 values): nothing is downloaded, so the command runs on an offline GPU machine as is.
