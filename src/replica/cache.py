@@ -93,3 +93,24 @@ def _atomic(path: Path, write: Callable[[str], object]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def model_fingerprint(model: str) -> str:
+    """A short id of the weights: for a local directory, a hash of each file's path, size and
+    first and last MiB (new weights under the same path get new cache entries; hidden files and
+    sidecars such as ``_meta.json`` are left out); a hub id as is."""
+    root = Path(model)
+    if not root.is_dir():
+        return model
+    digest = hashlib.sha256()
+    for path in sorted(
+        p for p in root.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))
+    ):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(root).as_posix()}:{size}".encode())
+        with path.open("rb") as fh:
+            digest.update(fh.read(1 << 20))
+            if size > 2 << 20:
+                fh.seek(-(1 << 20), 2)
+                digest.update(fh.read())
+    return f"{root.name}@{digest.hexdigest()[:12]}"

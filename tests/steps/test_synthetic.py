@@ -151,3 +151,25 @@ def test_scorer_re_encodes_new_images_like_the_training_data(
     assert scorer.probabilities([image])[0] == pytest.approx(
         scorer.probabilities([reencode(image, scorer.config.encoding)])[0], abs=0.05
     )
+
+
+def test_probe_trains_on_a_local_backbone_and_caches_its_embeddings(
+    tmp_path: Path, params_file: Path, fakes: Path, mlflow_uri: str
+) -> None:
+    import torch
+    from transformers import ViTConfig, ViTModel
+
+    torch.manual_seed(0)
+    backbone = tmp_path / "vit"
+    ViTModel(
+        ViTConfig(image_size=32, patch_size=8, hidden_size=16, num_hidden_layers=2,
+                  num_attention_heads=2, intermediate_size=32)
+    ).save_pretrained(backbone)  # fmt: skip
+    sets = ["synthetic.model=probe", f"synthetic.backbone={backbone}"]
+    cache = tmp_path / "cache"
+    _run("train", "--family", "synthetic", "--input", str(fakes), "--output",
+         str(tmp_path / "model"), "--cache", str(cache), params=params_file, sets=sets)  # fmt: skip
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["kind"] == "probe" and config["backbone"] == str(backbone)
+    cached = list(cache.rglob("*.safetensors"))
+    assert len(cached) == sum(1 for r in FAKES.read(fakes).to_pylist() if r["split"] != "test")

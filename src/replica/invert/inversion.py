@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from replica.cache import FeatureCache
+from replica.cache import FeatureCache, model_fingerprint
 from replica.config import InvertConfig
 
 FEATURE_CHANNELS = 9
@@ -234,24 +234,3 @@ def inverter_for(model: str, cfg: InvertConfig) -> Inverter:
         cfg.image_size, cfg.steps, cfg.guidance_scale, cfg.caption_source.value
     )
     return Inverter(load_components(model), settings, model_fingerprint(model))
-
-
-def model_fingerprint(model: str) -> str:
-    """A short id of the weights: for a local directory, a hash of each file's path, size and
-    first and last MiB (new weights under the same path get new cache entries); a hub id as is.
-    """
-    import hashlib
-
-    root = Path(model)
-    if not root.is_dir():
-        return model
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        size = path.stat().st_size
-        digest.update(f"{path.relative_to(root).as_posix()}:{size}".encode())
-        with path.open("rb") as fh:
-            digest.update(fh.read(1 << 20))
-            if size > 2 << 20:
-                fh.seek(-(1 << 20), 2)
-                digest.update(fh.read())
-    return f"{root.name}@{digest.hexdigest()[:12]}"

@@ -233,7 +233,7 @@ class ArtefactDetector:
 class ProbeConfig:
     kind: str = "probe"
     backbone: str = ""  # a local directory or hub id, loaded with local_files_only
-    image_size: int = 224
+    image_size: int = 0  # 0: the backbone's own input size (its config), else 224
     c: float = 0.1
     temperature: float = 1.0
     threshold: float = 0.5
@@ -251,6 +251,8 @@ class ProbeDetector:
         self.config = config
         self.head = head
         self._backbone: Any = None
+        self._size = 0
+        self._norm = (torch.zeros(1), torch.ones(1))
 
     @classmethod
     def from_config(cls, config: ProbeConfig) -> ProbeDetector:
@@ -258,35 +260,50 @@ class ProbeDetector:
 
     @property
     def model_id(self) -> str:
-        """What the embedding depends on: the backbone and the input size (cache key)."""
-        return f"probe:{self.config.backbone}:{self.config.image_size}"
+        """What the embedding depends on: the backbone's weights and the input size."""
+        from replica.cache import model_fingerprint
+
+        return f"probe:{model_fingerprint(self.config.backbone)}:{self.config.image_size}"
 
     def backbone(self) -> Any:
-        """The frozen backbone, loaded once from ``config.backbone`` without downloading."""
+        """The frozen backbone, loaded once from ``config.backbone`` without downloading, with
+        its input size and normalisation (its image processor's, else ImageNet's)."""
         if self._backbone is None:
-            from transformers import AutoModel
+            from transformers import AutoImageProcessor, AutoModel
 
             model = AutoModel.from_pretrained(self.config.backbone, local_files_only=True)
-            self._backbone = getattr(model, "vision_model", model).eval()
+            vision = getattr(model, "vision_model", model).eval()
+            size = self.config.image_size or getattr(vision.config, "image_size", 0) or 224
+            mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+            try:
+                proc = AutoImageProcessor.from_pretrained(
+                    self.config.backbone, local_files_only=True
+                )
+                mean, std = list(proc.image_mean), list(proc.image_std)
+            except (OSError, ValueError, AttributeError, TypeError):
+                pass  # no processor saved with the backbone: ImageNet statistics
+            self._size = int(size)
+            self._norm = (torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1))
+            self._backbone = vision
         return self._backbone
 
     @torch.inference_mode()
     def features(self, images: list[np.ndarray]) -> np.ndarray:
         """[N, D] embeddings: the backbone's pooled output (else its mean token) on images
-        squashed to ``image_size`` and normalised with ImageNet statistics."""
+        squashed to its input size and normalised as its image processor does."""
         from PIL import Image
 
         if not images:
             raise ValueError("no images to embed")
-        size = self.config.image_size
+        backbone = self.backbone()
+        size = self._size
         resized = np.stack(
             [np.array(Image.fromarray(im).resize((size, size), Image.Resampling.BICUBIC))
              for im in images]
         )  # fmt: skip
         batch = torch.from_numpy(resized).permute(0, 3, 1, 2).float() / 255.0  # [N, 3, S, S]
-        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-        out = self.backbone()(pixel_values=(batch - mean) / std)
+        mean, std = self._norm
+        out = backbone(pixel_values=(batch - mean) / std)
         pooled = getattr(out, "pooler_output", None)
         if pooled is None:
             pooled = out.last_hidden_state.mean(dim=1)

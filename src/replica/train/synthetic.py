@@ -487,7 +487,8 @@ def candidate_for(
 def inverter_of(config: FakeInversionConfig) -> Inverter:
     """The inversion a FakeInversion model was trained on (its config names the model and
     settings), loaded for new images."""
-    from replica.invert.inversion import InversionSettings, load_components, model_fingerprint
+    from replica.cache import model_fingerprint
+    from replica.invert.inversion import InversionSettings, load_components
 
     if not config.sd_model:
         raise ValueError("this FakeInversion model does not name its Stable Diffusion model")

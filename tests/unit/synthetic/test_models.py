@@ -92,7 +92,7 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_probe_embeds_with_a_frozen_local_backbone(tmp_path: Path, tiny_backbone: Path) -> None:
-    det = ProbeDetector.from_config(ProbeConfig(backbone=str(tiny_backbone), image_size=32))
+    det = ProbeDetector.from_config(ProbeConfig(backbone=str(tiny_backbone)))
     x = det.features(_pixels([photo(i) for i in range(6)] + [generated(i) for i in range(6)]))
     assert x.shape == (12, 16)
     det.fit(x, np.array([0] * 6 + [1] * 6))
