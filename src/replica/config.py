@@ -16,7 +16,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -260,22 +260,52 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class RegisterFamily:
+    """Where a family's models are registered, and the GX reports its data must have passed."""
+
+    model_name: str
+    required_reports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RegisterConfig:
-    model_name: str = "replica-copy-detector"
     experiment: str = "replica"
-    required_reports: tuple[str, ...] = ("extract", "dedup", "pairs")
+    copy: RegisterFamily = field(
+        default_factory=lambda: RegisterFamily(
+            "replica-copy-detector", ("extract", "dedup", "pairs")
+        )
+    )
+    synthetic: RegisterFamily = field(
+        default_factory=lambda: RegisterFamily("replica-synthetic-detector", ("fakes", "invert"))
+    )
+
+    def family(self, family: Family) -> RegisterFamily:
+        return getattr(self, family.value)
+
+
+@dataclass(frozen=True)
+class PromoteFamily:
+    """A family's promotion gate: the metric that ranks versions and the checks before it."""
+
+    gate_metric: str = "pcc"
+    higher_is_better: bool = True
+    min_improvement: float = 0.0
+    floor: float = 0.0
+    guards: tuple[str, ...] = ()  # bias guards on the candidate's metrics, e.g. "rmse<=40"
 
 
 @dataclass(frozen=True)
 class PromoteConfig:
     alias: str = "champion"
-    gate_metric: str = "pcc"
-    higher_is_better: bool = True
-    min_improvement: float = 0.0
-    floor: float = 0.0
     require_validation: bool = True
     require_same_split: bool = True
-    guards: tuple[str, ...] = ()
+    copy: PromoteFamily = field(default_factory=PromoteFamily)
+    synthetic: PromoteFamily = field(
+        default_factory=lambda: PromoteFamily(gate_metric="ap", guards=("ece<=0.25",))
+    )
+
+    def family(self, family: Family) -> PromoteFamily:
+        return getattr(self, family.value)
 
 
 @dataclass(frozen=True)
@@ -341,15 +371,17 @@ def load_params(
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
+    """``section.key=value``, or ``section.sub.key=value`` for a subsection (e.g. a family's)."""
     key, sep, value = item.partition("=")
     parts = key.strip().split(".")
-    if not sep or len(parts) != 2 or not all(parts):
+    if not sep or len(parts) not in (2, 3) or not all(parts):
         raise ConfigError(f"override {item!r} must look like section.key=value")
-    section, name = parts
-    raw.setdefault(section, {})
-    if raw[section] is None:
-        raw[section] = {}
-    raw[section][name] = yaml.safe_load(value) if value.strip() else ""
+    node = raw
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -359,11 +391,21 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in {where!r}; known: {sorted(fields)}")
     kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
-    return cls(**kwargs)
+    for name in fields:  # an empty subsection keeps its defaults
+        if name in kwargs and dataclasses.is_dataclass(hints[name]) and not data[name]:
+            kwargs.pop(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a subsection without default missing a required key
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):  # a subsection, e.g. a family's values
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return _build(cast(type, tp), value, where)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)

@@ -53,7 +53,7 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
 
     work, env, _ = demo
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlruns/mlflow.db")
-    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["copy"]["model_name"]
     champion = client.get_model_version_by_alias(name, "champion")
     head = _sh(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
     assert champion.tags["git.commit"] == head
@@ -64,7 +64,7 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
 
 def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, dict, str]) -> None:
     work, env, _ = demo
-    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["copy"]["model_name"]
     res = _sh([str(BIN / "replica"), "lineage", "model", f"{name}@champion", "--json"], work, env)
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(res.stdout)

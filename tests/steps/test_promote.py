@@ -53,7 +53,7 @@ def champion(client: MlflowClient, alias: str = "champion") -> str:
 def test_champion_moves_only_through_the_gate(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
-    floor = ("--set", "promote.floor=0.3")
+    floor = ("--set", "promote.copy.floor=0.3")
 
     # 1. first version: passes the floor
     register(tmp_path / "v1", params_file, pcc=0.5)
@@ -128,7 +128,9 @@ def test_required_checks_refuse_a_better_candidate(
     assert code == 0 and doc and doc["code"] == "different_test_split"
     # a bias guard it breaks
     register(tmp_path / "v4", params_file, pcc=0.9)
-    code, _, doc = promote(tmp_path / "v4", params_file, "--set", "promote.guards=['rmse<=0.1']")
+    code, _, doc = promote(
+        tmp_path / "v4", params_file, "--set", "promote.copy.guards=['rmse<=0.1']"
+    )
     assert code == 0 and doc and doc["code"] == "guard_failed"
     assert champion(store) == "1" and "previous" not in store.get_registered_model(NAME).aliases
 
@@ -148,7 +150,7 @@ def test_first_version_below_floor_is_refused(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
     register(tmp_path, params_file, pcc=0.1)
-    code, out, doc = promote(tmp_path, params_file, "--set", "promote.floor=0.3")
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.copy.floor=0.3")
     assert code == 0, out
     assert doc and doc["code"] == "below_floor" and doc["alias_version"] is None
     assert not store.get_registered_model(NAME).aliases
@@ -158,7 +160,7 @@ def test_missing_metric_is_an_error_and_changes_nothing(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
     register(tmp_path, params_file, pcc=0.5)
-    code, out, doc = promote(tmp_path, params_file, "--set", "promote.gate_metric=auc")
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.copy.gate_metric=auc")
     assert code == 2
     assert "[promote] error" in out and "no metric 'auc'" in out
     assert doc is None
@@ -186,8 +188,8 @@ def test_bad_guard_is_a_params_error_with_exit_2(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
     register(tmp_path, params_file, pcc=0.5)
-    code, out, doc = promote(tmp_path, params_file, "--set", "promote.guards=['rmse=<0.1']")
-    assert code == 2 and "[promote] error: promote.guards" in out and doc is None
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.copy.guards=['rmse=<0.1']")
+    assert code == 2 and "[promote] error: promote.copy.guards" in out and doc is None
     assert not store.get_registered_model(NAME).aliases
 
 

@@ -169,7 +169,7 @@ def test_register_outside_dvc_warns_and_marks_lineage_absent(
     out = in_tmp / "registration.json"
     args = ["--model", str(model), "--metrics", str(metrics / "metrics.json"), "--output", str(out)]
     args += ["--lock", str(in_tmp / "no.lock"), "--params", str(params_file)]
-    res = runner.invoke(app, ["register", *args, "--set", "register.model_name=other"])
+    res = runner.invoke(app, ["register", *args, "--set", "register.copy.model_name=other"])
     assert res.exit_code == 0, res.output
     assert "warning" in res.output and "dvc.lock.present=false" in res.output
     reg = json.loads(out.read_text())
@@ -209,7 +209,10 @@ def test_unreachable_tracking_server_fails_fast_with_exit_2(
     [
         (lambda root: shutil.rmtree(root / "model"), "has no config.json"),
         (lambda root: (root / "model" / "model.safetensors").unlink(), "has no model.safetensors"),
-        (lambda root: (root / "model" / "config.json").write_text("[16, 8]"), "loadable model"),
+        (
+            lambda root: (root / "model" / "config.json").write_text("[16, 8]"),
+            "loadable copy model",
+        ),
         (lambda root: (root / "model" / "config.json").write_text('{"dim": 15}'), "multiple"),
         (lambda root: (root / "eval" / "metrics.json").write_text("{pcc: 0.5"), "metrics.json"),
         (lambda root: (root / "dvc.lock").write_text("stages: [train"), "not valid YAML"),

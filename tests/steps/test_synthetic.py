@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from replica.cli import app
@@ -125,8 +126,6 @@ def test_scorer_re_encodes_new_images_like_the_training_data(
 ) -> None:
     import io
 
-    from PIL import Image
-
     from replica.fakes.encode import reencode
     from replica.train.synthetic import SyntheticScorer
     from tests.fakes_factory import generated, photo
@@ -173,3 +172,48 @@ def test_probe_trains_on_a_local_backbone_and_caches_its_embeddings(
     assert config["kind"] == "probe" and config["backbone"] == str(backbone)
     cached = list(cache.rglob("*.safetensors"))
     assert len(cached) == sum(1 for r in FAKES.read(fakes).to_pylist() if r["split"] != "test")
+
+
+def test_registered_and_promoted_as_its_own_model_and_served_by_mlflow(
+    tmp_path: Path, params_file: Path, fakes: Path, mlflow_uri: str
+) -> None:
+    import io
+
+    import mlflow
+    import pandas as pd
+
+    from tests.fakes_factory import generated, photo
+
+    model, evald, reports = tmp_path / "model", tmp_path / "eval", tmp_path / "reports"
+    _run("validate", "--input", str(fakes), "--report", str(reports / "fakes.json"),
+         params=params_file)  # fmt: skip
+    _run("train", "--family", "synthetic", "--input", str(fakes), "--output", str(model),
+         params=params_file)  # fmt: skip
+    _run("evaluate", "--family", "synthetic", "--model", str(model), "--input", str(fakes),
+         "--output", str(evald), params=params_file, sets=["synthetic.robustness=[]"])  # fmt: skip
+    reg_sets = ["register.synthetic.required_reports=[fakes]"]
+    _run("register", "--family", "synthetic", "--model", str(model), "--metrics", str(evald),
+         "--reports", str(reports), "--lock", str(tmp_path / "no.lock"), "--output",
+         str(tmp_path / "registration.json"), params=params_file, sets=reg_sets)  # fmt: skip
+    reg = json.loads((tmp_path / "registration.json").read_text())
+    assert reg["model_name"] == "replica-synthetic-detector"
+    assert reg["tags"]["family"] == "synthetic" and reg["tags"]["validate.passed"] == "true"
+    assert reg["tags"]["eval.test_split"] != "unknown"
+    out = _run("promote", "--family", "synthetic", "--registration",
+               str(tmp_path / "registration.json"), "--output", str(tmp_path / "promotion.json"),
+               "--decisions", str(tmp_path / "decisions.jsonl"), params=params_file)  # fmt: skip
+    assert "PROMOTED replica-synthetic-detector v1" in out, out
+    served = mlflow.pyfunc.load_model("models:/replica-synthetic-detector@champion")
+
+    def png(image: Image.Image) -> bytes:
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        return buf.getvalue()
+
+    frame = pd.DataFrame({"image": [png(generated(300)), png(photo(300))]})
+    scored = served.predict(frame)
+    assert scored["probability"][0] > scored["probability"][1]
+    client = mlflow.MlflowClient()
+    run = client.get_run(client.get_model_version("replica-synthetic-detector", "1").run_id)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert "plots/reliability_test.png" in artifacts

@@ -396,8 +396,8 @@ def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) ->
     """The numbers the gate and DVC read (candidate unless prefixed with a baseline's name):
     test-split metrics (plain reals), ``*_matched``, ``logo_*_mean``/``logo_*_min`` over held-out
     generators, ``<view>_ap``/``<view>_auroc``/``<view>_acc``, ``consistency_*`` and, per
-    baseline trained in the same run, ``baseline.<name>.<metric>`` (what the gate's
-    ``beat_baselines`` compares against)."""
+    baseline trained in the same run, ``baseline.<name>.<metric>`` and ``ap_over_<name>`` (the
+    candidate's AP minus the baseline's: the gate's guards require it above 0)."""
     out: dict[str, float] = {}
 
     def get(model: str, protocol: str, reals: str, view: str, metric: str) -> float:
@@ -428,6 +428,7 @@ def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) ->
             logo_values = [get(model, p, "plain", "clean", metric) for p in logo]
             if logo_values:
                 out[f"baseline.{model}.logo_{metric}_mean"] = float(np.mean(logo_values))
+        out[f"ap_over_{model}"] = out["ap"] - out[f"baseline.{model}.ap"]
     return {k: round(v, 6) for k, v in out.items() if not math.isnan(v)}
 
 

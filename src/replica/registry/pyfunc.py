@@ -135,6 +135,17 @@ class SyntheticDetectorModel(PythonModel):
         )
 
 
+def synthetic_signature() -> Any:
+    """Image bytes in; P(generated) and the decision out. Declared, not inferred."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("binary", "image")]),
+        outputs=Schema([ColSpec("double", "probability"), ColSpec("boolean", "generated")]),
+    )
+
+
 def synthetic_input_example(size: int = 32) -> pd.DataFrame:
     """A one-row example (a small PNG): defines the signature, is stored with the model."""
     from PIL import Image

@@ -156,15 +156,26 @@ def register_model(
     tags: Mapping[str, str],
     files: Mapping[str, bytes] | None = None,
     run_name: str = "register",
+    family: str = "copy",
 ) -> Registration:
     """Log one run (params, metrics, tags, ``files``: artifact path -> content, the pyfunc
-    model) and register the model as a new version."""
+    model of ``family``) and register the model as a new version."""
     import tempfile
 
     import mlflow
 
-    from replica.registry.pyfunc import CopyDetectorModel, input_example
+    from replica.registry import pyfunc
     from replica.registry.tags import json_metrics
+
+    if family == "synthetic":
+        served: Any = pyfunc.SyntheticDetectorModel()
+        signature, example = pyfunc.synthetic_signature(), pyfunc.synthetic_input_example()
+    else:
+        served, signature, example = (
+            pyfunc.CopyDetectorModel(),
+            _signature(),
+            pyfunc.input_example(),
+        )
 
     client = connect(tracking)
     with _errors(tracking, f"registering {model_name!r}"):
@@ -189,11 +200,11 @@ def register_model(
                     mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=CopyDetectorModel(),
+                python_model=served,
                 artifacts={"model_dir": str(model_dir)},
                 code_paths=[str(code_dir)],
-                signature=_signature(),
-                input_example=input_example(),
+                signature=signature,
+                input_example=example,
                 pip_requirements=_requirements(),
                 registered_model_name=model_name,
             )

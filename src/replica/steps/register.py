@@ -8,22 +8,30 @@ Reads:  ``--model`` (model directory with ``config.json``), ``--metrics`` (``met
         gives the plot and the test split's identity), ``--lock`` (``dvc.lock``: the content
         hash of every input of the ``train`` stage and of every stage upstream of it; absent =
         registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
-        ``--reports`` (the GX reports ``validate`` wrote, ``*.json``; each of
-        ``register.required_reports`` must be there, or ``validate.passed`` is false), the
+        ``--reports`` (the GX reports ``validate`` wrote, ``*.json``; each of the family's
+        ``register.<family>.required_reports`` must be there, or ``validate.passed`` is false),
+        the
         upstream datasets'
         ``_meta.json`` (row counts) and the crawl's sources file (named in its ``dvc.lock`` cmd).
 Writes: one MLflow run named ``register`` in experiment ``register.experiment`` (params: the
         model's config and the params sections that shaped it; metrics; tags; artifacts:
         ``plots/predicted_vs_label.png``, ``validation/*.json``, ``config/params.json`` (resolved
         params), ``config/model.json``, ``lineage/dvc.lock``, ``lineage/lineage.json``; the model
-        as a pyfunc with signature and input example), a new version of ``register.model_name``
-        with the same tags, and ``--output`` (JSON: model_name, version, run_id, model_uri,
-        metrics, tags). Tags: ``git.commit``, ``git.dirty``, ``params.hash``, ``dvc.<path>`` for
-        every upstream dataset, ``validate.<report>`` and ``validate.passed``,
+        as a pyfunc with signature and input example), a new version of the family's
+        ``register.<family>.model_name`` with the same tags, and ``--output`` (JSON: model_name,
+        version, run_id, model_uri, metrics, tags). Tags: ``git.commit``, ``git.dirty``,
+        ``params.hash``, ``dvc.<path>`` for every upstream dataset, ``validate.<report>`` and
+        ``validate.passed``, ``family``,
         ``eval.test_split`` (hash of the sorted test pair ids), ``orchestrator`` and
         ``orchestrator.run_id`` (Airflow DAG run, ``KFP_RUN_ID``, or ``dvc``).
-Params: ``register`` (model_name, experiment, required_reports); ``base``, ``pairs``,
-        ``train`` and ``evaluate`` are logged as run params.
+Params: ``register`` (experiment, and per family model_name, required_reports); the sections
+        that shaped the family's model are logged as run params (``LOGGED``).
+
+``--family synthetic``: the model is a synthetic detector (``load_detector``), served by the
+pyfunc ``SyntheticDetectorModel`` (image in, P(generated) out); the test split's identity is
+the hash of the candidate's test image ids in evaluate's ``predictions.parquet`` (contract
+detections), and evaluate's reliability plots and report are logged with the version; the
+lineage stage is ``train@synthetic``.
 Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``, artifacts in
         ``./mlruns/artifacts``).
 """
@@ -37,6 +45,7 @@ from typing import Annotated
 
 import typer
 
+from replica.config import Family
 from replica.io import SIDECAR, StepSummary, atomic_write_text, git_state
 from replica.lineage import StageLock, read_dvc_lock
 from replica.lineage.graph import upstream
@@ -50,8 +59,19 @@ from replica.registry.tags import (
 )
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
-LOGGED_SECTIONS = ("base", "pairs", "train", "copy", "evaluate", "register")
-STAGE = "train"
+LOGGED = {  # the params sections that shaped each family's model, logged as run params
+    Family.copy: ("base", "pairs", "train", "copy", "evaluate", "register"),
+    Family.synthetic: ("base", "fakes", "invert", "train", "synthetic", "register"),
+}
+
+
+def stage_of(family: Family, stages: dict[str, StageLock] | None) -> str:
+    """The DVC stage that trained the family's model: ``train@<family>`` (the copy family's
+    plain ``train`` stage before the stages became per family)."""
+    stage = f"train@{family.value}"
+    if family is Family.copy and stages is not None and stage not in stages:
+        return "train"
+    return stage
 
 
 def main(
@@ -64,16 +84,19 @@ def main(
     reports: Annotated[
         Path, typer.Option(help="Directory of the GX reports (*.json) written by validate.")
     ] = Path("reports/validate"),
+    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
     cfg = load(params, set_)
+    where = cfg.register.family(family)
+    sections = LOGGED[family]
 
     def body() -> StepSummary:
         from replica.registry.store import RegistryError, register_model, tracking_from_env
 
         summary = StepSummary("register", rows_in=1)
-        model_config = _check_model(Path(model))
+        model_config = _check_model(Path(model), family)
         metrics_path = Path(metrics) / "metrics.json" if Path(metrics).is_dir() else Path(metrics)
         try:
             raw = json.loads(metrics_path.read_text())
@@ -84,8 +107,9 @@ def main(
             stages = read_dvc_lock(lock) if Path(lock).is_file() else None
         except ValueError as exc:  # LockError is a ValueError
             raise StepError(str(exc)) from exc
-        if stages is None or STAGE not in stages:
-            why = "not found" if stages is None else f"has no {STAGE!r} stage"
+        stage = stage_of(family, stages)
+        if stages is None or stage not in stages:
+            why = "not found" if stages is None else f"has no {stage!r} stage"
             typer.echo(
                 f"[register] warning: {lock} {why}; registering without data lineage "
                 "(dvc.lock.present=false)",
@@ -93,15 +117,15 @@ def main(
             )
             stages = None
         gx = _read_reports(Path(reports))
-        missing = [n for n in cfg.register.required_reports if n not in gx]
+        missing = [n for n in where.required_reports if n not in gx]
         if missing:
             typer.echo(
                 f"[register] warning: GX report(s) {missing} missing from {reports}; "
                 "validate.passed=false",
                 err=True,
             )
-        tags = lineage_tags(git_state(), cfg.digest(*LOGGED_SECTIONS), stages, os.environ)
-        tags |= validation_tags(gx, cfg.register.required_reports)
+        tags = lineage_tags(git_state(), cfg.digest(*sections), stages, os.environ, stage)
+        tags |= validation_tags(gx, where.required_reports) | {"family": family.value}
         data = cfg.to_dict()
         files = {
             "config/params.json": _json(data),
@@ -109,31 +133,33 @@ def main(
             **{f"validation/{name}.json": _json(rep) for name, rep in gx.items()},
         }
         predictions = metrics_path.parent / "predictions.parquet"
-        if predictions.is_file():
+        if predictions.is_file() and family is Family.synthetic:
+            tags["eval.test_split"], plots = _detections(predictions)
+            files |= plots
+        elif predictions.is_file():
             tags["eval.test_split"], files["plots/predicted_vs_label.png"] = _predictions(
-                predictions, model_config["levels"], cfg.register.model_name
+                predictions, model_config["levels"], where.model_name
             )
         else:
             tags["eval.test_split"] = "unknown"
             typer.echo(f"[register] warning: no {predictions}; test split unknown", err=True)
         if stages is not None:
             files["lineage/dvc.lock"] = Path(lock).read_bytes()
-            files[RECORD_PATH] = _json(_record(stages))
-        run_params = flatten(model_config, "model.") | flatten(
-            {s: data[s] for s in LOGGED_SECTIONS}
-        )
+            files[RECORD_PATH] = _json(_record(stages, stage))
+        run_params = flatten(model_config, "model.") | flatten({s: data[s] for s in sections})
         tracking = tracking_from_env(os.environ, Path.cwd())
         try:
             reg = register_model(
                 tracking,
                 experiment=cfg.register.experiment,
-                model_name=cfg.register.model_name,
+                model_name=where.model_name,
                 model_dir=Path(model).resolve(),
                 code_dir=Path(__file__).resolve().parents[1],
                 params=run_params,
                 metrics=values,
                 tags=tags,
                 files=files,
+                family=family.value,
             )
         except RegistryError as exc:
             raise StepError(str(exc)) from exc
@@ -147,17 +173,24 @@ def main(
     run("register", body)
 
 
-def _check_model(directory: Path) -> dict:
+def _check_model(directory: Path, family: Family) -> dict:
     """The model's config, after loading the model exactly as the served pyfunc will: a
     directory that is not a loadable model is an error now, not a broken registered version."""
     from dataclasses import asdict
 
     from replica.models.pdf_embedding import PDFEmbedding
+    from replica.models.synthetic import load_detector
 
     try:
-        loaded = PDFEmbedding.load(directory)
+        loaded = (
+            load_detector(directory)
+            if family is Family.synthetic
+            else (PDFEmbedding.load(directory))
+        )
     except Exception as exc:  # missing files, bad config, weights that do not fit the config
-        raise StepError(f"--model {str(directory)!r} is not a loadable model dir: {exc}") from exc
+        raise StepError(
+            f"--model {str(directory)!r} is not a loadable {family.value} model dir: {exc}"
+        ) from exc
     return asdict(loaded.config)
 
 
@@ -196,12 +229,29 @@ def _predictions(path: Path, levels: int, name: str) -> tuple[str, bytes]:
     return split_hash(test), png
 
 
-def _record(stages: dict[str, StageLock]) -> dict:
+def _detections(path: Path) -> tuple[str, dict[str, bytes]]:
+    """The synthetic test split's hash (its images) and evaluate's plots and report."""
+    from replica.contracts import DETECTIONS
+
+    table = DETECTIONS.read(path.parent).to_pylist()
+    test = [r["image_id"] for r in table if r["model"] == "candidate" and r["protocol"] == "test"]
+    if not test:
+        raise StepError(f"{path} has no test-split rows; evaluate must score the test split")
+    files = {
+        f"plots/{p.name}": p.read_bytes() for p in sorted((path.parent / "plots").glob("*.png"))
+    }
+    report = path.parent / "report.md"
+    if report.is_file():
+        files["evaluation/report.md"] = report.read_bytes()
+    return split_hash(test), files
+
+
+def _record(stages: dict[str, StageLock], stage: str) -> dict:
     """The lineage record: upstream stages and datasets (rows from their sidecars) and the
     files the crawl's sources file matches now (paths relative to the working directory)."""
     from replica.crawl.sources import SourcesError, load_sources
 
-    chain = upstream(stages, STAGE)
+    chain = upstream(stages, stage)
     metas = {}
     for name in chain:
         for out in stages[name].outs:
@@ -229,4 +279,4 @@ def _record(stages: dict[str, StageLock]) -> dict:
             typer.echo(f"[register] warning: sources {file}: {exc}", err=True)
             entries = []
         sources.append({"file": file, "hash": digest, "stage": stage, "entries": entries})
-    return build_record(stages, STAGE, metas, sources)
+    return build_record(stages, stage, metas, sources)
