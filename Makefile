@@ -26,10 +26,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv from requirements.lock (uv, CPU torch from the local wheel)
 
-demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; ends with a champion
+demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; ends with two champions
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
-	@cat data/registry/promotion.json
+	@cat data/registry/copy/promotion.json data/registry/synthetic/promotion.json
 
 test: setup ## Fast tests (no slow, gpu or container tests)
 	$(PYTEST) -m "not slow and not gpu and not container" -q

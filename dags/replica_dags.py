@@ -4,8 +4,10 @@
   and beside them fakes → validate → invert (GPU: FakeInversion features) → validate, then
   ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache) and ``push`` (upload
   them to the DVC remote). ``push`` emits the Asset ``replica_pairs``.
-- ``retrain`` (scheduled on that Asset): train → evaluate → ``commit`` (so ``register`` finds the
-  model's lineage in ``dvc.lock``) → register → promote. Only the copy detector exists as a step.
+- ``retrain`` (scheduled on that Asset): per detector family (``FAMILIES``: the copy detector
+  and the synthetic-image detector), train → evaluate, then ``commit`` (so ``register`` finds
+  the model's lineage in ``dvc.lock``) → register → promote. Tasks are named like the
+  ``dvc.yaml`` foreach stages: ``train_copy`` is ``train@copy``.
 - ``promote`` (manual): the promotion gate on demand, or ``rollback`` to the previous champion.
 
 Every ``replica`` task runs its ``dvc.yaml`` command verbatim, in the project directory, through
@@ -69,9 +71,15 @@ class Step(NamedTuple):
     secrets: tuple[str, ...] = ()
 
 
+FAMILIES = ("copy", "synthetic")  # detector families: train/evaluate/register/promote each
+_FOREACH = ("validate", "train", "evaluate", "register", "promote")  # dvc.yaml foreach stages
+
+
 def dvc_stage(task_id: str) -> str:
-    """The ``dvc.yaml`` stage a task runs: ``validate_extract`` is ``validate@extract``."""
-    return task_id.replace("validate_", "validate@", 1)
+    """The ``dvc.yaml`` stage a task runs: ``validate_extract`` is ``validate@extract``,
+    ``train_copy`` is ``train@copy``."""
+    step, sep, item = task_id.partition("_")
+    return f"{step}@{item}" if sep and step in _FOREACH else task_id
 
 
 def _validate(dataset: str, upstream: str) -> Step:
@@ -150,38 +158,70 @@ REFRESH: tuple[Step, ...] = (
     ),
 )
 
-_REGISTER = (
-    "replica register --model data/model --metrics data/eval --lock dvc.lock "
-    "--reports reports/validate --output data/registry/registration.json"
-)
-_PROMOTE = (
-    "replica promote --registration data/registry/registration.json "
-    "--output data/registry/promotion.json"
-)
+_DATA = {"copy": "data/pairs", "synthetic": "data/invert"}  # each family's training data
+
+
+def _family_steps(family: str) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+    """A family's steps before ``commit`` (train, evaluate) and after it (register, promote)."""
+    model, ev, reg = f"data/models/{family}", f"data/eval/{family}", f"data/registry/{family}"
+    before = (
+        Step(
+            f"train_{family}",
+            f"replica train --family {family} --input {_DATA[family]} --output {model} "
+            "--cache data/cache",
+            (),
+            timedelta(hours=8),
+            gpu=True,
+        ),
+        Step(
+            f"evaluate_{family}",
+            f"replica evaluate --family {family} --model {model} --input {_DATA[family]} "
+            f"--output {ev} --cache data/cache",
+            (f"train_{family}",),
+            timedelta(hours=2),
+        ),
+    )
+    after = (
+        Step(
+            f"register_{family}",
+            f"replica register --family {family} --model {model} --metrics {ev} "
+            f"--lock dvc.lock --reports reports/validate --output {reg}/registration.json",
+            ("commit",),
+            timedelta(minutes=30),
+            2,
+            secrets=(MLFLOW_SECRET,),
+        ),
+        Step(
+            f"promote_{family}",
+            f"replica promote --family {family} --registration {reg}/registration.json "
+            f"--output {reg}/promotion.json",
+            (f"register_{family}",),
+            timedelta(minutes=15),
+            1,
+            secrets=(MLFLOW_SECRET,),
+        ),
+    )
+    return before, after
+
+
+_BEFORE = tuple(s for f in FAMILIES for s in _family_steps(f)[0])
 RETRAIN: tuple[Step, ...] = (
+    *_BEFORE,
     Step(
-        "train",
-        "replica train --input data/pairs --output data/model",
-        (),
-        timedelta(hours=8),
-        gpu=True,
+        "commit",
+        "dvc commit --force " + " ".join(dvc_stage(s.task_id) for s in _BEFORE),
+        tuple(s.task_id for s in _BEFORE if s.task_id.startswith("evaluate_")),
+        timedelta(minutes=30),
     ),
-    Step(
-        "evaluate",
-        "replica evaluate --model data/model --input data/pairs --output data/eval",
-        ("train",),
-        timedelta(hours=1),
-    ),
-    Step("commit", "dvc commit --force train evaluate", ("evaluate",), timedelta(minutes=30)),
-    Step("register", _REGISTER, ("commit",), timedelta(minutes=30), 2, secrets=(MLFLOW_SECRET,)),
-    Step("promote", _PROMOTE, ("register",), timedelta(minutes=15), 1, secrets=(MLFLOW_SECRET,)),
+    *(s for f in FAMILIES for s in _family_steps(f)[1]),
 )
 
 PROMOTE: tuple[Step, ...] = (
     Step(
         "promote",
-        "replica promote {{ '--rollback' if params.rollback else '--registration ' "
-        "~ params.registration }} --output data/registry/promotion.json",
+        "replica promote --family {{ params.family }} {{ '--rollback' if params.rollback else "
+        "'--registration ' ~ params.registration }} "
+        "--output data/registry/{{ params.family }}/promotion.json",
         (),
         timedelta(minutes=15),
         1,
@@ -320,7 +360,7 @@ with DAG(
 
 with DAG(
     dag_id="retrain",
-    description="train → evaluate → register → promote, on every new pairs dataset",
+    description="per detector family: train → evaluate → register → promote, on new data",
     doc_md=__doc__,
     schedule=[PAIRS],
     dagrun_timeout=timedelta(hours=12),
@@ -337,8 +377,9 @@ with DAG(
     dagrun_timeout=timedelta(minutes=30),
     params={
         **_PROJECT_PARAMS,
+        "family": Param("copy", enum=list(FAMILIES), description="Detector family."),
         "registration": Param(
-            "data/registry/registration.json",
+            "data/registry/copy/registration.json",
             type="string",
             pattern=r"^[A-Za-z0-9_./-]+$",
             description="registration.json (model name and version) to promote.",

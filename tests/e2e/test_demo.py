@@ -21,7 +21,9 @@ from tests.scratch import copy_project
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "train", "evaluate", "register"]
+STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "fakes", "invert", "train", "evaluate"]
+STEPS += ["register", "promote"]
+FAMILIES = ("copy", "synthetic")
 
 
 def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -58,8 +60,32 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
     head = _sh(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
     assert champion.tags["git.commit"] == head
     lock = yaml.safe_load((work / "dvc.lock").read_text())
-    pairs_dep = next(d for d in lock["stages"]["train"]["deps"] if d["path"] == "data/pairs")
+    pairs_dep = next(d for d in lock["stages"]["train@copy"]["deps"] if d["path"] == "data/pairs")
     assert champion.tags["dvc.data/pairs"] == pairs_dep["md5"]
+
+
+def test_demo_ends_with_both_detectors_each_a_champion_through_its_gate(
+    demo: tuple[Path, dict, str],
+) -> None:
+    from mlflow import MlflowClient
+
+    work, _, _ = demo
+    client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlruns/mlflow.db")
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    for family in FAMILIES:
+        decision = json.loads((work / "data/registry" / family / "promotion.json").read_text())
+        assert decision["promoted"] and decision["alias"] == "champion", decision
+        name = params["register"][family]["model_name"]
+        assert decision["model_name"] == name
+        champion = client.get_model_version_by_alias(name, "champion")
+        assert champion.tags["family"] == family
+        assert champion.tags["promote.decision"] == "promoted"
+    synthetic = client.get_model_version_by_alias("replica-synthetic-detector", "champion")
+    lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    invert = next(o for o in lock["invert"]["outs"] if o["path"] == "data/invert")
+    assert synthetic.tags["dvc.data/invert"] == invert["md5"]
+    metrics = json.loads((work / "data/eval/synthetic/metrics.json").read_text())
+    assert metrics["baseline.format.auroc"] == 0.5, "format parity: the file tells nothing"
 
 
 def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, dict, str]) -> None:
@@ -71,13 +97,16 @@ def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, di
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
     outs = {o["path"]: o["md5"] for st in lock.values() for o in st.get("outs", [])}
     datasets = {d["path"]: d for d in doc["datasets"]}
-    assert {"data/crawl", "data/extract", "data/dedup", "data/pairs", "data/model"} <= set(datasets)
+    assert {"data/crawl", "data/extract", "data/dedup", "data/pairs", "data/models/copy"} <= set(
+        datasets
+    )
     assert all(d["hash"] == outs[p] for p, d in datasets.items())
     pairs_meta = json.loads((work / "data" / "pairs" / "_meta.json").read_text())
     assert datasets["data/pairs"]["rows"] == pairs_meta["rows_out"] > 0
     corpus = next(d for d in lock["crawl"]["deps"] if d["path"] == "../shared/corpus")
     assert {"path": "../shared/corpus", "hash": corpus["md5"]} in doc["inputs"]
-    assert [s["name"] for s in doc["stages"]][-1] == "train" and doc["stages"][0]["name"] == "crawl"
+    assert [s["name"] for s in doc["stages"]][-1] == "train@copy"
+    assert doc["stages"][0]["name"] == "crawl"
     (source,) = doc["sources"]
     assert source["file"] == "sources/demo.yaml"
     files = {e["kind"]: [f["path"] for f in e["files"]] for e in source["entries"]}

@@ -13,12 +13,16 @@ from airflow.dag_processing.dagbag import DagBag
 
 from tests.orchestration.conftest import DAGS
 
-GPU_TASKS = {"pairs", "train", "invert"}
+GPU_TASKS = {"pairs", "invert", "train_copy", "train_synthetic"}
 SECRETS = {
     "crawl": ["replica-aws"],
     "push": ["replica-aws"],
-    "register": ["replica-mlflow"],
     "promote": ["replica-mlflow"],
+    **{
+        f"{s}_{f}": ["replica-mlflow"]
+        for s in ("register", "promote")
+        for f in ("copy", "synthetic")
+    },
 }
 KUBECONFIG = """\
 apiVersion: v1
