@@ -26,12 +26,13 @@ from tests.orchestration.conftest import BIN, ROOT
 
 FAMILIES = ("copy", "synthetic")
 GPU_TASKS = {"pairs", "invert", *(f"train_{f}" for f in FAMILIES)}
-DVC_TASKS = {"commit", "push"}
+DVC_TASKS = {"commit", "push", "lock", "unlock"}  # dvc commands and the workspace lease
 SECRETS = {"crawl": "replica-aws", "push": "replica-aws"}
 SECRETS |= {f"{s}_{f}": "replica-mlflow" for s in ("register", "promote") for f in FAMILIES}
 RETRAIN = {f"{s}_{f}" for s in ("train", "evaluate", "register", "promote") for f in FAMILIES}
 RECORDER = """#!/bin/sh
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$REPLICA_CALLS"
+[ -z "$KFP_RUN_ID" ] || printf '%s\\n' "$KFP_RUN_ID" >> "$REPLICA_CALLS.run_ids"
 """
 
 
@@ -100,24 +101,39 @@ def test_refresh_and_train_hold_one_task_per_dvc_stage(tasks: dict, dvc_stages: 
     refresh, train = (set(tasks[n]) - DVC_TASKS for n in ("refresh", "train"))
     assert refresh.isdisjoint(train)
     assert sorted(refresh | train) == sorted(dvc_stages)
-    assert set(tasks["train"]) == RETRAIN | {"commit"}
+    assert set(tasks["train"]) == RETRAIN | {"commit", "lock", "unlock"}
+
+
+def _closures(pipeline: dict) -> dict[str, set[str]]:
+    by_key = {t["key"]: name for name, t in pipeline.items()}
+    direct = {n: {by_key[k] for k in t.get("dependentTasks", [])} for n, t in pipeline.items()}
+
+    def closure(name: str) -> set[str]:
+        return set().union(*({u} | closure(u) for u in direct[name])) if direct[name] else set()
+
+    return {name: closure(name) for name in pipeline}
 
 
 def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -> None:
     for pipeline in tasks.values():
-        by_key = {t["key"]: name for name, t in pipeline.items()}
-        direct = {n: {by_key[k] for k in t.get("dependentTasks", [])} for n, t in pipeline.items()}
-
-        def closure(name: str, direct: dict = direct) -> set[str]:
-            return set().union(*({u} | closure(u) for u in direct[name])) if direct[name] else set()
-
+        closure = _closures(pipeline)
         for name in set(pipeline) - DVC_TASKS:
             expected = dvc_ancestors[name] & set(pipeline)
-            if "commit" in closure(name):  # the one commit waits for every family's training
-                expected |= closure("commit")
-            assert closure(name) - DVC_TASKS == expected - DVC_TASKS, name
+            if "commit" in closure[name]:  # the one commit waits for every family's training
+                expected |= closure["commit"]
+            assert closure[name] - DVC_TASKS == expected - DVC_TASKS, name
         after = {n for n in pipeline if n.startswith(("register_", "promote_"))}
-        assert closure("commit") >= set(pipeline) - DVC_TASKS - after
+        assert closure["commit"] >= set(pipeline) - DVC_TASKS - after
+
+
+def test_every_run_holds_the_workspace_lease_until_its_last_task_ends(tasks: dict) -> None:
+    """``lock`` precedes every task; ``unlock`` follows all of them, failed or not."""
+    for pipeline in tasks.values():
+        closure = _closures(pipeline)
+        others = set(pipeline) - {"lock", "unlock"}
+        assert all("lock" in closure[name] for name in others)
+        assert closure["unlock"] >= others | {"lock"}
+        assert pipeline["unlock"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
 
 
 def test_gpu_settings_only_on_gpu_steps(tasks: dict) -> None:
@@ -205,8 +221,8 @@ def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
     order = []
     for line in calls.read_text().splitlines():
         argv = line.split("\t")
-        if argv[0] == "dvc":
-            order.append(argv[1])
+        if argv[0] == "dvc" or argv[1] == "workspace":
+            order.append(argv[1 + (argv[1] == "workspace")])
             continue
         sets = [a.removeprefix("--set=") for a in argv if a.startswith("--set=")]
         for item in sets:
@@ -214,10 +230,45 @@ def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
             section, field = key.split(".")
             assert yaml.safe_load(value) == params[section][field], item
         order.append(by_argv[tuple(a for a in argv if not a.startswith("--set="))])
-    assert order[-2:] == ["commit", "push"]
-    for i, name in enumerate(order[:-2]):
+    assert order[0] == "lock" and order[-3:] == ["commit", "push", "unlock"]
+    for i, name in enumerate(order[1:-3], start=1):
         assert dvc_ancestors[name] & set(order) <= set(order[:i]), f"{name} ran too early"
     assert {n for n in order if n in dvc_stages} == set(dvc_stages) - RETRAIN
+
+
+def test_register_and_promote_get_the_pipeline_job_id_as_kfp_run_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir, workspace, calls = tmp_path / "bin", tmp_path / "ws", tmp_path / "calls"
+    bin_dir.mkdir()
+    workspace.mkdir()
+    for tool in ("replica", "dvc"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("REPLICA_CALLS", str(calls))
+    monkeypatch.delenv("KFP_RUN_ID", raising=False)
+
+    from kfp import local
+
+    from pipelines.train import train
+
+    # The compiled train spec cannot be loaded as a component here (its name is also a
+    # component's), so the local runner runs the pipeline function with params.yaml's sections.
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    sections = {s: json.dumps(params[s]) for s in kc.sections(train, params)}
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    train(workspace=str(workspace), **sections)
+
+    lines = [line.split("\t") for line in calls.read_text().splitlines()]
+    owners = [a[-1] for a in lines if a[1:3] in (["workspace", "lock"], ["workspace", "unlock"])]
+    run_ids = (tmp_path / "calls.run_ids").read_text().split()
+    registry = [a[1:4] for a in lines if a[0] == "replica" and a[1] in ("register", "promote")]
+    assert sorted(registry) == sorted(
+        [step, "--family", family] for step in ("register", "promote") for family in FAMILIES
+    )
+    assert len(run_ids) == len(registry) and len(set(run_ids)) == 1 and run_ids[0]
+    assert owners == [run_ids[0], run_ids[0]], "the lease names the same pipeline job"
 
 
 @pytest.mark.slow

@@ -117,7 +117,8 @@ def main(
             summary.outputs = {"metrics": 2, "predictions": len(rows)}
             typer.echo(f"[evaluate] test pcc={pcc:.1f}% rmse={rmse:.1f}% (n_test={n_test})")
             contracts = {"metrics": METRICS.ref, "predictions": PREDICTIONS.ref, "pairs": PAIRS.ref}
-            write_sidecar(out, summary.finish(), contracts, cfg.digest("evaluate"))
+            ran_with = cfg.sections("evaluate")
+            write_sidecar(out, summary.finish(), contracts, cfg.digest(*ran_with), ran_with)
         return summary
 
     run("evaluate", body)
@@ -179,7 +180,8 @@ def _evaluate_synthetic(
         summary.outputs = {"metrics": len(result.records), "detections": len(result.predictions)}
         contracts = {"detection_metrics": DETECTION_METRICS.ref, "detections": DETECTIONS.ref,
                      "fakes": FAKES.ref}  # fmt: skip
-        write_sidecar(out, summary.finish(), contracts, cfg.digest("evaluate", "synthetic"))
+        ran_with = cfg.sections("base", "evaluate", "synthetic")
+        write_sidecar(out, summary.finish(), contracts, cfg.digest(*ran_with), ran_with)
     try:
         tracking = tracking_from_env(os.environ, Path.cwd())
         with open_run(

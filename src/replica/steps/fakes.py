@@ -100,7 +100,8 @@ def main(
             summary.rows_out = len(kept)
             summary.outputs = {"fakes": len(kept), "rejects": len(rejects)}
             contracts = {"fakes": FAKES.ref, "rejects": REJECTS.ref}
-            write_sidecar(out, summary.finish(), contracts, cfg.digest("base", "fakes"))
+            ran_with = cfg.sections("base", "fakes")
+            write_sidecar(out, summary.finish(), contracts, cfg.digest(*ran_with), ran_with)
         return summary
 
     run("fakes", body)

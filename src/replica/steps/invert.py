@@ -96,10 +96,24 @@ def main(
             summary.rows_out = len(records)
             summary.outputs = {"inversions": len(records), "inverted": store.misses}
             contracts = {"inversions": INVERSIONS.ref, "fakes": FAKES.ref}
-            write_sidecar(out, summary.finish(), contracts, cfg.digest("invert"))
+            # the dataset's own params (fakes, base) travel with it, beside the inversion's
+            ran_with = _upstream_params(Path(input)) | cfg.sections("invert")
+            write_sidecar(out, summary.finish(), contracts, cfg.digest(*ran_with), ran_with)
         return summary
 
     run("invert", body)
+
+
+def _upstream_params(directory: Path) -> dict:
+    """The params sections the input dataset was made with (its ``_meta.json``), if recorded."""
+    import json
+
+    from replica.io import SIDECAR
+
+    try:
+        return dict(json.loads((directory / SIDECAR).read_text()).get("params") or {})
+    except (OSError, ValueError):
+        return {}
 
 
 def _sha256(path: Path) -> str:

@@ -109,7 +109,8 @@ def main(
                 summary.outputs = {"train_images": n_train, "val_images": trained.n_val}
                 shown = " ".join(f"{k}={v:.3f}" for k, v in trained.val_metrics.items())
                 typer.echo(f"[train] {section}/{trained.kind}: val {shown}")
-                write_sidecar(out, summary.finish(), {"fakes": FAKES.ref}, digest)
+                ran_with = cfg.sections("base", "train", section)
+                write_sidecar(out, summary.finish(), {"fakes": FAKES.ref}, digest, ran_with)
             return summary
         with atomic_dir(output) as out:
             save(out)
@@ -132,7 +133,8 @@ def main(
                 f"[train] {section}: {result.steps} steps ({result.stopped}), loss "
                 f"{losses[0]:.4f} -> {losses[-1]:.4f}, {result.samples_per_s:.1f} samples/s"
             )
-            write_sidecar(out, summary.finish(), {table.name: table.ref}, digest)
+            ran_with = cfg.sections("base", "train", section)
+            write_sidecar(out, summary.finish(), {table.name: table.ref}, digest, ran_with)
         shutil.rmtree(ckpt, ignore_errors=True)
         return summary
 
