@@ -71,6 +71,7 @@ def test_artefact_detector_trains_and_evaluates_with_baselines_beside_it(
     assert "| gan |" in out
 
 
+@pytest.mark.slow  # ~1 min on 2 cores: inverts the fixture twice and trains the ResNet
 def test_fakeinversion_trains_end_to_end_with_the_tiny_sd(
     tmp_path: Path, params_file: Path, fakes: Path, mlflow_uri: str
 ) -> None:
