@@ -7,6 +7,7 @@ from replica.contracts.images import IMAGES, IMAGES_DEDUP
 from replica.contracts.metrics import METRICS, PREDICTIONS
 from replica.contracts.pairs import PAIRS
 from replica.contracts.rejects import REJECTS
+from replica.contracts.scores import AUDIT_MATCHES, SCORES
 from replica.contracts.stories import STORIES
 
 REGISTRY: dict[str, Contract] = {
@@ -22,6 +23,8 @@ REGISTRY: dict[str, Contract] = {
         PREDICTIONS,
         REJECTS,
         STORIES,
+        SCORES,
+        AUDIT_MATCHES,
     )
 }
 
@@ -37,6 +40,7 @@ def by_ref(ref: str) -> Contract:
 __all__ = [
     "ARTICLES",
     "ARTICLES_DEDUP",
+    "AUDIT_MATCHES",
     "DUPLICATES",
     "IMAGES",
     "IMAGES_DEDUP",
@@ -45,6 +49,7 @@ __all__ = [
     "PREDICTIONS",
     "REGISTRY",
     "REJECTS",
+    "SCORES",
     "STORIES",
     "Contract",
     "ContractError",

@@ -10,4 +10,6 @@ STEPS = (
     "evaluate",
     "register",
     "promote",
+    "predict",
+    "audit",
 )

@@ -1,12 +1,12 @@
 """Register a trained model in MLflow with its metrics and its lineage.
 
-Command: ``replica register --model data/model --metrics data/eval --lock dvc.lock
---output data/registry/registration.json``
+Command: ``replica register --family copy --model data/models/copy --metrics data/eval/copy
+--lock dvc.lock --output data/registry/copy/registration.json``
 
 Reads:  ``--model`` (model directory with ``config.json``), ``--metrics`` (``metrics.json`` or
         the directory holding it: flat metric name -> number; ``predictions.parquet`` beside it
         gives the plot and the test split's identity), ``--lock`` (``dvc.lock``: the content
-        hash of every input of the ``train`` stage and of every stage upstream of it; absent =
+        hash of every input of the ``train@<family>`` stage and of every stage upstream of it; absent =
         registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
         ``--reports`` (the GX reports ``validate`` wrote, ``*.json``), the upstream datasets'
         ``_meta.json`` (row counts) and the crawl's sources file (named in its ``dvc.lock`` cmd).
@@ -14,14 +14,15 @@ Writes: one MLflow run named ``register`` in experiment ``register.experiment`` 
         model's config and the params sections that shaped it; metrics; tags; artifacts:
         ``plots/predicted_vs_label.png``, ``validation/*.json``, ``config/params.json`` (resolved
         params), ``config/model.json``, ``lineage/dvc.lock``, ``lineage/lineage.json``; the model
-        as a pyfunc with signature and input example), a new version of ``register.model_name``
+        as a pyfunc with signature and input example), a new version of the family's
+        ``register.<family>.model_name``
         with the same tags, and ``--output`` (JSON: model_name, version, run_id, model_uri,
         metrics, tags). Tags: ``git.commit``, ``git.dirty``, ``params.hash``, ``dvc.<path>`` for
         every upstream dataset, ``validate.<report>`` and ``validate.passed``,
         ``eval.test_split`` (hash of the sorted test pair ids), ``orchestrator`` and
         ``orchestrator.run_id`` (Airflow DAG run, ``KFP_RUN_ID``, or ``dvc``).
-Params: ``register`` (model_name, experiment); ``base``, ``pairs``, ``train`` and ``evaluate``
-        are logged as run params.
+Params: ``register`` (experiment, ``<family>.model_name``); ``base``, ``pairs``, ``train``,
+        the family's section and ``evaluate`` are logged as run params.
 Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``, artifacts in
         ``./mlruns/artifacts``).
 """
@@ -35,6 +36,7 @@ from typing import Annotated
 
 import typer
 
+from replica.config import Family
 from replica.io import SIDECAR, StepSummary, atomic_write_text, git_state
 from replica.lineage import StageLock, read_dvc_lock
 from replica.lineage.graph import upstream
@@ -49,7 +51,11 @@ from replica.registry.tags import (
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 LOGGED_SECTIONS = ("base", "pairs", "train", "evaluate", "register")
-STAGE = "train"
+
+
+def stage_of(family: Family) -> str:
+    """The DVC stage that trained a family's model: ``train@copy``."""
+    return f"train@{family.value}"
 
 
 def main(
@@ -62,10 +68,14 @@ def main(
     reports: Annotated[
         Path, typer.Option(help="Directory of the GX reports (*.json) written by validate.")
     ] = Path("reports/validate"),
+    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
     cfg = load(params, set_)
+    stage = stage_of(family)
+    model_name = cfg.register.family(family).model_name
+    sections = (*LOGGED_SECTIONS, family.value)
 
     def body() -> StepSummary:
         from replica.registry.store import RegistryError, register_model, tracking_from_env
@@ -82,8 +92,8 @@ def main(
             stages = read_dvc_lock(lock) if Path(lock).is_file() else None
         except ValueError as exc:  # LockError is a ValueError
             raise StepError(str(exc)) from exc
-        if stages is None or STAGE not in stages:
-            why = "not found" if stages is None else f"has no {STAGE!r} stage"
+        if stages is None or stage not in stages:
+            why = "not found" if stages is None else f"has no {stage!r} stage"
             typer.echo(
                 f"[register] warning: {lock} {why}; registering without data lineage "
                 "(dvc.lock.present=false)",
@@ -91,8 +101,8 @@ def main(
             )
             stages = None
         gx = _read_reports(Path(reports))
-        tags = lineage_tags(git_state(), cfg.digest(*LOGGED_SECTIONS), stages, os.environ)
-        tags |= validation_tags(gx)
+        tags = lineage_tags(git_state(), cfg.digest(*sections), stages, os.environ, stage)
+        tags |= validation_tags(gx) | {"family": family.value}
         data = cfg.to_dict()
         files = {
             "config/params.json": _json(data),
@@ -102,23 +112,21 @@ def main(
         predictions = metrics_path.parent / "predictions.parquet"
         if predictions.is_file():
             tags["eval.test_split"], files["plots/predicted_vs_label.png"] = _predictions(
-                predictions, model_config["levels"], cfg.register.model_name
+                predictions, model_name
             )
         else:
             tags["eval.test_split"] = "unknown"
             typer.echo(f"[register] warning: no {predictions}; test split unknown", err=True)
         if stages is not None:
             files["lineage/dvc.lock"] = Path(lock).read_bytes()
-            files[RECORD_PATH] = _json(_record(stages))
-        run_params = flatten(model_config, "model.") | flatten(
-            {s: data[s] for s in LOGGED_SECTIONS}
-        )
+            files[RECORD_PATH] = _json(_record(stages, stage))
+        run_params = flatten(model_config, "model.") | flatten({s: data[s] for s in sections})
         tracking = tracking_from_env(os.environ, Path.cwd())
         try:
             reg = register_model(
                 tracking,
                 experiment=cfg.register.experiment,
-                model_name=cfg.register.model_name,
+                model_name=model_name,
                 model_dir=Path(model).resolve(),
                 code_dir=Path(__file__).resolve().parents[1],
                 params=run_params,
@@ -141,15 +149,13 @@ def main(
 def _check_model(directory: Path) -> dict:
     """The model's config, after loading the model exactly as the served pyfunc will: a
     directory that is not a loadable model is an error now, not a broken registered version."""
-    from dataclasses import asdict
-
-    from replica.models.pdf_embedding import PDFEmbedding
+    from replica.models.copy import CopyDetector
 
     try:
-        loaded = PDFEmbedding.load(directory)
+        loaded = CopyDetector.load(directory)
     except Exception as exc:  # missing files, bad config, weights that do not fit the config
         raise StepError(f"--model {str(directory)!r} is not a loadable model dir: {exc}") from exc
-    return asdict(loaded.config)
+    return loaded.config.to_dict()
 
 
 def _json(doc: object) -> bytes:
@@ -173,7 +179,7 @@ def _read_reports(directory: Path) -> dict[str, dict]:
     return out
 
 
-def _predictions(path: Path, levels: int, name: str) -> tuple[str, bytes]:
+def _predictions(path: Path, name: str, levels: int = 6) -> tuple[str, bytes]:
     """The test split's hash and the predicted-vs-label plot, from evaluate's predictions."""
     from replica.contracts import PREDICTIONS
     from replica.registry.plots import predicted_vs_label
@@ -187,12 +193,12 @@ def _predictions(path: Path, levels: int, name: str) -> tuple[str, bytes]:
     return split_hash(test), png
 
 
-def _record(stages: dict[str, StageLock]) -> dict:
+def _record(stages: dict[str, StageLock], stage: str) -> dict:
     """The lineage record: upstream stages and datasets (rows from their sidecars) and the
     files the crawl's sources file matches now (paths relative to the working directory)."""
     from replica.crawl.sources import SourcesError, load_sources
 
-    chain = upstream(stages, STAGE)
+    chain = upstream(stages, stage)
     metas = {}
     for name in chain:
         for out in stages[name].outs:
@@ -220,4 +226,4 @@ def _record(stages: dict[str, StageLock]) -> dict:
             typer.echo(f"[register] warning: sources {file}: {exc}", err=True)
             entries = []
         sources.append({"file": file, "hash": digest, "stage": stage, "entries": entries})
-    return build_record(stages, STAGE, metas, sources)
+    return build_record(stages, stage, metas, sources)

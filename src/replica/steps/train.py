@@ -3,8 +3,9 @@
 Command: ``replica train --family copy --input data/pairs --output data/models/copy``
          (under ``torchrun --nproc_per_node N -m replica.cli train ...`` for DDP)
 
-Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; train split to fit,
-        val split for early stopping.
+Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; the train split trains
+        PDF-Embedding (val split: early stopping), then the fusion head is fitted on the val
+        split's pair features (``--cache``: where per-image features are cached).
 Writes: the model directory (``config.json`` + ``model.safetensors``), ``train_log.json``
         (loss curve and validations), ``_meta.json``; an MLflow run ``train`` (params, curves,
         ``plots/curves.png``) in experiment ``register.experiment``.
@@ -24,7 +25,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -43,6 +44,9 @@ def main(
     family: Annotated[Family, typer.Option(help="Detector family to train.")] = Family.copy,
     checkpoints: Annotated[
         Path | None, typer.Option(help="Checkpoint folder (default: beside --output).")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Feature cache folder (default: memory only).")
     ] = None,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
@@ -70,7 +74,9 @@ def main(
             with open_run(
                 tracking, cfg.register.experiment, "train", run_params, {"family": section}
             ) as mlrun:
-                result, n_train, save = _train_copy(cfg, Path(input), ckpt, dist, mlrun.metrics)
+                result, n_train, save, extra = _train_copy(
+                    cfg, Path(input), ckpt, dist, mlrun.metrics, cache
+                )
                 if dist.rank == 0:
                     title = f"{section}: {result.steps} steps ({result.stopped})"
                     mlrun.file(
@@ -95,6 +101,7 @@ def main(
                 "samples_per_s": round(result.samples_per_s, 2),
                 "history": result.history,
                 "validation": result.validation,
+                **extra,
             }
             (out / "train_log.json").write_text(json.dumps(log) + "\n")
             summary.outputs = {"train_pairs": n_train, "steps": result.steps}
@@ -124,29 +131,42 @@ def _train_copy(
     ckpt: Path,
     dist: Distributed,
     log: Callable[[dict[str, float], int], None],
-) -> tuple[Result, int, Callable[[Path], None]]:
-    """Fit the copy detector; returns the loop's result, the train pair count and a saver."""
-    from replica.models.pdf_embedding import PDFEmbedding
-    from replica.train.copy import schedule, task
-    from replica.train.loop import fit
+    cache: Path | None,
+) -> tuple[Result, int, Callable[[Path], None], dict[str, Any]]:
+    """Fit the copy detector (PDF-Embedding, then the fusion head on the val split); returns
+    the loop's result, the train pair count, a saver and what to add to the training log."""
+    from replica.cache import ArrayCache
+    from replica.train.copy import train
 
     rows = PAIRS.read(input).to_pylist()
     train_rows = [r for r in rows if r["split"] == "train"]
     val_rows = [r for r in rows if r["split"] == "val"]
     if not train_rows:
         raise StepError(f"no train-split pairs in {str(input)!r}")
+    if not val_rows:
+        raise StepError(f"no val-split pairs in {str(input)!r}: the fusion head is fitted on them")
     try:
-        spec = task(cfg.copy, train_rows, val_rows, input, cfg.base.seed)
-        result = fit(
-            spec,
-            schedule(cfg.copy),
+        out = train(
+            cfg.copy,
             cfg.train,
+            train_rows,
+            val_rows,
+            input,
             cfg.base.seed,
             checkpoint_dir=ckpt,
             log=log,
             distributed=dist,
+            cache=ArrayCache(cache) if cache is not None else None,
         )
     except ValueError as exc:
         raise StepError(str(exc)) from exc
-    model = cast(PDFEmbedding, result.model)
-    return result, len(train_rows), model.save
+    fusion = {}
+    if out.fusion is not None:
+        fusion = {
+            "fusion": {
+                "n_val_pairs": out.fusion.n_pairs,
+                "features": list(out.fusion.features),
+                "final_loss": round(out.fusion.final_loss, 5),
+            }
+        }
+    return out.result, len(train_rows), out.detector.save, fusion
