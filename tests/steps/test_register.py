@@ -142,7 +142,7 @@ def test_register_logs_run_and_version_with_lineage(in_tmp: Path, params_file: P
     assert run.info.run_name == "register"
     assert client.get_experiment(run.info.experiment_id).name == "replica"
     assert run.data.metrics["pcc"] == pytest.approx(0.61)
-    assert run.data.params["model.image_size"] == "16" and run.data.params["train.lr"] == "0.001"
+    assert run.data.params["model.image_size"] == "16" and run.data.params["copy.lr"] == "0.001"
     assert expected.items() <= run.data.tags.items()
     artifacts = Path(client.get_experiment(run.info.experiment_id).artifact_location)
     assert artifacts == in_tmp / "mlruns" / "artifacts"  # the embedded default store
@@ -152,7 +152,7 @@ def test_register_logs_run_and_version_with_lineage(in_tmp: Path, params_file: P
     files = artifacts / reg["run_id"] / "artifacts"
     assert (files / "plots" / "predicted_vs_label.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((files / "validation" / "pairs.json").read_text())["success"] is True
-    assert json.loads((files / "config" / "params.json").read_text())["train"]["lr"] == 0.001
+    assert json.loads((files / "config" / "params.json").read_text())["copy"]["lr"] == 0.001
     assert (files / "lineage" / "dvc.lock").read_text() == LOCK
     record = json.loads((files / "lineage" / "lineage.json").read_text())
     assert [d["path"] for d in record["datasets"]] == ["data/model"]

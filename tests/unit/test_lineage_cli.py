@@ -53,7 +53,7 @@ def test_model_lineage_names_the_lock_hashes(registered: Path) -> None:
     }
     assert {(d["path"], d["hash"]) for d in doc["datasets"]} == {("data/model", "33cc.dir")}
     assert {"path": "data/pairs", "hash": "11aa.dir"} in doc["inputs"]
-    assert doc["params"]["train.lr"] == "0.001" and doc["run"]["metrics"]["pcc"] == 0.6
+    assert doc["params"]["copy.lr"] == "0.001" and doc["run"]["metrics"]["pcc"] == 0.6
     table = runner.invoke(app, ["lineage", "model", f"{NAME}/1"]).output
     assert "replica-copy-detector v1 @champion" in table and "11aa.dir" in table
 

@@ -50,7 +50,7 @@ from replica.registry.tags import (
 )
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
-LOGGED_SECTIONS = ("base", "pairs", "train", "evaluate", "register")
+LOGGED_SECTIONS = ("base", "pairs", "train", "evaluate", "register")  # + the family's section
 
 
 def stage_of(family: Family) -> str:
