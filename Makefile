@@ -29,7 +29,7 @@ setup: $(VENV)/.installed ## Create .venv from requirements.lock (uv, CPU torch 
 demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; ends with a champion
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
-	@cat data/registry/promotion.json
+	@cat data/registry/copy/promotion.json
 
 test: setup ## Fast tests (no slow, gpu or container tests)
 	$(PYTEST) -m "not slow and not gpu and not container" -q

@@ -90,34 +90,48 @@ def pairs(workspace: str, base: str, params: str):
 
 
 @component
-def train(workspace: str, base: str, params: str, family_params: str):
-    """Train the copy detector on the pairs (GPU): ``replica train``."""
-    argv = ["replica", "train", "--input", "data/pairs", "--output", "data/model"]
-    run_step(workspace, argv, {"base": base, "train": params, "copy": family_params})
+def train(workspace: str, family: str, data: str, base: str, params: str, family_params: str):
+    """Train a detector family on its data (GPU): ``replica train --family``."""
+    argv = ["replica", "train", "--family", family, "--input", data]
+    argv += ["--output", f"data/models/{family}", "--cache", "data/cache"]
+    run_step(workspace, argv, {"base": base, "train": params, family: family_params})
 
 
 @component
-def evaluate(workspace: str, params: str):
-    """Score the model on the held-out pairs: ``replica evaluate``."""
-    argv = ["replica", "evaluate", "--model", "data/model", "--input", "data/pairs"]
-    run_step(workspace, [*argv, "--output", "data/eval"], {"evaluate": params})
+def evaluate(workspace: str, family: str, data: str, params: str):
+    """Score the model and its baselines on the held-out pairs: ``replica evaluate``."""
+    argv = ["replica", "evaluate", "--family", family, "--model", f"data/models/{family}"]
+    argv += ["--input", data, "--output", f"data/eval/{family}", "--cache", "data/cache"]
+    run_step(workspace, argv, {"evaluate": params})
 
 
 @component
-def register(workspace: str, params: str):
+def register(workspace: str, family: str, params: str):
     """Register the model in MLflow with its lineage from ``dvc.lock``: ``replica register``."""
-    argv = ["replica", "register", "--model", "data/model", "--metrics", "data/eval"]
-    argv += ["--lock", "dvc.lock", "--reports", "reports/validate"]
-    argv += ["--output", "data/registry/registration.json"]
+    argv = ["replica", "register", "--family", family, "--model", f"data/models/{family}"]
+    argv += ["--metrics", f"data/eval/{family}", "--lock", "dvc.lock"]
+    argv += ["--reports", "reports/validate"]
+    argv += ["--output", f"data/registry/{family}/registration.json"]
     run_step(workspace, argv, {"register": params})
 
 
 @component
-def promote(workspace: str, params: str):
+def promote(workspace: str, family: str, params: str):
     """Move the serving alias to the new version only through the gate: ``replica promote``."""
-    argv = ["replica", "promote", "--registration", "data/registry/registration.json"]
-    argv += ["--output", "data/registry/promotion.json"]
+    argv = ["replica", "promote", "--family", family]
+    argv += ["--registration", f"data/registry/{family}/registration.json"]
+    argv += ["--output", f"data/registry/{family}/promotion.json"]
     run_step(workspace, argv, {"promote": params})
+
+
+@component
+def audit(
+    workspace: str, model: str, images: str, gallery: str, generator: str, params: str, predict: str
+):
+    """A generator's images against a gallery: ``replica audit`` (ratio + HTML report)."""
+    argv = ["replica", "audit", "--model", model, "--images", images, "--gallery", gallery]
+    argv += ["--generator", generator, "--output", f"reports/audit/{generator}"]
+    run_step(workspace, [*argv, "--cache", "data/cache"], {"audit": params, "predict": predict})
 
 
 @component

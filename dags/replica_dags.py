@@ -1,11 +1,16 @@
-"""The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, and ``promote``.
+"""The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, ``promote`` and
+``audit``.
 
 - ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate → pairs → validate,
   then ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache) and ``push`` (upload
   them to the DVC remote). ``push`` emits the Asset ``replica_pairs``.
-- ``retrain`` (scheduled on that Asset): train → evaluate → ``commit`` (so ``register`` finds the
-  model's lineage in ``dvc.lock``) → register → promote. Only the copy detector exists as a step.
+- ``retrain`` (scheduled on that Asset): per detector family (``FAMILIES``), train → evaluate,
+  then ``commit`` (so ``register`` finds the model's lineage in ``dvc.lock``) → register →
+  promote. Tasks are named like the ``dvc.yaml`` foreach stages: ``train_copy`` is
+  ``train@copy``.
 - ``promote`` (manual): the promotion gate on demand, or ``rollback`` to the previous champion.
+- ``audit`` (weekly, or manual with other params): a generator's images against a gallery with
+  the champion copy detector; the replication ratio and an HTML report (``replica audit``).
 
 Every ``replica`` task runs its ``dvc.yaml`` command verbatim, in the project directory, through
 ``/bin/sh -c``. Where it runs is the deployment's choice, set by ``REPLICA_EXECUTION`` in the
@@ -68,9 +73,15 @@ class Step(NamedTuple):
     secrets: tuple[str, ...] = ()
 
 
+FAMILIES = ("copy",)  # detector families: train/evaluate/register/promote run once per family
+_FOREACH = ("validate", "train", "evaluate", "register", "promote")  # dvc.yaml foreach stages
+
+
 def dvc_stage(task_id: str) -> str:
-    """The ``dvc.yaml`` stage a task runs: ``validate_extract`` is ``validate@extract``."""
-    return task_id.replace("validate_", "validate@", 1)
+    """The ``dvc.yaml`` stage a task runs: ``validate_extract`` is ``validate@extract``,
+    ``train_copy`` is ``train@copy``."""
+    step, sep, item = task_id.partition("_")
+    return f"{step}@{item}" if sep and step in _FOREACH else task_id
 
 
 def _validate(dataset: str, upstream: str) -> Step:
@@ -133,44 +144,90 @@ REFRESH: tuple[Step, ...] = (
     ),
 )
 
-_REGISTER = (
-    "replica register --model data/model --metrics data/eval --lock dvc.lock "
-    "--reports reports/validate --output data/registry/registration.json"
-)
-_PROMOTE = (
-    "replica promote --registration data/registry/registration.json "
-    "--output data/registry/promotion.json"
-)
+_DATA = {"copy": "data/pairs"}  # each family's training data
+
+
+def _family_steps(family: str) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+    """A family's steps before ``commit`` (train, evaluate) and after it (register, promote)."""
+    model, ev, reg = f"data/models/{family}", f"data/eval/{family}", f"data/registry/{family}"
+    before = (
+        Step(
+            f"train_{family}",
+            f"replica train --family {family} --input {_DATA[family]} --output {model} "
+            "--cache data/cache",
+            (),
+            timedelta(hours=8),
+            gpu=True,
+        ),
+        Step(
+            f"evaluate_{family}",
+            f"replica evaluate --family {family} --model {model} --input {_DATA[family]} "
+            f"--output {ev} --cache data/cache",
+            (f"train_{family}",),
+            timedelta(hours=1),
+        ),
+    )
+    after = (
+        Step(
+            f"register_{family}",
+            f"replica register --family {family} --model {model} --metrics {ev} "
+            f"--lock dvc.lock --reports reports/validate --output {reg}/registration.json",
+            ("commit",),
+            timedelta(minutes=30),
+            2,
+            secrets=(MLFLOW_SECRET,),
+        ),
+        Step(
+            f"promote_{family}",
+            f"replica promote --family {family} --registration {reg}/registration.json "
+            f"--output {reg}/promotion.json",
+            (f"register_{family}",),
+            timedelta(minutes=15),
+            1,
+            secrets=(MLFLOW_SECRET,),
+        ),
+    )
+    return before, after
+
+
+_BEFORE = tuple(s for f in FAMILIES for s in _family_steps(f)[0])
 RETRAIN: tuple[Step, ...] = (
+    *_BEFORE,
     Step(
-        "train",
-        "replica train --input data/pairs --output data/model",
-        (),
-        timedelta(hours=8),
-        gpu=True,
+        "commit",
+        "dvc commit --force " + " ".join(dvc_stage(s.task_id) for s in _BEFORE),
+        tuple(s.task_id for s in _BEFORE if s.task_id.startswith("evaluate_")),
+        timedelta(minutes=30),
     ),
-    Step(
-        "evaluate",
-        "replica evaluate --model data/model --input data/pairs --output data/eval",
-        ("train",),
-        timedelta(hours=1),
-    ),
-    Step("commit", "dvc commit --force train evaluate", ("evaluate",), timedelta(minutes=30)),
-    Step("register", _REGISTER, ("commit",), timedelta(minutes=30), 2, secrets=(MLFLOW_SECRET,)),
-    Step("promote", _PROMOTE, ("register",), timedelta(minutes=15), 1, secrets=(MLFLOW_SECRET,)),
+    *(s for f in FAMILIES for s in _family_steps(f)[1]),
 )
 
 PROMOTE: tuple[Step, ...] = (
     Step(
         "promote",
-        "replica promote {{ '--rollback' if params.rollback else '--registration ' "
-        "~ params.registration }} --output data/registry/promotion.json",
+        "replica promote --family {{ params.family }} {{ '--rollback' if params.rollback else "
+        "'--registration ' ~ params.registration }} "
+        "--output data/registry/{{ params.family }}/promotion.json",
         (),
         timedelta(minutes=15),
         1,
         secrets=(MLFLOW_SECRET,),
     ),
 )
+
+AUDIT: tuple[Step, ...] = (
+    Step(
+        "audit",
+        "replica audit --model {{ params.model }} --images {{ params.images }} "
+        "--gallery {{ params.gallery }} --generator {{ params.generator }} "
+        "--output reports/audit/{{ params.generator }} --cache data/cache",
+        (),
+        timedelta(hours=4),
+        1,
+        secrets=(MLFLOW_SECRET,),
+    ),
+)
+_SAFE = r"^[A-Za-z0-9_./@:-]+$"  # paths and models:/ URIs; no spaces or shell characters
 
 
 def notify_failure(context: Any) -> None:
@@ -320,8 +377,9 @@ with DAG(
     dagrun_timeout=timedelta(minutes=30),
     params={
         **_PROJECT_PARAMS,
+        "family": Param("copy", enum=list(FAMILIES), description="Detector family."),
         "registration": Param(
-            "data/registry/registration.json",
+            "data/registry/copy/registration.json",
             type="string",
             pattern=r"^[A-Za-z0-9_./-]+$",
             description="registration.json (model name and version) to promote.",
@@ -333,3 +391,40 @@ with DAG(
     **_COMMON,
 ) as promote:
     _build(PROMOTE, {})
+
+with DAG(
+    dag_id="audit",
+    description="A generator's images against the gallery: replication ratio and HTML report",
+    doc_md=__doc__,
+    schedule="0 4 * * 1",
+    dagrun_timeout=timedelta(hours=6),
+    params={
+        **_PROJECT_PARAMS,
+        "model": Param(
+            "models:/replica-copy-detector@champion",
+            type="string",
+            pattern=_SAFE,
+            description="Copy detector: a model directory or models:/name@alias.",
+        ),
+        "images": Param(
+            "data/audit/images",
+            type="string",
+            pattern=_SAFE,
+            description="The generator's images: a folder or a table with a path column.",
+        ),
+        "gallery": Param(
+            "data/gallery",
+            type="string",
+            pattern=_SAFE,
+            description="Gallery images: a folder or a table with a path column.",
+        ),
+        "generator": Param(
+            "generator",
+            type="string",
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="Name of the audited generator (the report folder).",
+        ),
+    },
+    **_COMMON,
+) as audit:
+    _build(AUDIT, {})

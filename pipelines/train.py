@@ -1,10 +1,12 @@
-"""The ``train`` pipeline: train → evaluate → commit → register → promote.
+"""The ``train`` pipeline: per detector family train → evaluate, commit, register → promote.
 
-The same tasks, commands and order as the Airflow DAG ``retrain``: ``commit`` records the model
-and its evaluation in ``dvc.lock`` so ``register`` tags the version with their hashes. ``train``
-runs on the GPU pool in the GPU image; ``register`` and ``promote`` read ``MLFLOW_TRACKING_URI``
-from the ``replica-mlflow`` Secret. The parameters named like ``params.yaml`` sections are those
-sections as JSON, defaulted from it when compiled (``python -m pipelines.compile``).
+The same tasks, commands and order as the Airflow DAG ``retrain`` (tasks named like the DVC
+foreach stages: ``train_copy`` is ``train@copy``): ``commit`` records the models and their
+evaluations in ``dvc.lock`` so ``register`` tags each version with their hashes. ``train_*``
+runs on the GPU pool in the GPU image; ``register_*`` and ``promote_*`` read
+``MLFLOW_TRACKING_URI`` from the ``replica-mlflow`` Secret. The parameters named like
+``params.yaml`` sections are those sections as JSON, defaulted from it when compiled
+(``python -m pipelines.compile``).
 """
 
 from kfp import dsl
@@ -14,7 +16,7 @@ from pipelines.cluster import MLFLOW_ENV, MLFLOW_SECRET, PVC_NAME, WORKSPACE, co
 
 
 @dsl.pipeline(
-    name="train",
+    name="retrain",  # like the Airflow DAG; "train" would collide with its first component
     description="train → evaluate → register → promote on the workspace's pairs dataset.",
 )
 def train(
@@ -32,30 +34,38 @@ def train(
     ws = {"workspace": workspace}
     pvc = {"pvc_name": pvc_name}
     mlflow = ((MLFLOW_SECRET, MLFLOW_ENV),)
+    family, data = "copy", "data/pairs"
     t_train = configure(
-        steps.train(base=base, params=train, family_params=copy, **ws),
-        "train",
+        steps.train(family=family, data=data, base=base, params=train, family_params=copy, **ws),
+        f"train_{family}",
         timeout_s=8 * 3600,
         gpu=True,
         image=gpu_image,
         **pvc,
     )
-    t_evaluate = configure(steps.evaluate(params=evaluate, **ws), "evaluate", timeout_s=3600, **pvc)
-    t_evaluate.after(t_train)
+    t_evaluate = configure(
+        steps.evaluate(family=family, data=data, params=evaluate, **ws),
+        f"evaluate_{family}",
+        timeout_s=3600,
+        **pvc,
+    ).after(t_train)
     t_commit = configure(
-        steps.commit(stages=["train", "evaluate"], **ws), "commit", timeout_s=1800, **pvc
+        steps.commit(stages=[f"train@{family}", f"evaluate@{family}"], **ws),
+        "commit",
+        timeout_s=1800,
+        **pvc,
     ).after(t_evaluate)
     t_register = configure(
-        steps.register(params=register, **ws),
-        "register",
+        steps.register(family=family, params=register, **ws),
+        f"register_{family}",
         timeout_s=1800,
         retries=2,
         secrets=mlflow,
         **pvc,
     ).after(t_commit)
     configure(
-        steps.promote(params=promote, **ws),
-        "promote",
+        steps.promote(family=family, params=promote, **ws),
+        f"promote_{family}",
         timeout_s=900,
         retries=1,
         secrets=mlflow,

@@ -89,3 +89,20 @@ def fitted_detector(directory: Path, n_sources: int = 6) -> CopyDetector:
     detector.with_fusion(fit.head, fit.features, COPY.fusion_groups)
     detector.save(directory / "model")
     return detector
+
+
+def complete_detector(directory: Path, seed: int = 0) -> CopyDetector:
+    """A random-init detector with an unfitted fusion head: loads and serves like a trained one
+    (for register/promote tests, where only its plumbing matters); saved in ``directory``."""
+    import torch
+
+    from replica.models.copy import FusionHead
+    from replica.scoring.features import features_of
+    from replica.train.copy import detector_config
+
+    torch.manual_seed(seed)
+    detector = CopyDetector.from_config(detector_config(COPY)).eval()
+    names = features_of(COPY.fusion_groups)
+    detector.with_fusion(FusionHead(len(names), 8).eval(), names, COPY.fusion_groups)
+    detector.save(directory)
+    return detector

@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class ArrayCache:
         fd, tmp = tempfile.mkstemp(prefix=f".{sha}.", suffix=".npz", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
+                np.savez(fh, **cast(dict[str, Any], arrays))
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

@@ -16,7 +16,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -340,7 +340,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in {where!r}; known: {sorted(fields)}")
     kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
-    for name, f in fields.items():  # a subsection given in part keeps its other defaults
+    for name in fields:  # an empty subsection keeps its defaults
         if name in kwargs and dataclasses.is_dataclass(hints[name]) and not data[name]:
             kwargs.pop(name)
     try:
@@ -354,7 +354,7 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):  # a subsection, e.g. a family's values
         if not isinstance(value, dict):
             raise ConfigError(f"{where} must be a mapping, got {value!r}")
-        return _build(tp, value, where)
+        return _build(cast(type, tp), value, where)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)

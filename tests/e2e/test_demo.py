@@ -22,6 +22,7 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "train", "evaluate", "register"]
+TRAIN = "train@copy"
 
 
 def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -53,31 +54,33 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
 
     work, env, _ = demo
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlruns/mlflow.db")
-    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["copy"]["model_name"]
     champion = client.get_model_version_by_alias(name, "champion")
     head = _sh(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
     assert champion.tags["git.commit"] == head
     lock = yaml.safe_load((work / "dvc.lock").read_text())
-    pairs_dep = next(d for d in lock["stages"]["train"]["deps"] if d["path"] == "data/pairs")
+    pairs_dep = next(d for d in lock["stages"][TRAIN]["deps"] if d["path"] == "data/pairs")
     assert champion.tags["dvc.data/pairs"] == pairs_dep["md5"]
 
 
 def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, dict, str]) -> None:
     work, env, _ = demo
-    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["copy"]["model_name"]
     res = _sh([str(BIN / "replica"), "lineage", "model", f"{name}@champion", "--json"], work, env)
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(res.stdout)
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
     outs = {o["path"]: o["md5"] for st in lock.values() for o in st.get("outs", [])}
     datasets = {d["path"]: d for d in doc["datasets"]}
-    assert {"data/crawl", "data/extract", "data/dedup", "data/pairs", "data/model"} <= set(datasets)
+    assert {"data/crawl", "data/extract", "data/dedup", "data/pairs", "data/models/copy"} <= set(
+        datasets
+    )
     assert all(d["hash"] == outs[p] for p, d in datasets.items())
     pairs_meta = json.loads((work / "data" / "pairs" / "_meta.json").read_text())
     assert datasets["data/pairs"]["rows"] == pairs_meta["rows_out"] > 0
     corpus = next(d for d in lock["crawl"]["deps"] if d["path"] == "../shared/corpus")
     assert {"path": "../shared/corpus", "hash": corpus["md5"]} in doc["inputs"]
-    assert [s["name"] for s in doc["stages"]][-1] == "train" and doc["stages"][0]["name"] == "crawl"
+    assert [s["name"] for s in doc["stages"]][-1] == TRAIN and doc["stages"][0]["name"] == "crawl"
     (source,) = doc["sources"]
     assert source["file"] == "sources/demo.yaml"
     files = {e["kind"]: [f["path"] for f in e["files"]] for e in source["entries"]}

@@ -17,7 +17,7 @@ from tests.orchestration.conftest import DAGS, ROOT
 
 DAG_FILE = DAGS / "replica_dags.py"
 DVC_TASKS = {"commit", "push"}  # the DVC commands around the replica steps
-GPU_TASKS = {"pairs", "train"}
+GPU_TASKS = {"pairs", "train_copy"}
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,9 @@ def _replica_tasks(dag: Any) -> list[Any]:
     return [t for t in dag.tasks if t.task_id not in DVC_TASKS]
 
 
-def test_dag_folder_parses_cleanly_into_the_three_dags(dag_bag: Any) -> None:
+def test_dag_folder_parses_cleanly_into_the_four_dags(dag_bag: Any) -> None:
     assert dag_bag.import_errors == {}
-    assert sorted(dag_bag.dag_ids) == ["dataset_refresh", "promote", "retrain"]
+    assert sorted(dag_bag.dag_ids) == ["audit", "dataset_refresh", "promote", "retrain"]
 
 
 def test_refresh_and_retrain_hold_one_task_per_dvc_stage(dags: dict, dvc_stages: dict) -> None:
@@ -40,7 +40,7 @@ def test_refresh_and_retrain_hold_one_task_per_dvc_stage(dags: dict, dvc_stages:
     retrain = {t.task_id for t in _replica_tasks(dags["retrain"])}
     assert refresh.isdisjoint(retrain)
     assert sorted(refresh | retrain) == sorted(dvc_stages)
-    assert retrain == {"train", "evaluate", "register", "promote"}
+    assert retrain == {"train_copy", "evaluate_copy", "register_copy", "promote_copy"}
 
 
 def test_each_replica_task_runs_its_dvc_command_in_the_project_dir(
@@ -69,10 +69,12 @@ def test_commit_records_every_stage_the_dag_ran_before_it(dags: dict, dvc_stages
         targets = commit.bash_command.split()
         assert targets[:3] == ["dvc", "commit", "--force"]
         as_tasks = {t.replace("@", "_") for t in targets[3:]}
+        assert all(t.count("@") <= 1 for t in targets[3:])
         assert as_tasks <= set(dvc_stages), as_tasks - set(dvc_stages)
         ran = {t.task_id for t in _replica_tasks(dag)}
         assert as_tasks == ran & commit.get_flat_relative_ids(upstream=True)
-    assert dags["retrain"].get_task("register").get_flat_relative_ids(upstream=True) >= {"commit"}
+    register = dags["retrain"].get_task("register_copy")
+    assert register.get_flat_relative_ids(upstream=True) >= {"commit"}
 
 
 def test_push_uploads_the_cached_outputs_and_emits_the_asset(dags: dict, dvc_stages: dict) -> None:
@@ -93,6 +95,7 @@ def test_push_uploads_the_cached_outputs_and_emits_the_asset(dags: dict, dvc_sta
 def test_schedules(dags: dict) -> None:
     assert dags["dataset_refresh"].schedule == "0 2 * * *"
     assert dags["promote"].schedule is None
+    assert dags["audit"].schedule == "0 4 * * 1"
     for dag in dags.values():
         assert dag.max_active_runs == 1, "runs share one workspace"
         assert dag.catchup is False
@@ -102,7 +105,8 @@ def test_schedules(dags: dict) -> None:
 def test_promote_is_manual_with_validated_params(dags: dict) -> None:
     promote = dags["promote"]
     assert promote.params["rollback"] is False
-    assert promote.params["registration"] == "data/registry/registration.json"
+    assert promote.params["registration"] == "data/registry/copy/registration.json"
+    assert promote.params["family"] == "copy"
     (task,) = promote.tasks
     assert "params.rollback" in task.bash_command
     from airflow.sdk.exceptions import ParamValidationError
@@ -111,9 +115,21 @@ def test_promote_is_manual_with_validated_params(dags: dict) -> None:
         promote.params.get_param("registration").resolve("x; rm -rf /")
 
 
+def test_audit_runs_replica_audit_with_validated_params(dags: dict) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    audit = dags["audit"]
+    (task,) = audit.tasks
+    assert task.bash_command.startswith("replica audit --model {{ params.model }}")
+    assert audit.params["model"] == "models:/replica-copy-detector@champion"
+    for name in ("model", "images", "gallery", "generator"):
+        with pytest.raises(ParamValidationError, match="does not match"):  # no shell injection
+            audit.params.get_param(name).resolve("x; rm -rf /")
+
+
 def test_failure_policy(dags: dict) -> None:
     """Only network-bound tasks retry; every task has a time limit and a failure alert."""
-    retrying = {"crawl", "push", "register", "promote"}
+    retrying = {"crawl", "push", "register_copy", "promote_copy", "promote", "audit"}
     for dag in dags.values():
         assert dag.on_failure_callback is not None
         for task in dag.tasks:

@@ -24,10 +24,13 @@ from pipelines import compile as kc
 from pipelines.cluster import GPU_POOL, GPU_RESOURCE, WORKSPACE
 from tests.orchestration.conftest import BIN, ROOT
 
-GPU_TASKS = {"pairs", "train"}
+GPU_TASKS = {"pairs", "train_copy"}
 DVC_TASKS = {"commit", "push"}
 SECRETS = {"crawl": "replica-aws", "push": "replica-aws"}
-SECRETS |= {"register": "replica-mlflow", "promote": "replica-mlflow"}
+SECRETS |= {"register_copy": "replica-mlflow", "promote_copy": "replica-mlflow"}
+SECRETS |= {"audit": "replica-mlflow"}
+MODEL = "models:/replica-copy-detector@champion"
+STAGE_PIPELINES = ("refresh", "train")  # together one task per dvc.yaml stage; audit is extra
 RECORDER = """#!/bin/sh
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$REPLICA_CALLS"
 """
@@ -72,7 +75,7 @@ def tasks(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
 
 
 def test_compiles_to_the_golden_specs(specs: dict[str, dict[str, Any]]) -> None:
-    assert sorted(specs) == ["refresh", "train"]
+    assert sorted(specs) == ["audit", "refresh", "train"]
     for name, spec in specs.items():
         golden = list(yaml.safe_load_all((kc.COMPILED / f"{name}.yaml").read_text()))
         assert [spec["pipeline"], spec["platform"]] == golden, (
@@ -98,11 +101,18 @@ def test_refresh_and_train_hold_one_task_per_dvc_stage(tasks: dict, dvc_stages: 
     refresh, train = (set(tasks[n]) - DVC_TASKS for n in ("refresh", "train"))
     assert refresh.isdisjoint(train)
     assert sorted(refresh | train) == sorted(dvc_stages)
-    assert set(tasks["train"]) == {"train", "evaluate", "commit", "register", "promote"}
+    assert set(tasks["train"]) == {
+        "train_copy",
+        "evaluate_copy",
+        "commit",
+        "register_copy",
+        "promote_copy",
+    }
+    assert set(tasks["audit"]) == {"audit"}
 
 
 def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -> None:
-    for pipeline in tasks.values():
+    for pipeline in (tasks[name] for name in STAGE_PIPELINES):
         by_key = {t["key"]: name for name, t in pipeline.items()}
         direct = {n: {by_key[k] for k in t.get("dependentTasks", [])} for n, t in pipeline.items()}
 
@@ -111,7 +121,8 @@ def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -
 
         for name in set(pipeline) - DVC_TASKS:
             assert closure(name) - DVC_TASKS == dvc_ancestors[name] & set(pipeline), name
-        assert closure("commit") >= set(pipeline) - DVC_TASKS - {"register", "promote"}
+        after = {n for n in pipeline if n.startswith(("register_", "promote_"))}
+        assert closure("commit") >= set(pipeline) - DVC_TASKS - after
 
 
 def test_gpu_settings_only_on_gpu_steps(tasks: dict) -> None:
@@ -212,10 +223,10 @@ def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
     for i, name in enumerate(order[:-2]):
         assert dvc_ancestors[name] & set(order) <= set(order[:i]), f"{name} ran too early"
     assert {n for n in order if n in dvc_stages} == set(dvc_stages) - {
-        "train",
-        "evaluate",
-        "register",
-        "promote",
+        "train_copy",
+        "evaluate_copy",
+        "register_copy",
+        "promote_copy",
     }
 
 
@@ -241,3 +252,45 @@ def test_local_runner_runs_the_refresh_pipeline_on_the_demo_corpus(
     pairs_md5 = next(o["md5"] for o in lock["pairs"]["outs"] if o["path"] == "data/pairs")
     pushed = work.parent / "dvc-remote" / "files" / "md5" / pairs_md5[:2] / pairs_md5[2:]
     assert pushed.is_file()
+
+
+def test_local_runner_runs_the_compiled_train_and_audit_commands(
+    dvc_stages: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The train pipeline runs each family's dvc.yaml commands with the params sections as
+    ``--set`` (a family subsection as one mapping); audit runs ``replica audit``."""
+    bin_dir, workspace, calls = tmp_path / "bin", tmp_path / "ws", tmp_path / "calls"
+    bin_dir.mkdir()
+    workspace.mkdir()
+    for tool in ("replica", "dvc"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("REPLICA_CALLS", str(calls))
+
+    _run_compiled("train", workspace, tmp_path / "root")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    by_argv = {stage.argv: name for name, stage in dvc_stages.items()}
+    order = []
+    for line in calls.read_text().splitlines():
+        argv = line.split("\t")
+        if argv[0] == "dvc":
+            assert argv[1:] == ["commit", "--force", "train@copy", "evaluate@copy"]
+            order.append("commit")
+            continue
+        for item in (a.removeprefix("--set=") for a in argv if a.startswith("--set=")):
+            key, value = item.split("=", 1)
+            section, field = key.split(".")
+            assert yaml.safe_load(value) == params[section][field], item
+        order.append(by_argv[tuple(a for a in argv if not a.startswith("--set="))])
+    assert order == ["train_copy", "evaluate_copy", "commit", "register_copy", "promote_copy"]
+
+    calls.unlink()
+    _run_compiled("audit", workspace, tmp_path / "root2")
+    ((tool, *args),) = [line.split("\t") for line in calls.read_text().splitlines()]
+    plain = [a for a in args if not a.startswith("--set=")]
+    assert [tool, *plain[:3]] == ["replica", "audit", "--model", MODEL]
+    assert {a.split("=")[1].split(".")[0] for a in args if a.startswith("--set=")} == {
+        "audit",
+        "predict",
+    }

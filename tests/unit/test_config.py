@@ -69,5 +69,5 @@ def test_family_subsections_load_override_and_reject_unknown_keys(params_file: P
     assert whole.register.copy.model_name == "n"
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['flor'\] in 'promote.copy'"):
         load_params(params_file, ["promote.copy.flor=1"])
-    with pytest.raises(ConfigError, match="promote.copy must be a mapping"):
+    with pytest.raises(ConfigError, match=r"promote\.copy must be a mapping"):
         load_params(params_file, ["promote.copy=3"])

@@ -34,7 +34,7 @@ def test_six_unit_vectors_per_image_and_logits_per_pair() -> None:
     emb = model.embedding.embed(q)
     assert emb.shape == (4, N_TOKENS, 16)
     assert torch.allclose(emb.norm(dim=-1), torch.ones(4, N_TOKENS), atol=1e-5)
-    logits, eq, er, extra = model.embedding(q, r, q)
+    logits, eq, _, extra = model.embedding(q, r, q)
     assert logits.shape == (4, 6) and extra is not None
     assert torch.allclose(eq, extra, atol=1e-5)  # the same images embed the same in one pass
     assert model.config.embedding.image_size == 32 and model.config.embedding.model_type == "vit"

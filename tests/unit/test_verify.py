@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from replica.verify.descriptors import describe, hog, hist_hog_similarity, pair_vector
+from replica.verify.descriptors import describe, hist_hog_similarity, hog, pair_vector
 from replica.verify.local import VerifyConfig, extract, verify
 from tests.factories import textured
 

@@ -68,7 +68,8 @@ def html_report(
             "<tr>"
             f"<td><img src='{_thumb(row.query, thumb_side)}'><br>{esc(row.query.name)}</td>"
             f"<td><img src='{_thumb(row.reference, thumb_side)}'><br>{esc(row.reference.name)}</td>"
-            f"<td><b>{row.level}</b><br>score {row.score:.2f}<br><small>P(0..5): {bars}</small></td>"
+            f"<td><b>{row.level}</b><br>score {row.score:.2f}<br>"
+            f"<small>P(0..5): {bars}</small></td>"
             "</tr>"
         )
     return (

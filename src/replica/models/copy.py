@@ -142,8 +142,8 @@ class PDFEmbeddingConfig:
     backbone_config: dict[str, Any] = field(default_factory=dict)  # filled by from_config
     pretrained: bool = False
     image_size: int = 0  # filled from the backbone config
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
     embed_dim: int = 128  # projection of each token; 0 = the backbone's width
     levels: int = N_TOKENS
     temperature: float = 0.05
@@ -223,6 +223,10 @@ def _normalisation(source: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
 class PDFEmbedding(nn.Module):
     """Images -> 6 unit vectors; pairs of vector sets -> level logits."""
 
+    backbone: Any  # a transformers model (ViTModel, DeiTModel, Dinov2Model, ...)
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, config: PDFEmbeddingConfig) -> None:
         super().__init__()
         self.backbone, self.config = _backbone(config)
@@ -284,6 +288,9 @@ class FusionConfig:
 
 class FusionHead(nn.Module):
     """Standardised pair features -> level logits [B, 6] (one hidden layer)."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
 
     def __init__(self, n_features: int, hidden: int, levels: int = N_TOKENS) -> None:
         super().__init__()
@@ -378,9 +385,18 @@ class CopyDetector(nn.Module):
             if not (d / name).exists():
                 raise FileNotFoundError(f"model directory {str(d)!r} has no {name}")
         doc = json.loads((d / CONFIG_FILE).read_text())
-        if doc.pop("family", "copy") != "copy":
-            raise ValueError(f"{str(d)!r} holds a {doc.get('family')!r} model, not a copy detector")
-        model = cls(CopyDetectorConfig.from_dict(doc))
+        if not isinstance(doc, dict):
+            raise ValueError(f"{str(d / CONFIG_FILE)!r} is not a JSON object")
+        family = doc.pop("family", "copy")
+        if family != "copy":
+            raise ValueError(f"{str(d)!r} holds a {family!r} model, not a copy detector")
+        try:
+            config = CopyDetectorConfig.from_dict(doc)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{str(d / CONFIG_FILE)!r} is not a copy detector config ({exc!r})"
+            ) from exc
+        model = cls(config)
         model.load_state_dict(load_file(str(d / WEIGHTS_FILE), device="cpu"))
         return model.eval()
 

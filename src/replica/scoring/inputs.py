@@ -84,7 +84,8 @@ def pair_list(source: Path) -> tuple[list[ImageRef], list[ImageRef]]:
             raise ValueError(f"pairs table {str(source)!r} is empty")
         if not {"query", "reference"} <= set(rows[0]):
             raise ValueError(
-                f"pairs table {str(source)!r} needs 'query' and 'reference' columns, has {sorted(rows[0])}"
+                f"pairs table {str(source)!r} needs 'query' and 'reference' columns, "
+                f"has {sorted(rows[0])}"
             )
         base = source.parent
         return (

@@ -73,8 +73,10 @@ class Gallery:
         if not len(desc) or not len(self.owners):
             return votes
         k = min(VOTE_NEIGHBOURS, len(self.owners))
-        dist, idx = self.local.search(np.ascontiguousarray(desc), k)
-        dist = dist.astype(np.float64) if self.method == VerifyMethod.orb else np.sqrt(dist)
+        raw, idx = self.local.search(np.ascontiguousarray(desc), k)
+        dist = np.asarray(raw, np.float64)
+        if self.method != VerifyMethod.orb:  # IndexFlatL2 returns squared distances
+            dist = np.sqrt(dist)
         owner = self.owners[np.maximum(idx, 0)]
         for row in range(len(desc)):
             other = np.nonzero(owner[row] != owner[row, 0])[0]

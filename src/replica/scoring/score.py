@@ -61,7 +61,7 @@ def search(
     index = Gallery(
         fz.images(gallery, mirror=True), detector.config.verify.method, detector.config.verify.ratio
     )
-    hits = []
+    hits: list[Hit] = []
     for start in range(0, len(queries), chunk):
         feats = fz.images(queries[start : start + chunk])
         for offset, matches in enumerate(index.search(detector, feats, shortlist, top)):

@@ -82,7 +82,7 @@ def main(
             try:
                 parse_guard(guard)
             except ValueError as exc:
-                raise StepError(f"promote.guards: {exc}") from exc
+                raise StepError(f"promote.{family.value}.guards: {exc}") from exc
         if registration is None and not rollback:
             raise StepError("--registration is required (or --rollback)")
         name, version = cfg.register.family(family).model_name, None

@@ -6,8 +6,8 @@ Command: ``replica register --family copy --model data/models/copy --metrics dat
 Reads:  ``--model`` (model directory with ``config.json``), ``--metrics`` (``metrics.json`` or
         the directory holding it: flat metric name -> number; ``predictions.parquet`` beside it
         gives the plot and the test split's identity), ``--lock`` (``dvc.lock``: the content
-        hash of every input of the ``train@<family>`` stage and of every stage upstream of it; absent =
-        registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
+        hash of every input of the ``train@<family>`` stage and of every stage upstream of it;
+        absent = registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
         ``--reports`` (the GX reports ``validate`` wrote, ``*.json``), the upstream datasets'
         ``_meta.json`` (row counts) and the crawl's sources file (named in its ``dvc.lock`` cmd).
 Writes: one MLflow run named ``register`` in experiment ``register.experiment`` (params: the

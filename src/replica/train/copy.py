@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from replica.cache import ArrayCache
 from replica.config import CopyConfig, TrainConfig
 from replica.models.copy import (
+    N_TOKENS,
     CopyDetector,
     CopyDetectorConfig,
     FusionConfig,
@@ -296,7 +297,7 @@ def fit_fusion(
     head = FusionHead(len(names), cfg.fusion_hidden)
     head.mean.copy_(x.mean(0))
     head.scale.copy_(x.std(0).clamp_min(1e-3))
-    target = target_pdf(y, head.net[-1].out_features, cfg.pdf, cfg.pdf_width)
+    target = target_pdf(y, N_TOKENS, cfg.pdf, cfg.pdf_width)
     opt = torch.optim.AdamW(
         head.parameters(), lr=cfg.fusion_lr, weight_decay=cfg.fusion_weight_decay
     )

@@ -147,8 +147,8 @@ def _resize_long(gray: np.ndarray, side: int) -> np.ndarray:
 
 def _detector(cfg: VerifyConfig) -> cv2.Feature2D:
     if cfg.method == Method.sift:
-        return cv2.SIFT_create(nfeatures=cfg.n_features)
-    return cv2.ORB_create(nfeatures=cfg.n_features, fastThreshold=10)
+        return cv2.SIFT_create(nfeatures=cfg.n_features)  # type: ignore[attr-defined]
+    return cv2.ORB_create(nfeatures=cfg.n_features, fastThreshold=10)  # type: ignore[attr-defined]
 
 
 def _side(detector: cv2.Feature2D, gray: np.ndarray, cfg: VerifyConfig) -> Side:
@@ -260,7 +260,7 @@ def _measure(
     agree_q, _ = _cells(query_thumb, r_in_query, valid_query, cfg)
     n_cells_r = agree_r.size
     # fidelity of the verified part: NCC inside the inliers' hull (in the reference's frame)
-    hull_small = (hull.reshape(-1, 2) * np.array([rt[0] / ref.size[0], rt[1] / ref.size[1]]))
+    hull_small = hull.reshape(-1, 2) * np.array([rt[0] / ref.size[0], rt[1] / ref.size[1]])
     region = np.zeros(ref_thumb.shape, np.uint8)
     cv2.fillConvexPoly(region, np.round(hull_small).astype(np.int32), 1)
     overlap = (valid_ref > 0.5) & (region > 0)
