@@ -98,19 +98,19 @@ class PairsConfig:
     max_images: int = 200
 
 
-class Family(enum.StrEnum):
+class Detector(enum.StrEnum):
     """The detector families ``train``/``evaluate``/``register``/``promote`` take (``--family``)."""
 
     copy = "copy"
 
 
-class Device(enum.StrEnum):
+class TrainDevice(enum.StrEnum):
     auto = "auto"  # CUDA when present, else CPU
     cpu = "cpu"
     cuda = "cuda"
 
 
-class Precision(enum.StrEnum):
+class TrainPrecision(enum.StrEnum):
     auto = "auto"  # bf16 autocast on GPU, fp32 on CPU
     fp32 = "fp32"
     bf16 = "bf16"
@@ -120,8 +120,8 @@ class Precision(enum.StrEnum):
 class TrainConfig:
     """The training loop's settings, the same for every model family (``train.loop``)."""
 
-    device: Device = Device.auto
-    precision: Precision = Precision.auto
+    device: TrainDevice = TrainDevice.auto
+    precision: TrainPrecision = TrainPrecision.auto
     workers: int = 1  # DataLoader worker processes (0: load in the training process)
     prefetch: int = 2  # batches each worker loads ahead
     checkpoint_every: int = 100  # steps between checkpoints (and one at the end)
@@ -228,7 +228,7 @@ class RegisterConfig:
     experiment: str = "replica"
     copy: RegisterFamily = field(default_factory=lambda: RegisterFamily("replica-copy-detector"))
 
-    def family(self, family: Family) -> RegisterFamily:
+    def family(self, family: Detector) -> RegisterFamily:
         return getattr(self, family.value)
 
 
@@ -254,7 +254,7 @@ class PromoteConfig:
     require_same_split: bool = True
     copy: PromoteFamily = field(default_factory=PromoteFamily)
 
-    def family(self, family: Family) -> PromoteFamily:
+    def family(self, family: Detector) -> PromoteFamily:
         return getattr(self, family.value)
 
 

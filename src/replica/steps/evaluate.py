@@ -33,7 +33,7 @@ from typing import Annotated
 
 import typer
 
-from replica.config import Family
+from replica.config import Detector
 from replica.contracts import METRICS, PAIRS, PREDICTIONS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
@@ -45,7 +45,7 @@ def main(
     model: Annotated[Path, typer.Option(help="Model directory written by `replica train`.")],
     input: Annotated[Path, typer.Option(help="pairs output directory (pairs.parquet).")],
     output: Annotated[Path, typer.Option(help="Directory to write metrics and predictions.")],
-    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family of the model.")] = Detector.copy,
     cache: Annotated[
         Path | None, typer.Option(help="Feature cache folder (default: memory only).")
     ] = None,

@@ -27,7 +27,7 @@ from typing import Annotated
 
 import typer
 
-from replica.config import Family
+from replica.config import Detector
 from replica.contracts import SCORES
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, model_dir, run
@@ -45,7 +45,7 @@ def main(
     gallery: Annotated[
         Path | None, typer.Option(help="Reference images (folder or table) to search.")
     ] = None,
-    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family of the model.")] = Detector.copy,
     cache: Annotated[
         Path | None, typer.Option(help="Feature cache folder (default: memory only).")
     ] = None,

@@ -39,7 +39,7 @@ from typing import Annotated, Any
 
 import typer
 
-from replica.config import Family
+from replica.config import Detector
 from replica.io import StepSummary, atomic_write_text, read_json
 from replica.registry.decisions import append_decision
 from replica.registry.gate import GateRule, decide, decision_tags, parse_guard, required_checks
@@ -57,7 +57,7 @@ def main(
     decisions: Annotated[
         Path, typer.Option(help="Decisions table (JSON lines) every decision is appended to.")
     ] = Path("reports/promote/decisions.jsonl"),
-    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family of the model.")] = Detector.copy,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:

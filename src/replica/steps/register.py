@@ -36,7 +36,7 @@ from typing import Annotated
 
 import typer
 
-from replica.config import Family
+from replica.config import Detector
 from replica.io import SIDECAR, StepSummary, atomic_write_text, git_state
 from replica.lineage import StageLock, read_dvc_lock
 from replica.lineage.graph import upstream
@@ -53,7 +53,7 @@ from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 LOGGED_SECTIONS = ("base", "pairs", "train", "evaluate", "register")  # + the family's section
 
 
-def stage_of(family: Family) -> str:
+def stage_of(family: Detector) -> str:
     """The DVC stage that trained a family's model: ``train@copy``."""
     return f"train@{family.value}"
 
@@ -68,7 +68,7 @@ def main(
     reports: Annotated[
         Path, typer.Option(help="Directory of the GX reports (*.json) written by validate.")
     ] = Path("reports/validate"),
-    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family of the model.")] = Detector.copy,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from replica.config import Family, Params
+from replica.config import Detector, Params
 from replica.contracts import PAIRS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 def main(
     input: Annotated[Path, typer.Option(help="Training data directory (copy: pairs output).")],
     output: Annotated[Path, typer.Option(help="Model directory to write.")],
-    family: Annotated[Family, typer.Option(help="Detector family to train.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family to train.")] = Detector.copy,
     checkpoints: Annotated[
         Path | None, typer.Option(help="Checkpoint folder (default: beside --output).")
     ] = None,
@@ -70,6 +70,10 @@ def main(
         tracking = tracking_from_env(os.environ, Path.cwd())
         data = cfg.to_dict()
         run_params = flatten({s: data[s] for s in ("base", "train", section)})
+        if dist.rank != 0:  # DDP: only rank 0 logs and writes
+            result, n_train, _, _ = _train_copy(cfg, Path(input), ckpt, dist, None, cache)
+            summary.rows_in = summary.rows_out = n_train
+            return summary
         try:
             with open_run(
                 tracking, cfg.register.experiment, "train", run_params, {"family": section}
@@ -77,17 +81,13 @@ def main(
                 result, n_train, save, extra = _train_copy(
                     cfg, Path(input), ckpt, dist, mlrun.metrics, cache
                 )
-                if dist.rank == 0:
-                    title = f"{section}: {result.steps} steps ({result.stopped})"
-                    mlrun.file(
-                        "plots/curves.png",
-                        training_curves(result.history, result.validation, title),
-                    )
+                title = f"{section}: {result.steps} steps ({result.stopped})"
+                mlrun.file(
+                    "plots/curves.png", training_curves(result.history, result.validation, title)
+                )
         except RegistryError as exc:
             raise StepError(str(exc)) from exc
         summary.rows_in = summary.rows_out = n_train
-        if dist.rank != 0:
-            return summary
         with atomic_dir(output) as out:
             save(out)
             log = {
@@ -130,7 +130,7 @@ def _train_copy(
     input: Path,
     ckpt: Path,
     dist: Distributed,
-    log: Callable[[dict[str, float], int], None],
+    log: Callable[[dict[str, float], int], None] | None,
     cache: Path | None,
 ) -> tuple[Result, int, Callable[[Path], None], dict[str, Any]]:
     """Fit the copy detector (PDF-Embedding, then the fusion head on the val split); returns
