@@ -153,7 +153,7 @@ def inference_benchmark(rows: list[dict], root: Path, model_dir: Path | None) ->
         detector = CopyDetector.from_config(detector_config(CopyConfig())).eval()
         names = features_of(("embedding", "verify", "global"))
         detector.with_fusion(
-            FusionHead(len(names), 32).eval(), names, ("embedding", "verify", "global")
+            FusionHead(len(names), 16, 5).eval(), names, ("embedding", "verify", "global")
         )
     fz = Featurizer(detector)
     refs = [ImageRef(root / r["source_uri"], r["source_sha256"]) for r in rows]

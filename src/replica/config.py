@@ -187,10 +187,12 @@ class CopyConfig:
     verify_ratio: float = 0.8
     # fusion head, fitted on the validation split
     fusion_groups: tuple[str, ...] = ("embedding", "verify", "global")
-    fusion_hidden: int = 32
-    fusion_steps: int = 1500
+    fusion_hidden: int = 16
+    fusion_members: int = 5  # an ensemble of small MLPs, averaged
+    fusion_clamp: float = 4.0  # standardised features are clamped to +- this
+    fusion_steps: int = 1000
     fusion_lr: float = 0.01
-    fusion_weight_decay: float = 0.001
+    fusion_weight_decay: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -281,27 +281,52 @@ class FusionConfig:
     """The fusion head: which feature groups it reads and its width; filled when fitted."""
 
     groups: tuple[str, ...] = ("embedding", "verify", "global")
-    hidden: int = 32
+    hidden: int = 16
+    members: int = 5
+    clamp: float = 4.0
     features: tuple[str, ...] = ()  # names, in input order (set when fitted)
     fitted: bool = False
 
 
 class FusionHead(nn.Module):
-    """Standardised pair features -> level logits [B, 6] (one hidden layer)."""
+    """Pair features -> level log-probabilities [B, 6]: an ensemble of ``members`` small MLPs
+    (one hidden layer each) over standardised features, clamped to +-``clamp`` standard
+    deviations, whose level distributions are averaged.
+
+    Why: the head meets pairs made by other generators than the one it was fitted on, whose
+    features can fall far outside the fitted range; clamping stops an MLP from extrapolating
+    there, and averaging members fitted from different seeds removes most of the variance a
+    single small head shows across seeds.
+    """
 
     mean: torch.Tensor
     scale: torch.Tensor
 
-    def __init__(self, n_features: int, hidden: int, levels: int = N_TOKENS) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        hidden: int,
+        members: int = 1,
+        clamp: float = 4.0,
+        levels: int = N_TOKENS,
+    ) -> None:
         super().__init__()
+        self.clamp = clamp
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("scale", torch.ones(n_features))
-        self.net = nn.Sequential(
-            nn.Linear(n_features, hidden), nn.GELU(), nn.Linear(hidden, levels)
+        self.members = nn.ModuleList(
+            nn.Sequential(nn.Linear(n_features, hidden), nn.GELU(), nn.Linear(hidden, levels))
+            for _ in range(members)
         )
 
+    def member_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Each member's logits: [members, B, levels]."""
+        z = ((features - self.mean) / self.scale).clamp(-self.clamp, self.clamp)
+        return torch.stack([m(z) for m in self.members])
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net((features - self.mean) / self.scale)
+        probs = self.member_logits(features).softmax(-1).mean(0)
+        return probs.clamp_min(1e-12).log()
 
 
 @dataclass(frozen=True)
@@ -336,7 +361,9 @@ class CopyDetector(nn.Module):
         self.embedding = PDFEmbedding(config.embedding)
         self.config = dataclasses.replace(config, embedding=self.embedding.config)
         f = config.fusion
-        self.fusion = FusionHead(len(f.features), f.hidden) if f.fitted else None
+        self.fusion = (
+            FusionHead(len(f.features), f.hidden, f.members, f.clamp) if f.fitted else None
+        )
 
     @classmethod
     def from_config(cls, config: CopyDetectorConfig) -> CopyDetector:
@@ -347,8 +374,15 @@ class CopyDetector(nn.Module):
     ) -> None:
         """Attach a fitted fusion head reading ``features`` (from feature ``groups``)."""
         self.fusion = head
-        hidden = cast(nn.Linear, head.net[0]).out_features
-        fusion = FusionConfig(groups=groups, hidden=hidden, features=features, fitted=True)
+        first = cast(nn.Sequential, head.members[0])
+        fusion = FusionConfig(
+            groups=groups,
+            hidden=cast(nn.Linear, first[0]).out_features,
+            members=len(head.members),
+            clamp=head.clamp,
+            features=features,
+            fitted=True,
+        )
         self.config = dataclasses.replace(self.config, fusion=fusion)
 
     def identity(self) -> str:

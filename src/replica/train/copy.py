@@ -287,14 +287,15 @@ def fit_fusion(
     groups: Sequence[str] | None = None,
 ) -> FusionFit:
     """Fit the fusion head on the features [P, F] of labelled pairs (the val split): full-batch
-    AdamW on KL to the same target PDFs PDF-Embedding learns, over standardised features."""
+    AdamW on KL to the same target PDFs PDF-Embedding learns, over standardised features; each
+    ensemble member from its own initialisation (the members' losses are independent)."""
     names = features_of(tuple(groups) if groups is not None else cfg.fusion_groups)
     if len(levels) < 2:
         raise ValueError(f"the fusion head needs labelled validation pairs, got {len(levels)}")
     x = torch.from_numpy(select(matrix, names)).float()
     y = torch.from_numpy(np.asarray(levels)).long()
     torch.manual_seed(seed)
-    head = FusionHead(len(names), cfg.fusion_hidden)
+    head = FusionHead(len(names), cfg.fusion_hidden, cfg.fusion_members, cfg.fusion_clamp)
     head.mean.copy_(x.mean(0))
     head.scale.copy_(x.std(0).clamp_min(1e-3))
     target = target_pdf(y, N_TOKENS, cfg.pdf, cfg.pdf_width)
@@ -303,11 +304,12 @@ def fit_fusion(
     )
     loss = torch.tensor(0.0)
     for _ in range(cfg.fusion_steps):
-        loss = -(target * head(x).log_softmax(1)).sum(1).mean()
+        logp = head.member_logits(x).log_softmax(-1)  # [members, P, levels]
+        loss = -(target * logp).sum(-1).mean(-1).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return FusionFit(head.eval(), names, len(y), float(loss.detach()))
+    return FusionFit(head.eval(), names, len(y), float(loss.detach()) / len(head.members))
 
 
 @dataclass

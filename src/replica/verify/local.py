@@ -183,15 +183,21 @@ def _good_matches(query: Side, ref: Side, cfg: VerifyConfig) -> tuple[np.ndarray
     return ref_pts, query_pts
 
 
-def _plausible(h: np.ndarray, ref_size: tuple[int, int]) -> bool:
-    """A homography that keeps the reference a convex, unfolded quad of sane scale."""
+MAX_REF_OVER_QUERY = 30.0  # the reference mapped 30x the query's area: a sliver at best
+
+
+def _plausible(h: np.ndarray, ref_size: tuple[int, int], query_size: tuple[int, int]) -> bool:
+    """A homography that keeps the reference a convex, unfolded quad of sane scale: neither
+    vanishing nor blown up so that the query would show a sliver of it (degenerate fits on a
+    few chance matches look like that)."""
     w, hgt = ref_size
     corners = np.array([[0, 0], [w, 0], [w, hgt], [0, hgt]], np.float32).reshape(-1, 1, 2)
     quad = cv2.perspectiveTransform(corners, h).reshape(-1, 2)
     if not np.isfinite(quad).all() or not cv2.isContourConvex(quad.astype(np.float32)):
         return False
     area = cv2.contourArea(quad.astype(np.float32))
-    return 1e-3 < area / (w * hgt) < 1e3
+    over_query = area / (query_size[0] * query_size[1])
+    return 1e-3 < area / (w * hgt) < 1e3 and 1e-3 < over_query < MAX_REF_OVER_QUERY
 
 
 def _scale_to(size_from: tuple[int, int], size_to: tuple[int, int]) -> np.ndarray:
@@ -231,7 +237,7 @@ def _measure(
     if n < cfg.min_matches:
         return failed
     h, mask = cv2.findHomography(ref_pts, query_pts, cv2.USAC_MAGSAC, cfg.ransac_px)
-    if h is None or mask is None or not _plausible(h, ref.size):
+    if h is None or mask is None or not _plausible(h, ref.size, query.size):
         return failed
     inliers = mask.ravel().astype(bool)
     n_in = int(inliers.sum())
