@@ -36,6 +36,8 @@ class CrawlConfig:
     fetch_remote: bool = False
     timeout_s: float = 10.0
     max_body_bytes: int = 10_000_000
+    max_decode_ratio: float = 100.0
+    max_url_chars: int = 4096
     max_feed_entries: int = 1000
     connect_timeout_s: float = 5.0
     max_seconds_per_fetch: float = 60.0
@@ -59,6 +61,11 @@ class ExtractConfig:
     max_image_aspect: float = 6.0
     max_image_pixels: int = 40_000_000
     max_image_bytes: int = 20_000_000
+    max_record_bytes: int = 25_000_000
+    max_decode_ratio: float = 100.0
+    max_html_bytes: int = 5_000_000
+    max_seconds_per_record: float = 30.0
+    max_url_chars: int = 4096
     include_tables: bool = True
     favor_precision: bool = True
     workers: int = 0
@@ -228,6 +235,7 @@ class RegisterFamily:
 @dataclass(frozen=True)
 class RegisterConfig:
     experiment: str = "replica"
+    required_reports: tuple[str, ...] = ("extract", "dedup", "pairs")
     copy: RegisterFamily = field(default_factory=lambda: RegisterFamily("replica-copy-detector"))
 
     def family(self, family: Detector) -> RegisterFamily:

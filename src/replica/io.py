@@ -1,16 +1,28 @@
 """Edges shared by the steps: atomic output directories, sidecars, git state, summaries.
 
-A step writes everything into a hidden temp directory beside its output and renames it into
-place only when it finished, so the next step never reads a half-written output.
+A step writes everything into a hidden temp directory beside its output and swaps it into
+place only when it finished, so the next step never reads a half-written output. The swap is
+one ``renameat2(RENAME_EXCHANGE)`` on Linux, so the output path is never absent (elsewhere, or
+on a file system without it, two renames with a moment between them). Temp names carry the
+writer's host and pid (``.<name>.<host>.<pid>.<rand>.tmp|old``): whatever a writer killed with
+``kill -9`` left beside the output is removed by the next writer of that output on the same
+host. Temp files and directories are created with the umask's permissions (not mkstemp's 0600
+or mkdtemp's 0700), so outputs on a shared volume stay readable as the umask says.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
+import socket
 import subprocess
-import tempfile
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +33,11 @@ from pathlib import Path
 from typing import Any
 
 SIDECAR = "_meta.json"
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2  # <linux/fs.h>
+_SIBLING = re.compile(
+    r"^\.(?P<name>.+)\.(?P<host>[0-9a-f]{8})\.(?P<pid>\d+)\.[0-9a-f]{8}\.(?:tmp|old)$"
+)
 
 
 @contextmanager
@@ -28,19 +45,91 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     """Yield a fresh temp dir; on success it replaces ``target``, on error it is removed."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    sweep_stale(target)
+    tmp = _sibling(target, "tmp")
+    os.mkdir(tmp, 0o777)  # the umask decides, as for any directory the user creates
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.{os.getpid()}.old"
+    if not (target.exists() or target.is_symlink()):
+        os.replace(tmp, target)
+        return
+    if _exchange(tmp, target):
+        old = tmp  # now holds the previous output
+    else:
+        old = _sibling(target, "old")
         os.replace(target, old)
+        os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def new_temp_file(target: Path) -> Iterator[Path]:
+    """An empty temp file beside ``target`` (umask permissions), removed unless the caller
+    renamed it into place (``replace_file``)."""
+    target = Path(target)
+    sweep_stale(target)
+    tmp = _sibling(target, "tmp")
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def replace_file(tmp: Path, target: Path) -> None:
+    """Rename a finished temp file over ``target`` (atomic on POSIX)."""
     os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+
+
+def sweep_stale(target: Path) -> list[Path]:
+    """Remove the temp siblings of ``target`` that writers on this host left when killed;
+    returns what was removed. Those of live writers and of other hosts stay."""
+    from replica.guard.procs import alive
+
+    removed: list[Path] = []
+    parent = Path(target).parent
+    if not parent.is_dir():
+        return removed
+    for path in parent.iterdir():
+        m = _SIBLING.match(path.name)
+        if not m or m["name"] != Path(target).name or m["host"] != _host_id():
+            continue
+        if alive(int(m["pid"]), None):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _sibling(target: Path, kind: str) -> Path:
+    tag = f"{_host_id()}.{os.getpid()}.{secrets.token_hex(4)}"
+    return target.parent / f".{target.name}.{tag}.{kind}"
+
+
+def _host_id() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where that is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    rc = libc.renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, f"renameat2({str(a)!r}, {str(b)!r}, RENAME_EXCHANGE)", str(b))
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
@@ -56,10 +145,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write a small text file through a temp file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    with new_temp_file(path) as tmp:
+        tmp.write_text(text)
+        replace_file(tmp, path)
 
 
 def git_state(cwd: Path | None = None) -> dict[str, Any]:

@@ -141,7 +141,8 @@ def test_demo_sources_on_corpus_account_for_every_file(
         "not_a_response": 745,
         "no_url": 60,
         "feed_empty": 24,
-        "fetch_disabled": 16,
+        "fetch_disabled": 15,
+        "unsafe_url": 1,  # an Atom entry whose link is its urn:uuid id
         "feed_malformed": 14,
         "truncated_record": 5,
         "warc_unreadable": 4,

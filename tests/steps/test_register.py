@@ -65,7 +65,7 @@ def make_inputs(
     ]
     PREDICTIONS.write(rows, root / "eval")
     (root / "reports").mkdir(exist_ok=True)
-    for name in ("extract", "pairs"):
+    for name in ("extract", "dedup", "pairs"):
         ok = valid or name == "extract"
         report = {"success": ok, "datasets": [{"dataset": name, "success": ok, "failed": []}]}
         (root / "reports" / f"{name}.json").write_text(json.dumps(report))

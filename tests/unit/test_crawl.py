@@ -25,7 +25,10 @@ from replica.crawl import (
 )
 from replica.crawl.feeds import parse_feed
 from replica.crawl.sitemaps import SitemapEntry, parse_sitemap
-from replica.crawl.warc import read_archive
+from replica.crawl.warc import RecordLimits, read_archive
+from replica.guard.decode import Limits
+
+LIMITS = Limits(10_000_000, 100.0)
 
 
 def warc_bytes(
@@ -52,7 +55,7 @@ def warc_bytes(
 
 
 def items(path: Path) -> list[Capture | Reject]:
-    return list(read_archive(path, path.name))
+    return list(read_archive(path, path.name, RecordLimits(10_000_000, 4096)))
 
 
 def test_sources_resolve_relative_recursive_globs(tmp_path: Path) -> None:
@@ -221,23 +224,25 @@ def test_sink_resume_cuts_uncommitted_records(tmp_path: Path) -> None:
 
 def test_sitemaps_urlset_index_news_gzip_and_malformed(corpus: Path) -> None:
     base = corpus / "sitemaps"
-    plain = parse_sitemap((base / "trafilatura" / "sitemap.xml").read_bytes(), 1000)
-    gz = parse_sitemap((base / "trafilatura" / "sitemap.xml.gz").read_bytes(), 1000)
+    plain = parse_sitemap((base / "trafilatura" / "sitemap.xml").read_bytes(), 1000, LIMITS)
+    gz = parse_sitemap((base / "trafilatura" / "sitemap.xml.gz").read_bytes(), 1000, LIMITS)
     assert not plain.index and len(plain.entries) == 84 and plain.entries == gz.entries
     assert plain.entries[0] == SitemapEntry("https://www.sitemaps.org/", lastmod="2016-11-21")
-    index = parse_sitemap((base / "trafilatura" / "sitemap2.xml").read_bytes(), 1000)
+    index = parse_sitemap((base / "trafilatura" / "sitemap2.xml").read_bytes(), 1000, LIMITS)
     assert index.index and index.entries[0].loc == "http://www.example.com/sitemap1.xml.gz"
-    [news] = parse_sitemap((base / "news-crawl" / "sitemap-news.xml").read_bytes(), 10).entries
+    [news] = parse_sitemap(
+        (base / "news-crawl" / "sitemap-news.xml").read_bytes(), 10, LIMITS
+    ).entries
     assert (news.loc, news.news_title, news.news_published) == (
         "http://www.example.com/business/article55.html",
         "Companies A, B in Merger Talks",
         "2008-12-23",
     )
     assert news.images == ("http://example.com/image.jpg", "http://example.com/photo.jpg")
-    limited = parse_sitemap((base / "trafilatura" / "sitemap.xml").read_bytes(), 10)
+    limited = parse_sitemap((base / "trafilatura" / "sitemap.xml").read_bytes(), 10, LIMITS)
     assert limited.limited and len(limited.entries) == 10
-    assert "XMLSyntaxError" in (parse_sitemap(b"<urlset><url><loc>x", 10).error or "")
-    assert parse_sitemap(b"<rss/>", 10).error == "no <urlset> or <sitemapindex> root"
+    assert "XMLSyntaxError" in (parse_sitemap(b"<urlset><url><loc>x", 10, LIMITS).error or "")
+    assert parse_sitemap(b"<rss/>", 10, LIMITS).error == "no <urlset> or <sitemapindex> root"
 
 
 def test_bad_yaml_and_bad_url_index_are_sources_errors(tmp_path: Path) -> None:

@@ -53,7 +53,9 @@ def test_live_crawl_collects_pages_images_sitemaps_and_feeds(tmp_path: Path, sit
     assert result.rows_in == result.rows_out + len(result.rejects)
     # extract is a pure function of the WARC: every fetched page is an article with its image
     warcs = sorted(out.glob("*.warc.gz"))
-    extracted = extract_records((r for w in warcs for r in read_warc(w)), ExtractConfig())
+    extracted = extract_records(
+        (r for w in warcs for r in read_warc(w, ExtractConfig())), ExtractConfig()
+    )
     assert sorted(a["url"].removeprefix(site.url) for a in extracted.articles) == pages
     assert sorted(i["caption"] for i in extracted.images) == [f"Photo {p[-1]}" for p in pages]
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from replica.crawl.fetch import Fetcher, is_public
+from replica.crawl.fetch import Fetcher, is_global_address
 from tests.unit._http import CFG, PAGES, ROBOTS, Site, png_bytes, site_fixture  # noqa: F401 - fixture
 
 
@@ -86,8 +86,8 @@ def test_ssrf_private_addresses_refused(site: Site) -> None:
     assert hop.reject is not None and hop.reject.reason == "private_address"
     assert "10.1.2.3" in (hop.reject.detail or "")
     for ip in ("10.0.0.1", "169.254.169.254", "::1", "::ffff:127.0.0.1", "fd00:ec2::254"):
-        assert not is_public(ipaddress.ip_address(ip)), ip
-    assert is_public(ipaddress.ip_address("93.184.216.34"))
+        assert not is_global_address(ipaddress.ip_address(ip)), ip
+    assert is_global_address(ipaddress.ip_address("93.184.216.34"))
 
 
 def test_non_html_content_refused_for_pages_accepted_for_images(site: Site) -> None:
@@ -105,6 +105,6 @@ def test_non_html_content_refused_for_pages_accepted_for_images(site: Site) -> N
 def test_bad_url_and_dns_failure() -> None:
     fetcher = Fetcher(CFG)
     bad = fetcher.fetch("ftp://127.0.0.1/x", "page")
-    assert bad.reject is not None and bad.reject.reason == "bad_url"
+    assert bad.reject is not None and bad.reject.reason == "unsafe_url"
     dns = fetcher.fetch("http://no-such-host.invalid/x", "page")
     assert dns.reject is not None and dns.reject.reason == "dns_failed"

@@ -26,7 +26,7 @@ def _suite() -> list:
         e.ExpectColumnValuesToNotBeNull(column="article_id"),
         e.ExpectColumnValuesToBeUnique(column="article_id"),
         e.ExpectColumnValuesToNotBeNull(column="url"),
-        e.ExpectColumnValuesToMatchRegex(column="url", regex=r"^(?:https?|file)://\S+$"),
+        e.ExpectColumnValuesToMatchRegex(column="url", regex=r"^(?:https?|file)://\S+\Z"),
         e.ExpectColumnValuesToNotBeNull(column="text"),
         e.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1),
         e.ExpectColumnValuesToMatchRegex(
@@ -52,6 +52,7 @@ ARTICLES = Contract(
     keys=("article_id",),
     expectations=_suite,
     description="Extracted articles: url, title, text, published (ISO date), lang, source WARC.",
+    text_keys=("article_id", "url"),
 )
 
 ARTICLES_DEDUP = Contract(
@@ -61,4 +62,5 @@ ARTICLES_DEDUP = Contract(
     keys=("article_id",),
     expectations=_dedup_suite,
     description="One article per duplicate cluster, with its cluster id and size.",
+    text_keys=("article_id", "url", "cluster_id"),
 )

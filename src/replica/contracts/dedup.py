@@ -45,4 +45,5 @@ DUPLICATES = Contract(
     keys=("dataset", "removed_id"),
     expectations=_suite,
     description="Removed duplicates: which kept row they duplicate, by which method, with score.",
+    text_keys=("removed_id", "kept_id", "cluster_id"),
 )

@@ -55,6 +55,8 @@ IMAGES = Contract(
     blob_column="uri",
     blob_sha_column="sha256",
     description="Images found in articles: sha256-addressed blob uri, size, mime, caption, alt.",
+    text_keys=("image_id", "article_id", "sha256", "uri", "src_url"),
+    path_columns=("uri",),
 )
 
 IMAGES_DEDUP = Contract(
@@ -66,4 +68,6 @@ IMAGES_DEDUP = Contract(
     blob_column="uri",
     blob_sha_column="sha256",
     description="One image per duplicate cluster (exact sha256 or perceptual hash).",
+    text_keys=("image_id", "article_id", "sha256", "uri", "src_url", "cluster_id"),
+    path_columns=("uri",),
 )

@@ -39,6 +39,7 @@ METRICS = Contract(
     keys=("metric", "split"),
     expectations=_metrics_suite,
     description="Evaluation metrics (pcc, rmse_pct, ...) per split with the sample count.",
+    text_keys=("metric", "split"),
 )
 
 PREDICTIONS = Contract(
@@ -58,4 +59,5 @@ PREDICTIONS = Contract(
     keys=("pair_id",),
     expectations=_predictions_suite,
     description="The model's level distribution per evaluated pair, beside its label.",
+    text_keys=("pair_id",),
 )

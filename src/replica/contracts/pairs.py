@@ -50,4 +50,6 @@ PAIRS = Contract(
     blob_column="replica_uri",
     blob_sha_column="replica_sha256",
     description="Image-replica pairs: how the replica was made, its proxy level 0-5, its split.",
+    text_keys=("pair_id", "source_image_id", "source_uri", "replica_uri"),
+    path_columns=("source_uri", "replica_uri"),
 )

@@ -41,4 +41,5 @@ STORIES = Contract(
     keys=("story_id",),
     expectations=_suite,
     description="Stories: near-duplicate article clusters joined by shared images, with images.",
+    text_keys=("story_id",),
 )

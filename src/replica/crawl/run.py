@@ -7,11 +7,15 @@ fetched pages, feeds, sitemaps) are fetched by a thread pool. Each unit ends wit
 units found, WARC position), so after a kill the state's WARC position never points past what
 is on disk, and anything on disk past it is cut off by ``WarcSink.resume`` and collected again.
 ``rows_in == rows_out + len(rejects)`` always holds.
+
+Hostile input ends as a counted reject before any I/O: a URL from a feed, sitemap, URL list,
+url index or page that is not safe (``guard.urls``) is ``unsafe_url``, a capture the WARC writer
+would not write well-formed is ``unsafe_header``, and gzip files (saved pages, sitemaps) are
+inflated with the ``max_body_bytes`` / ``max_decode_ratio`` bound.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -25,7 +29,9 @@ from replica.crawl.records import Capture, Reject
 from replica.crawl.sitemaps import parse_sitemap
 from replica.crawl.sources import PageRef, Source, load_url_index, lookup_page
 from replica.crawl.state import CrawlState, NewUnit, Unit
-from replica.crawl.warc import WarcSink, read_archive, read_stream
+from replica.crawl.warc import RecordLimits, UnsafeRecord, WarcSink, read_archive, read_stream
+from replica.guard.decode import DecodeError, Limits, decode_content, inflate
+from replica.guard.urls import printable, unsafe_url
 
 STATE_FILE = "_state.sqlite"
 HTML_HEADERS = [("Content-Type", "text/html")]
@@ -105,12 +111,13 @@ def _commit(
     state: CrawlState, sink: WarcSink, collector: _Collector, unit: Unit, work: Work
 ) -> None:
     for cap in work.captures:
-        sink.write(cap)
+        if _write(sink, cap, work.rejects):
+            work.written += 1
     state.commit(
         unit.id,
         work.rejects,
         work.found,
-        work.written + len(work.captures),
+        work.written,
         sink.sync(),
         work.robots,
         collector.fetcher.pop_host_times(),
@@ -143,26 +150,26 @@ class _Collector:
         """Collect a local file or S3 object; archive records stream straight into ``sink``."""
         work = Work()
         for item in self._local_items(unit, work):
-            if isinstance(item, Capture):
-                sink.write(item)
-                work.written += 1
-            else:
+            if isinstance(item, Reject):
                 work.rejects.append(item)
+            elif _write(sink, item, work.rejects):
+                work.written += 1
         return work
 
     def _local_items(self, unit: Unit, work: Work) -> Iterator[Capture | Reject]:
         path = Path(unit.key)
+        limits = RecordLimits(self.cfg.max_body_bytes, self.cfg.max_url_chars)
         if unit.role == "file:warc":
-            yield from read_archive(path, unit.label)
+            yield from read_archive(path, unit.label, limits)
         elif unit.role == "s3:warc":
             from replica.crawl.s3 import open_object
 
             with open_object(unit.key) as body:
-                yield from read_stream(body, unit.label)
+                yield from read_stream(body, unit.label, limits)
         elif unit.role == "file:pages":
             if unit.source not in self._indexes:
                 self._indexes[unit.source] = load_url_index(self.sources[unit.source].url_index)
-            yield _page(path, unit.label, self._indexes[unit.source])
+            yield self._page(path, unit.label, self._indexes[unit.source])
         elif unit.role == "file:feed":
             yield from self._feed(path.read_bytes(), unit, work)
         elif unit.role == "file:sitemap":
@@ -215,9 +222,12 @@ class _Collector:
             return
         for i, entry in enumerate(feed.entries):
             if i >= self.cfg.max_feed_entries:
-                yield Reject(unit.label, "feed_entry_limit", entry.link, detail=f"entry {i}")
+                shown = printable(entry.link) if entry.link else None
+                yield Reject(unit.label, "feed_entry_limit", shown, detail=f"entry {i}")
             elif not entry.link:
                 yield Reject(unit.label, "no_url", detail=f"entry {i} has no link")
+            elif why := self._unsafe(entry.link):
+                yield Reject(unit.label, "unsafe_url", printable(entry.link), detail=why)
             elif entry.content_html:
                 yield Capture(
                     entry.link, entry_page(entry), http_headers=HTML_HEADERS, origin=unit.label
@@ -226,7 +236,7 @@ class _Collector:
                 yield from self._found("page", entry.link, unit, work)
 
     def _sitemap(self, data: bytes, unit: Unit, work: Work) -> Iterator[Capture | Reject]:
-        sitemap = parse_sitemap(data, self.cfg.max_sitemap_urls)
+        sitemap = parse_sitemap(data, self.cfg.max_sitemap_urls, self._limits)
         if sitemap.error:
             reason = "sitemap_url_limit" if sitemap.limited else "sitemap_malformed"
             yield Reject(unit.label, reason, unit.key, detail=sitemap.error)
@@ -240,40 +250,78 @@ class _Collector:
         from replica.extract.articles import decode_html
         from replica.extract.images import find_images
 
-        html = decode_html(cap.payload)
+        coding = next(
+            (v for k, v in cap.http_headers or [] if k.lower() == "content-encoding"), None
+        )
+        try:
+            html = decode_html(decode_content(cap.payload, coding, self._limits))
+        except DecodeError:
+            html = None
         if html is None:
             return  # extract rejects the page itself as decode_error
         refs = [r for r in find_images(html, cap.url) if r.candidates != ("data:",)]
         for i, ref in enumerate(refs):
             if i >= self.cfg.max_images_per_page:
                 work.rejects.append(
-                    Reject(unit.label, "image_limit", ref.src_url, detail=f"image {i}")
+                    Reject(unit.label, "image_limit", printable(ref.src_url), detail=f"image {i}")
+                )
+            elif why := self._unsafe(ref.src_url):
+                work.rejects.append(
+                    Reject(unit.label, "unsafe_url", printable(ref.src_url), detail=why)
                 )
             else:
                 work.found.append(NewUnit("image", ref.src_url, unit.label, unit.source))
 
     def _found(self, role: str, url: str, unit: Unit, work: Work) -> Iterator[Reject]:
-        """Queue a URL found in ``unit``, or reject it when fetching is off."""
-        if not self.cfg.fetch_remote:
+        """Queue a URL found in ``unit``, or reject it when it is unsafe or fetching is off."""
+        if why := self._unsafe(url):
+            yield Reject(unit.label, "unsafe_url", printable(url), detail=why)
+        elif not self.cfg.fetch_remote:
             yield _disabled(unit.label, url)
         else:
             work.found.append(NewUnit(role, url, unit.label, unit.source))
+
+    def _unsafe(self, url: str) -> str | None:
+        return unsafe_url(url, self.cfg.max_url_chars)
+
+    @property
+    def _limits(self) -> Limits:
+        return Limits(self.cfg.max_body_bytes, self.cfg.max_decode_ratio)
+
+    def _page(
+        self, path: Path, source: str, indexes: dict[Path, dict[str, PageRef]]
+    ) -> Capture | Reject:
+        ref = lookup_page(indexes, path)
+        if ref is None:
+            return Reject(source, "no_url", detail=f"{printable(path.name)} is in no url_index")
+        if why := unsafe_url(ref.url, self.cfg.max_url_chars, schemes=("http", "https", "file")):
+            return Reject(source, "unsafe_url", printable(ref.url), detail=why)
+        try:
+            raw = path.read_bytes()
+            if path.suffix == ".gz" and raw[:2] != b"\x1f\x8b":
+                return Reject(source, "page_unreadable", ref.url, detail="not a gzip file")
+            body = inflate(raw, "gzip", self._limits) if path.suffix == ".gz" else raw
+        except OSError as exc:
+            return Reject(source, "page_unreadable", ref.url, detail=f"{type(exc).__name__}: {exc}")
+        except DecodeError as exc:
+            reason = "page_unreadable" if exc.reason == "decode_error" else exc.reason
+            return Reject(source, reason, ref.url, detail=str(exc))
+        date = ref.date.replace(" ", "T")[:19] + "Z" if ref.date else None
+        return Capture(ref.url, body, http_headers=HTML_HEADERS, date=date, origin=source)
 
 
 def _disabled(source: str, url: str) -> Reject:
     return Reject(source, "fetch_disabled", url, detail="crawl.fetch_remote is false")
 
 
-def _page(path: Path, source: str, indexes: dict[Path, dict[str, PageRef]]) -> Capture | Reject:
-    ref = lookup_page(indexes, path)
-    if ref is None:
-        return Reject(source, "no_url", detail=f"{path.name} is in no url_index")
+def _write(sink: WarcSink, cap: Capture, rejects: list[Reject]) -> bool:
+    """Write ``cap``; a capture that would make a malformed record is an ``unsafe_header``."""
     try:
-        body = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
-        return Reject(source, "page_unreadable", ref.url, detail=f"{type(exc).__name__}: {exc}")
-    date = ref.date.replace(" ", "T")[:19] + "Z" if ref.date else None
-    return Capture(ref.url, body, http_headers=HTML_HEADERS, date=date, origin=source)
+        sink.write(cap)
+    except UnsafeRecord as exc:
+        rejects.append(Reject(cap.origin, "unsafe_header", printable(cap.url), detail=str(exc)))
+        return False
+    return True
 
 
 def _labeller(files: list[Path]) -> Callable[[Path], str]:
@@ -281,4 +329,4 @@ def _labeller(files: list[Path]) -> Callable[[Path], str]:
     if not files:
         return str
     root = Path(os.path.commonpath([str(f.parent) for f in files]))
-    return lambda p: Path(p).relative_to(root).as_posix()
+    return lambda p: printable(Path(p).relative_to(root).as_posix())

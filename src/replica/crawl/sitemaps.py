@@ -8,10 +8,10 @@ sitemaps.org, Google News (``news:``) and image (``image:``) extensions all read
 
 from __future__ import annotations
 
-import gzip
 import io
-import zlib
 from dataclasses import dataclass, field
+
+from replica.guard.decode import DecodeError, Limits, inflate
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,15 @@ class Sitemap:
     limited: bool = False
 
 
-def parse_sitemap(data: bytes, limit: int) -> Sitemap:
-    """Entries of a sitemap (at most ``limit``; more is an error naming the count)."""
+def parse_sitemap(data: bytes, limit: int, limits: Limits) -> Sitemap:
+    """Entries of a sitemap (at most ``limit``; more is an error naming the count); a gzipped
+    one is inflated within ``limits`` (a bomb is an error, not a full memory)."""
     from lxml import etree
 
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
+            data = inflate(data, "gzip", limits)
+        except DecodeError as exc:
             return Sitemap(error=f"gzip: {exc}")
     out = Sitemap()
     root_seen = False

@@ -2,64 +2,135 @@
 
 warcio reads a clipped gzip member without complaint, so every record's body is measured
 against its declared lengths: the WARC ``Content-Length`` of the block and, for un-chunked
-HTTP responses, the HTTP ``Content-Length`` of the payload.
+HTTP responses, the HTTP ``Content-Length`` of the payload. ``read_records`` is the one reader
+crawl and extract share, so both count truncated and unreadable records the same way.
+
+Every record written is well-formed: ``WarcSink.write`` refuses (``UnsafeRecord``) a target URI
+with control, bidi or space characters, a header name with a colon, control character or
+leading space, and a header value or status line holding CR, LF, NUL or another control
+character, so no input can forge a header or split a record.
 """
 
 from __future__ import annotations
 
 import os
-import zlib
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from replica.crawl.records import Capture, Reject
+from replica.guard.urls import control_char, printable, unsafe_url
 
 KEPT_TYPES = ("response", "resource")
 NO_BODY_STATUS = ("1", "204", "304")
+# a header name: no colon or control character, and no leading space (that would fold the line)
+_NAME = re.compile(r"[^\s:\x00-\x1f\x7f][^:\x00-\x1f\x7f]*")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every C0 control but TAB, and DEL
 
 
-def read_archive(path: Path, label: str) -> Iterator[Capture | Reject]:
+class UnsafeRecord(ValueError):
+    """A capture cannot be written as a well-formed WARC record (reject ``unsafe_header``)."""
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """What a reader accepts: a record's payload as stored (``max_bytes``, checked against the
+    declared length before reading) and its target URI's length."""
+
+    max_bytes: int
+    max_url_chars: int
+
+
+def read_archive(path: Path, label: str, limits: RecordLimits) -> Iterator[Capture | Reject]:
     """Every record of a local WARC/ARC file as a Capture or a Reject (see ``read_stream``)."""
     with open(path, "rb") as fh:
-        yield from read_stream(fh, label)
+        yield from read_stream(fh, label, limits)
 
 
-def read_stream(fh: BinaryIO, label: str) -> Iterator[Capture | Reject]:
-    """Every record of a WARC/ARC stream; a broken stream ends in a Reject.
+def read_stream(fh: BinaryIO, label: str, limits: RecordLimits) -> Iterator[Capture | Reject]:
+    """Every record of a WARC/ARC stream as a Capture or a Reject (see ``read_records``)."""
+    for item in read_records(fh, label, limits):
+        yield item if isinstance(item, Reject) else _capture(*item, label)
 
-    Records read before a load failure are kept (``warc_unreadable`` is one extra reject).
-    Non-response records (request, revisit, metadata, warcinfo, ...) are ``not_a_response``.
-    The stream is read forward once (an S3 body works), never whole into memory.
+
+def read_records(
+    fh: BinaryIO, label: str, limits: RecordLimits, skip: tuple[str, ...] = ()
+) -> Iterator[tuple[Any, bytes] | Reject]:
+    """Every record of a WARC/ARC stream with its whole raw payload, or why it is refused.
+
+    Rejects: ``not_a_response`` (record types other than response/resource; types in ``skip``
+    are passed over silently), ``no_url``, ``unsafe_url`` (control characters, over-long,
+    credentials), ``too_large`` (declared longer than ``limits.max_bytes``; not read),
+    ``truncated_record`` (shorter than declared), and one ``warc_unreadable`` where the stream
+    breaks (records before it are kept). The stream is read forward once (an S3 body works),
+    never whole into memory.
     """
-    try:
-        for record in ArchiveIterator(fh, arc2warc=True):
-            yield _capture(record, label)
-    except (ArchiveLoadFailed, EOFError, OSError, ValueError, zlib.error) as exc:
-        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-        yield Reject(label, "warc_unreadable", detail=f"{type(exc).__name__}: {detail}")
+    records = iter(ArchiveIterator(fh, arc2warc=True))
+    while True:
+        try:
+            record = next(records, None)
+        except Exception as exc:  # warcio parsing hostile bytes fails in many ways (see below)
+            yield _unreadable(label, exc)
+            return
+        if record is None:
+            return
+        if record.rec_type in skip:
+            continue
+        headers = record.rec_headers
+        record_id = headers.get_header("WARC-Record-ID")
+        url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+        if record.rec_type not in KEPT_TYPES:
+            shown = printable(url) or None
+            yield Reject(label, "not_a_response", shown, record_id, record.rec_type)
+            continue
+        if not url:
+            yield Reject(label, "no_url", None, record_id, "record has no WARC-Target-URI")
+            continue
+        why = unsafe_url(url, limits.max_url_chars, schemes=None)
+        if why:
+            yield Reject(label, "unsafe_url", printable(url), record_id, why)
+            continue
+        if record.length is not None and int(record.length) > limits.max_bytes:
+            detail = f"record of {record.length} bytes > {limits.max_bytes}"
+            yield Reject(label, "too_large", url, record_id, detail)
+            continue
+        try:
+            payload = record.raw_stream.read(limits.max_bytes + 1)
+        except Exception as exc:
+            yield _unreadable(label, exc)
+            return
+        if len(payload) > limits.max_bytes:
+            detail = f"payload of more than {limits.max_bytes} bytes"
+            yield Reject(label, "too_large", url, record_id, detail)
+            continue
+        short = _shortfall(record.length, record.http_headers, payload)
+        if short:
+            yield Reject(label, "truncated_record", url, record_id, short)
+            continue
+        yield record, payload
 
 
-def _capture(record: Any, label: str) -> Capture | Reject:
+def _unreadable(label: str, exc: Exception) -> Reject:
+    """The one reject of a stream that cannot be parsed on. Besides its own ArchiveLoadFailed,
+    warcio lets EOFError, OSError, zlib.error, ValueError and, on a response record without a
+    target URI, AttributeError escape; whichever it is, the records after it are not reachable."""
+    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return Reject(label, "warc_unreadable", detail=f"{type(exc).__name__}: {detail}")
+
+
+def _capture(record: Any, payload: bytes, label: str) -> Capture:
     headers = record.rec_headers
     record_id = headers.get_header("WARC-Record-ID")
     url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
-    if record.rec_type not in KEPT_TYPES:
-        return Reject(label, "not_a_response", url or None, record_id, record.rec_type)
-    if not url:
-        return Reject(label, "no_url", None, record_id, "record has no WARC-Target-URI")
-    payload = record.raw_stream.read()
     http = record.http_headers
-    short = _shortfall(record.length, http, payload)
-    if short:
-        return Reject(label, "truncated_record", url, record_id, short)
     common = {
         "url": url,
         "payload": payload,
@@ -129,6 +200,8 @@ class WarcSink:
             self._writer = WARCWriter(self._fh, gzip=True)
 
     def write(self, cap: Capture) -> None:
+        """Append one record; ``UnsafeRecord`` (nothing written) if it would be malformed."""
+        _check_capture(cap)
         writer = self._current()
         http = (
             StatusAndHeaders(cap.status_line, cap.http_headers, protocol=cap.protocol)
@@ -188,6 +261,35 @@ class WarcSink:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _check_capture(cap: Capture) -> None:
+    """Raise ``UnsafeRecord`` naming the first part of ``cap`` that would break the record."""
+    bad = control_char(cap.url) or ("a space" if any(c.isspace() for c in cap.url) else None)
+    if bad or not cap.url:
+        raise UnsafeRecord(f"target URI {printable(cap.url, 300)!r} has {bad or 'no text'}")
+    values = [("status line", cap.status_line or ""), ("protocol", cap.protocol)]
+    values += [
+        (f"WARC header {k!r}", v)
+        for k, v in [
+            *cap.extra_headers.items(),
+            ("WARC-Date", cap.date or ""),
+            ("Replica-Origin", cap.origin),
+            ("Content-Type", cap.content_type or ""),
+        ]
+    ]
+    names = [*cap.extra_headers, *(k for k, _ in cap.http_headers or [])]
+    values += [(f"HTTP header {k!r}", v) for k, v in cap.http_headers or []]
+    for name in names:
+        if not _NAME.fullmatch(name):
+            raise UnsafeRecord(f"header name {printable(name, 100)!r} would break the record")
+    for where, value in values:
+        m = _BAD_VALUE.search(value)
+        if m:
+            raise UnsafeRecord(
+                f"{printable(where, 100)} has control character U+{ord(m.group()):04X}: "
+                f"{printable(value, 200)!r}"
+            )
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -1,7 +1,9 @@
 """Where ``analyse`` runs: a local process pool, or a Ray cluster (Ray Data over WARC files).
 
-Both engines read records in file order, analyse them in chunks in parallel, and hand the
-results back *in record order* to ``combine``, so their outputs are identical.
+Both engines read records in file order, analyse them in parallel, and hand the results back
+*in record order* to ``combine``, so their outputs are identical. The local pool
+(``extract.pool``) enforces ``extract.max_seconds_per_record`` by killing the worker; Ray tasks
+analyse chunks with the byte limits but no time limit (Ray cannot stop one task of a chunk).
 
 Ray: ``ray.init()`` connects to ``RAY_ADDRESS`` when it is set (a KubeRay cluster's head, e.g.
 ``ray://raycluster-head-svc:10001``), else starts a local instance. The WARC paths must be
@@ -12,45 +14,33 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from replica.config import ExtractConfig
+from replica.extract.pool import RecordPool
 from replica.extract.records import WebRecord, read_warc, read_warcs
-from replica.extract.run import Analysed, ExtractResult, analyse_many, combine
+from replica.extract.run import ExtractResult, analyse_many, analyse_safely, combine
 
-CHUNK = 16  # records per task: large enough to amortise pickling, small enough to balance
+CHUNK = 16  # records per Ray task: large enough to amortise pickling, small enough to balance
 
 
 def run_local(paths: list[Path], cfg: ExtractConfig) -> ExtractResult:
-    """Analyse on ``cfg.workers`` processes (0 = all cores; 1 = this process) and combine."""
+    """Analyse on ``cfg.workers`` processes (0 = all cores) and combine. With one worker and
+    no time limit (``max_seconds_per_record: 0``) it runs in this process."""
     workers = cfg.workers or os.cpu_count() or 1
-    if workers == 1:
-        return combine((a for c in _chunks(read_warcs(paths)) for a in analyse_many(c, cfg)), cfg)
-    with ProcessPoolExecutor(workers) as pool:
-        return combine(_ordered(pool, _chunks(read_warcs(paths)), cfg, 4 * workers), cfg)
+    records = read_warcs(paths, cfg)
+    if workers == 1 and not cfg.max_seconds_per_record:
+        return combine((analyse_safely(r, cfg) for r in records), cfg)
+    with RecordPool(workers, cfg) as pool:
+        return combine(pool.map(records), cfg)
 
 
 def _chunks(records: Iterator[WebRecord]) -> Iterator[list[WebRecord]]:
     while chunk := list(islice(records, CHUNK)):
         yield chunk
-
-
-def _ordered(
-    pool: ProcessPoolExecutor, chunks: Iterator[list[WebRecord]], cfg: ExtractConfig, window: int
-) -> Iterator[Analysed]:
-    """Results in submission order, at most ``window`` chunks in flight (bounded memory)."""
-    pending: deque[Future[list[Analysed]]] = deque()
-    for chunk in chunks:
-        pending.append(pool.submit(analyse_many, chunk, cfg))
-        if len(pending) >= window:
-            yield from pending.popleft().result()
-    while pending:
-        yield from pending.popleft().result()
 
 
 def run_ray(paths: list[Path], cfg: ExtractConfig) -> ExtractResult:
@@ -63,13 +53,13 @@ def run_ray(paths: list[Path], cfg: ExtractConfig) -> ExtractResult:
     ctx.execution_options.preserve_order = True
     ds = ray.data.from_items([{"path": str(p)} for p in paths])
     blocks = 2 * int(ray.cluster_resources().get("CPU", 1))
-    chunks = ds.flat_map(_read_chunks).repartition(max(1, blocks))
+    chunks = ds.flat_map(lambda row: _read_chunks(row, cfg)).repartition(max(1, blocks))
     analysed = chunks.map(
         lambda row: {"parts": pickle.dumps(analyse_many(pickle.loads(row["chunk"]), cfg))}
     )
     return combine((a for row in analysed.iter_rows() for a in pickle.loads(row["parts"])), cfg)
 
 
-def _read_chunks(row: dict[str, Any]) -> Iterator[dict[str, bytes]]:
-    for chunk in _chunks(read_warc(Path(row["path"]))):
+def _read_chunks(row: dict[str, Any], cfg: ExtractConfig) -> Iterator[dict[str, bytes]]:
+    for chunk in _chunks(read_warc(Path(row["path"]), cfg)):
         yield {"chunk": pickle.dumps(chunk)}

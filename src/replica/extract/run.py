@@ -1,8 +1,12 @@
 """From crawled records to article rows, image rows, image blobs and rejects.
 
-1. ``analyse`` (per record, in parallel on any engine): images are kept for the index; each
-   HTML page becomes an article with its image references, or a reject (``http_status``,
-   ``decode_error``, ``no_text``, ``too_short``); anything else is rejected ``not_html``.
+1. ``analyse`` (per record, in parallel on any engine): records refused while reading keep
+   their reason (``truncated_record``, ``warc_unreadable``, ``too_large``,
+   ``decompression_bomb``, ...); images are kept for the index; each HTML page becomes an
+   article with its image references, or a reject (``http_status``, ``decode_error``,
+   ``unsafe_url``, ``html_too_large``, ``no_text``, ``too_short``); anything else is rejected
+   ``not_html``. An exception inside the analysis of one record is that record's
+   ``extract_failed`` reject, never the end of the step.
 2. ``combine`` (in order, one process): images are indexed by normalized URL (and the URL
    first requested, when the crawl followed a redirect; first good capture wins), and each
    article's images are matched to captured bytes, checked and stored under
@@ -12,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,8 +25,10 @@ from replica.config import ExtractConfig
 from replica.extract.articles import Article, decode_html, extract_article
 from replica.extract.images import ImageInfo, ImageRef, find_images, inspect_image, normalize_url
 from replica.extract.records import WebRecord
+from replica.guard.urls import printable, unsafe_url
 
 HTML_MIMES = ("text/html", "application/xhtml+xml")
+URL_SCHEMES = ("http", "https", "file")  # what the articles contract's url expectation allows
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 
 
@@ -67,6 +74,8 @@ class Analysed:
 
 def analyse(rec: WebRecord, cfg: ExtractConfig) -> Analysed:
     """Classify one record and, for an HTML page, extract its article and image references."""
+    if rec.reason:
+        return Analysed(rec, "reject", reason=rec.reason, detail=rec.error)
     kind = _kind(rec)
     if kind == "other":
         return Analysed(rec, "reject", reason="not_html", detail=rec.mime or "unknown media type")
@@ -77,6 +86,13 @@ def analyse(rec: WebRecord, cfg: ExtractConfig) -> Analysed:
     if kind == "image":
         return Analysed(rec, "image")
     bare = replace(rec, body=None)
+    if why := unsafe_url(rec.url, cfg.max_url_chars, URL_SCHEMES):
+        return Analysed(
+            replace(bare, url=printable(rec.url)), "reject", reason="unsafe_url", detail=why
+        )
+    if len(rec.body) > cfg.max_html_bytes:
+        detail = f"{len(rec.body)} > {cfg.max_html_bytes} bytes"
+        return Analysed(bare, "reject", reason="html_too_large", detail=detail)
     html = decode_html(rec.body)
     if html is None:
         detail = "body is not text in any detectable encoding"
@@ -90,14 +106,33 @@ def analyse(rec: WebRecord, cfg: ExtractConfig) -> Analysed:
     return Analysed(bare, "page", article=article, refs=tuple(find_images(html, rec.url)))
 
 
+def preload() -> None:
+    """Import the parsers ``analyse`` uses, so that forked workers start with them loaded and
+    their first record's time limit is not spent importing."""
+    import lxml.html  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import trafilatura  # noqa: F401
+
+
+def analyse_safely(rec: WebRecord, cfg: ExtractConfig) -> Analysed:
+    """``analyse``, with an exception (a parser bug on hostile input) as an ``extract_failed``
+    reject of that record."""
+    try:
+        return analyse(rec, cfg)
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        detail = f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
+        return Analysed(replace(rec, body=None), "reject", reason="extract_failed", detail=detail)
+
+
 def analyse_many(records: list[WebRecord], cfg: ExtractConfig) -> list[Analysed]:
-    """``analyse`` over a chunk (the unit of work sent to a process or a Ray task)."""
-    return [analyse(r, cfg) for r in records]
+    """``analyse_safely`` over a chunk (the unit of work sent to a Ray task)."""
+    return [analyse_safely(r, cfg) for r in records]
 
 
 def extract_records(records: Iterable[WebRecord], cfg: ExtractConfig) -> ExtractResult:
     """Extract every HTML record's article and images in this process (see the module doc)."""
-    return combine((analyse(r, cfg) for r in records), cfg)
+    return combine((analyse_safely(r, cfg) for r in records), cfg)
 
 
 def combine(parts: Iterable[Analysed], cfg: ExtractConfig) -> ExtractResult:
@@ -160,7 +195,10 @@ def _images(
             continue
         url = next((u for u in ref.candidates if normalize_url(u) in index), None)
         if url is None:
-            result.reject(rec, "image_not_captured", ref.src_url)
+            result.reject(rec, "image_not_captured", printable(ref.src_url))
+            continue
+        if why := unsafe_url(url, cfg.max_url_chars, URL_SCHEMES):
+            result.reject(rec, "unsafe_url", f"{printable(url)}: {why}")
             continue
         data = index[normalize_url(url)]
         sha = hashlib.sha256(data).hexdigest()

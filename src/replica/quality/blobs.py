@@ -8,9 +8,16 @@ from pathlib import Path
 
 from PIL import Image
 
+from replica.guard.paths import UnsafePath, inside
 
-def check_blob(path: Path, sha256: str | None, max_pixels: int) -> str | None:
-    """None when the blob is fine, else a reason code: missing, sha_mismatch, undecodable."""
+
+def check_blob(root: Path, uri: str, sha256: str | None, max_pixels: int) -> str | None:
+    """None when the blob ``root/uri`` is fine, else a reason code: outside (the uri leaves
+    the dataset), missing, sha_mismatch, undecodable."""
+    try:
+        path = inside(root, uri)
+    except UnsafePath:
+        return "outside"
     if not path.is_file():
         return "missing"
     data = path.read_bytes()

@@ -70,7 +70,7 @@ def run_suite(contract: Contract, df: pd.DataFrame, max_examples: int = 5) -> Su
         .add_batch_definition_whole_dataframe("whole")
     )
     suite = gx.ExpectationSuite(name=f"{contract.ref}")
-    for expectation in contract.expectations():
+    for expectation in contract.suite():
         suite.add_expectation(expectation)
     result = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(
         suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": max_examples}

@@ -185,11 +185,13 @@ def required_checks(
         passed = candidate_tags.get("validate.passed", "unknown")
         if passed == "false":
             bad = sorted(
-                k.removeprefix("validate.")
+                f"{k.removeprefix('validate.')} {v}"
                 for k, v in candidate_tags.items()
-                if k.startswith("validate.") and v == "failed"
+                if k.startswith("validate.") and v in ("failed", "missing")
             )
-            failed.append(("validation_failed", f"GX suites failed on the candidate's data: {bad}"))
+            failed.append(
+                ("validation_failed", f"GX suites failed or missing on the candidate's data: {bad}")
+            )
         elif passed != "true":
             failed.append(
                 ("validation_missing", "the candidate carries no passed GX validation reports")

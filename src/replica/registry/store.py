@@ -9,7 +9,9 @@ was.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import random
+import socket
 import time
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager, suppress
@@ -17,10 +19,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from replica.guard.procs import alive, started_at
+from replica.guard.secrets import redact
+
 PREVIOUS_ALIAS = "previous"
 LOCK_SUFFIX = ".lock"
 LOCK_WAIT_S = 120.0  # how long a promoter waits for another one to finish
-LOCK_TTL_S = 600.0  # a lock older than this was left by a promoter that died; it is broken
+LOCK_TTL_S = 600.0  # a lock older than this, held from another host, is taken to be abandoned
 # Offline and log-friendly unless the environment says otherwise (steps apply these at run time).
 MLFLOW_ENV_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -117,7 +122,9 @@ def _errors(tracking: Tracking, doing: str) -> Iterator[None]:
         raise
     except (MlflowException, requests.RequestException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RegistryError(f"{doing} failed at tracking URI {tracking.uri!r}: {first}") from exc
+        raise RegistryError(
+            redact(f"{doing} failed at tracking URI {tracking.uri!r}: {first}")
+        ) from exc
 
 
 def connect(tracking: Tracking) -> Any:
@@ -130,8 +137,10 @@ def connect(tracking: Tracking) -> Any:
             requests.get(tracking.uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S)
         except requests.RequestException as exc:
             raise RegistryError(
-                f"MLflow tracking server {tracking.uri!r} is unreachable "
-                f"({type(exc).__name__}); is it running and is MLFLOW_TRACKING_URI right?"
+                redact(
+                    f"MLflow tracking server {tracking.uri!r} is unreachable "
+                    f"({type(exc).__name__}); is it running and is MLFLOW_TRACKING_URI right?"
+                )
             ) from exc
     elif tracking.uri.startswith("sqlite:///"):
         Path(tracking.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -232,6 +241,32 @@ def read_standing(
     )
 
 
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds the promotion lock: the owner label, and the process (host, pid, start time)
+    that took it at ``acquired_at``."""
+
+    owner: str
+    acquired_at: float
+    host: str = ""
+    pid: int = 0
+    started: float | None = None
+
+    @property
+    def key(self) -> tuple[str, float]:
+        return self.owner, self.acquired_at
+
+    def dead(self) -> bool:
+        """Known to be dead: it ran on this host and its pid is gone (or now another process's)."""
+        return (
+            self.host == socket.gethostname() and self.pid > 0 and not alive(self.pid, self.started)
+        )
+
+    def __str__(self) -> str:
+        where = f" (pid {self.pid} on {self.host})" if self.host else ""
+        return f"{self.owner} since {self.acquired_at:.0f}{where}"
+
+
 @contextmanager
 def promotion_lock(
     client: Any,
@@ -246,13 +281,18 @@ def promotion_lock(
     MLflow has no compare-and-set on aliases, so check-then-set is made exclusive with a lock
     every promoter sharing the tracking server sees: the registered model ``<name>.lock``. Its
     creation is atomic (the store's unique name: a second create fails with
-    RESOURCE_ALREADY_EXISTS), and deleting it releases the lock. A lock older than ``ttl_s``
-    (its holder died) is broken; waiting longer than ``wait_s`` is an error.
+    RESOURCE_ALREADY_EXISTS), and deleting it releases the lock. The lock names its holder
+    (owner, host, pid and the pid's start time): a holder on this host whose process is gone
+    (``kill -9``) is broken at once; one on another host only once older than ``ttl_s``.
+    Waiting longer than ``wait_s`` is an error naming the holder.
     """
     from mlflow.exceptions import MlflowException
 
     lock = f"{model_name}{LOCK_SUFFIX}"
     deadline = time.monotonic() + wait_s
+    pid = os.getpid()
+    me = {"owner": owner, "host": socket.gethostname(), "pid": str(pid)}
+    me["pid_started"] = f"{started_at(pid) or 0.0:.3f}"
     with _errors(tracking, f"taking the promotion lock {lock!r}"):
         while True:
             stamp = f"{time.time():.3f}"
@@ -260,7 +300,7 @@ def promotion_lock(
             try:
                 client.create_registered_model(
                     lock,
-                    tags={"owner": owner, "acquired_at": stamp},
+                    tags={**me, "acquired_at": stamp},
                     description="replica promotion lock; deleted when the promotion ends",
                 )
                 break
@@ -268,19 +308,19 @@ def promotion_lock(
                 if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                     raise
             held = _lock_holder(client, lock)
-            if held == mine:  # our create went through but its reply was lost (HTTP retry)
+            if held is not None and held.key == mine:  # our create's reply was lost (retry)
                 break
-            if held is not None and time.time() - held[1] > ttl_s:
-                # stale: its holder never released it. Re-read first, so that of two waiters
-                # who saw the same stale lock the second does not delete the first's new one.
+            if held is not None and (held.dead() or time.time() - held.acquired_at > ttl_s):
+                # abandoned. Re-read first, so that of two waiters who saw the same abandoned
+                # lock the second does not delete the first's new one.
                 if _lock_holder(client, lock) == held:
                     with suppress(MlflowException):  # another waiter may break it first
                         client.delete_registered_model(lock)
                 continue
             if time.monotonic() > deadline:
-                who = f"{held[0]} since {held[1]:.0f}" if held else "another promoter"
                 raise RegistryError(
-                    f"promotion lock {lock!r} is held by {who}; waited {wait_s:.0f} s"
+                    f"promotion lock {lock!r} is held by {held or 'another promoter'}; "
+                    f"waited {wait_s:.0f} s"
                 )
             time.sleep(random.uniform(0.05, 0.3))
     try:
@@ -289,21 +329,32 @@ def promotion_lock(
         # Release only our own lock: if ours outlived ttl_s and another promoter broke it and
         # took its own, that one is not ours to delete. An unreleased lock expires after ttl_s.
         with suppress(Exception):
-            if _lock_holder(client, lock) == mine:
+            held = _lock_holder(client, lock)
+            if held is not None and held.key == mine:
                 client.delete_registered_model(lock)
 
 
-def _lock_holder(client: Any, lock: str) -> tuple[str, float] | None:
+def _lock_holder(client: Any, lock: str) -> LockHolder | None:
     from mlflow.exceptions import MlflowException
 
     try:
         tags = client.get_registered_model(lock).tags
     except MlflowException:  # released between our create and this read
         return None
-    try:
-        return str(tags.get("owner")), float(tags.get("acquired_at", "0"))
-    except ValueError:
-        return str(tags.get("owner")), 0.0
+
+    def number(key: str) -> float:
+        try:
+            return float(tags.get(key, "0"))
+        except ValueError:
+            return 0.0
+
+    return LockHolder(
+        owner=str(tags.get("owner")),
+        acquired_at=number("acquired_at"),
+        host=str(tags.get("host", "")),
+        pid=int(number("pid")),
+        started=number("pid_started") or None,
+    )
 
 
 def record_decision(

@@ -11,7 +11,7 @@ import hashlib
 import math
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from replica.lineage import StageLock
@@ -100,14 +100,19 @@ def orchestrator_tags(environ: Mapping[str, str]) -> dict[str, str]:
     return {"orchestrator": "none", "orchestrator.run_id": "none"}
 
 
-def validation_tags(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """One tag per GX report (``validate.<name>`` = passed/failed) and ``validate.passed``:
-    ``true`` only when there are reports and all passed, ``unknown`` when there are none."""
+def validation_tags(
+    reports: Mapping[str, Mapping[str, Any]], required: Sequence[str] = ()
+) -> dict[str, str]:
+    """One tag per GX report (``validate.<name>`` = passed/failed; ``missing`` for a
+    ``required`` report that is absent) and ``validate.passed``: ``true`` only when every
+    report passed and none required is missing, ``unknown`` when there are no reports and
+    none is required."""
     tags = {
         tag_key(f"validate.{name}"): "passed" if report.get("success") is True else "failed"
         for name, report in sorted(reports.items())
     }
-    if not reports:
+    tags |= {tag_key(f"validate.{name}"): "missing" for name in required if name not in reports}
+    if not tags:
         tags["validate.passed"] = "unknown"
     else:
         tags["validate.passed"] = str(all(v == "passed" for v in tags.values())).lower()

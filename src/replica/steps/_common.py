@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ import typer
 
 from replica.config import ConfigError, Params, load_params
 from replica.contracts import ContractError
+from replica.guard.secrets import install_log_redaction, redact
 from replica.io import StepSummary
 
 ParamsPath = Annotated[
@@ -36,12 +38,20 @@ def load(params: Path, overrides: list[str] | None) -> Params:
 
 
 def run(step: str, body: Callable[[], StepSummary]) -> StepSummary:
-    """Run a step body; print its summary line, or a one-line error and exit non-zero."""
+    """Run a step body; print its summary line, or a one-line error and exit non-zero.
+
+    Every message, log line and traceback goes through ``redact``: no credential from the
+    environment or a URI reaches the terminal, Airflow's or KFP's logs.
+    """
+    install_log_redaction()
     try:
         summary = body()
     except (ContractError, StepError, FileNotFoundError) as exc:
-        typer.echo(f"[{step}] error: {exc}", err=True)
+        typer.echo(f"[{step}] error: {redact(str(exc))}", err=True)
         raise typer.Exit(code=2) from exc
+    except Exception as exc:  # a bug: the traceback, redacted, and exit 1
+        typer.echo(redact("".join(traceback.format_exception(exc))).rstrip(), err=True)
+        raise typer.Exit(code=1) from exc
     typer.echo(summary.finish().line())
     sys.stdout.flush()
     return summary

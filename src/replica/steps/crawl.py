@@ -9,8 +9,9 @@ Reads:  ``--sources`` (YAML: a list of ``{kind: warc|pages|feed|sitemap|urls, pa
 Writes: ``--output``/``crawl-NNNNN.warc.gz`` (response/resource records, one gzip member each;
         every fetched response, robots.txt and page image included), ``_state.sqlite`` (the
         crawl state), ``rejects.parquet`` (REJECTS, stage ``crawl``), ``_meta.json``.
-Params: ``crawl`` (user_agent, fetch_remote, timeouts, max_body_bytes, retries/backoff, per-host
-        delay and concurrency, workers, allow_private, image and sitemap limits, warc_max_bytes).
+Params: ``crawl`` (user_agent, fetch_remote, timeouts and max_seconds_per_fetch, max_body_bytes,
+        max_decode_ratio, max_url_chars, retries/backoff, per-host delay and concurrency,
+        workers, allow_private, image and sitemap limits, warc_max_bytes).
 
 Every input (archive record, page, feed entry, sitemap URL, fetched URL) is either written or
 rejected with a reason. Unlike other steps, the output is not built in a temp dir and renamed:

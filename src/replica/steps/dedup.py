@@ -5,7 +5,7 @@ Command: ``replica dedup --input data/extract --output data/dedup [--engine loca
 [--embedding-model model.pt]``
 
 Reads:  ``articles.parquet`` (articles@1, streamed in batches), ``images.parquet`` (images@1)
-        and their blobs.
+        and their blobs (a uri or symlink leading out of ``--input`` is an error).
 Writes: ``articles_dedup.parquet``, ``images_dedup.parquet`` (one row per cluster, with
         cluster_id and cluster_size), ``duplicates.parquet`` (each removed row, the kept row it
         duplicates, method and evidence score), ``stories.parquet`` (text clusters joined by
@@ -35,10 +35,10 @@ from replica.contracts import (
     REJECTS,
     STORIES,
     ContractError,
-    stamp_of,
 )
+from replica.guard.paths import UnsafePath, inside
 from replica.io import StepSummary, atomic_dir, link_or_copy, write_sidecar
-from replica.steps._common import Overrides, ParamsPath, load, run
+from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 
 def main(
@@ -66,10 +66,12 @@ def main(
             raise ContractError(f"--engine must be one of {[e.value for e in Engine]}: {engine!r}")
         summary = StepSummary("dedup")
         src = Path(input) / ARTICLES.filename
-        if not src.exists() or stamp_of(src) != ARTICLES.ref:
-            found = stamp_of(src) if src.exists() else "missing"
-            raise ContractError(f"{str(src)!r} is stamped {found!r}, expected {ARTICLES.ref!r}")
+        ARTICLES.check_file(src)  # streamed below: stamp and columns are checked up front
         images = IMAGES.read(input).to_pylist()
+        try:  # blob uris stay inside the input (the contract checks the text, this symlinks)
+            blobs = {im["uri"]: inside(Path(input), im["uri"]) for im in images}
+        except UnsafePath as exc:
+            raise StepError(f"{IMAGES.ref} in {str(input)!r}: {exc}") from exc
 
         # 1. text: fingerprints (streamed) → LSH candidates → verified clusters, keep policy
         index = fingerprints(eng, src, cfg.dedup, cfg.base.seed)
@@ -89,7 +91,7 @@ def main(
         # 2. images: one decode per distinct file; undecodable files are rejects
         uris = sorted({im["uri"] for im in images})
         hashed = img.hash_images(
-            [Path(input) / u for u in uris], cfg.extract.max_image_pixels, workers_for(cfg.dedup)
+            [blobs[u] for u in uris], cfg.extract.max_image_pixels, workers_for(cfg.dedup)
         )
         by_uri = {u: i for i, u in enumerate(uris)}
         usable = []
@@ -113,7 +115,7 @@ def main(
         if embedding_model is not None:
             ok = sorted(set(at))  # decodable files only
             vecs = img.embed(
-                [Path(input) / uris[i] for i in ok], embedding_model, cfg.dedup.embedding_image_size
+                [blobs[uris[i]] for i in ok], embedding_model, cfg.dedup.embedding_image_size
             )
             emb = vecs[np.searchsorted(ok, at)]
         ev = ImageEvidence(
@@ -130,7 +132,7 @@ def main(
 
         with atomic_dir(output) as tmp:
             for im in imgs.kept:
-                link_or_copy(Path(input) / im["uri"], tmp / im["uri"])
+                link_or_copy(blobs[im["uri"]], inside(tmp, im["uri"]))
             ARTICLES_DEDUP.write(articles, tmp)
             IMAGES_DEDUP.write(imgs.kept, tmp)
             DUPLICATES.write(art_dups + imgs.duplicates, tmp)

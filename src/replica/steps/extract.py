@@ -8,11 +8,20 @@ Writes: ``--output``/``articles.parquet`` (ARTICLES), ``images.parquet`` (IMAGES
         ``rejects.parquet`` (REJECTS, stage ``extract``; this step's own rejects only),
         ``_meta.json``.
 Params: ``extract`` (min_text_chars, min_image_side, max_image_aspect, max_image_pixels,
-        max_image_bytes, include_tables, favor_precision, workers).
+        max_image_bytes, max_record_bytes, max_decode_ratio, max_html_bytes,
+        max_seconds_per_record, max_url_chars, include_tables, favor_precision, workers).
 Engine: ``--engine local`` (default: a process pool of ``extract.workers`` processes, 0 = all
-        cores) or ``--engine ray`` (Ray Data over the WARC files; ``ray.init()`` joins the
-        cluster named by ``RAY_ADDRESS``, e.g. a KubeRay head ``ray://<head-svc>:10001``, else
-        starts Ray locally; workers need the input at the same path). Outputs are identical.
+        cores; a record analysed longer than ``max_seconds_per_record`` has its worker killed
+        and is a ``record_timeout`` reject; workers die with the main process) or ``--engine
+        ray`` (Ray Data over the WARC files; ``ray.init()`` joins the cluster named by
+        ``RAY_ADDRESS``, e.g. a KubeRay head ``ray://<head-svc>:10001``, else starts Ray
+        locally; workers need the input at the same path; no per-record time limit). Outputs
+        are identical.
+
+Records are read as crawl reads them: truncated (``truncated_record``), unreadable
+(``warc_unreadable``), over-long (``too_large``) and unsafe-URL records are counted rejects,
+bodies are decoded within ``max_record_bytes`` / ``max_decode_ratio`` (``decompression_bomb``),
+and pages over ``max_html_bytes`` are ``html_too_large``.
 
 Images come only from image records captured in the same crawl, and only for accepted
 articles; an image a page shows but the crawl did not capture is an ``image_not_captured``

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from replica.guard.secrets import install_log_redaction, redact
 from replica.steps._common import StepError
 
 app = typer.Typer(
@@ -45,10 +46,11 @@ def _answer(fn: Any) -> None:
     from replica.lineage import LockError
     from replica.registry.store import RegistryError
 
+    install_log_redaction()
     try:
         fn()
     except (RegistryError, StepError, LockError, ValueError, FileNotFoundError) as exc:
-        typer.echo(f"[lineage] error: {exc}", err=True)
+        typer.echo(f"[lineage] error: {redact(str(exc))}", err=True)
         raise typer.Exit(code=2) from exc
 
 

@@ -8,7 +8,9 @@ Reads:  ``--model`` (model directory with ``config.json``), ``--metrics`` (``met
         gives the plot and the test split's identity), ``--lock`` (``dvc.lock``: the content
         hash of every input of the ``train@<family>`` stage and of every stage upstream of it;
         absent = registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
-        ``--reports`` (the GX reports ``validate`` wrote, ``*.json``), the upstream datasets'
+        ``--reports`` (the GX reports ``validate`` wrote, ``*.json``; each of
+        ``register.required_reports`` must be there, or ``validate.passed`` is false), the
+        upstream datasets'
         ``_meta.json`` (row counts) and the crawl's sources file (named in its ``dvc.lock`` cmd).
 Writes: one MLflow run named ``register`` in experiment ``register.experiment`` (params: the
         model's config and the params sections that shaped it; metrics; tags; artifacts:
@@ -21,8 +23,8 @@ Writes: one MLflow run named ``register`` in experiment ``register.experiment`` 
         every upstream dataset, ``validate.<report>`` and ``validate.passed``,
         ``eval.test_split`` (hash of the sorted test pair ids), ``orchestrator`` and
         ``orchestrator.run_id`` (Airflow DAG run, ``KFP_RUN_ID``, or ``dvc``).
-Params: ``register`` (experiment, ``<family>.model_name``); ``base``, ``pairs``, ``train``,
-        the family's section and ``evaluate`` are logged as run params.
+Params: ``register`` (experiment, required_reports, ``<family>.model_name``); ``base``,
+        ``pairs``, ``train``, the family's section and ``evaluate`` are logged as run params.
 Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``, artifacts in
         ``./mlruns/artifacts``).
 """
@@ -101,8 +103,15 @@ def main(
             )
             stages = None
         gx = _read_reports(Path(reports))
+        missing = [n for n in cfg.register.required_reports if n not in gx]
+        if missing:
+            typer.echo(
+                f"[register] warning: GX report(s) {missing} missing from {reports}; "
+                "validate.passed=false",
+                err=True,
+            )
         tags = lineage_tags(git_state(), cfg.digest(*sections), stages, os.environ, stage)
-        tags |= validation_tags(gx) | {"family": family.value}
+        tags |= validation_tags(gx, cfg.register.required_reports) | {"family": family.value}
         data = cfg.to_dict()
         files = {
             "config/params.json": _json(data),

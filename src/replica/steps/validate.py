@@ -3,7 +3,9 @@
 Command: ``replica validate --input data/extract --report reports/validate/extract.json``
 
 Reads:  every ``*.parquet`` in ``--input`` stamped with a known contract (name@version in the
-        Parquet metadata); for contracts with a blob column, the referenced files.
+        Parquet metadata); for contracts with a blob column, the referenced files. A
+        ``*.parquet`` that is not Parquet, carries an unknown stamp, or whose columns do not fit
+        its contract fails as a dataset of the report (``readable_contract_table``).
 Writes: ``--report`` (JSON: per dataset, expectations evaluated and the failures with examples).
 Params: ``validate`` (max_failed_examples), ``extract.max_image_pixels`` for blob decoding.
 
@@ -17,13 +19,14 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import pyarrow.parquet as pq
 import typer
 
-from replica.contracts import by_ref, stamp_of
+from replica.contracts import Contract, ContractError, by_ref, stamp_of
 from replica.io import StepSummary, atomic_write_text
 from replica.quality.blobs import check_blob
-from replica.quality.suite import run_suite
+from replica.quality.suite import ExpectationOutcome, SuiteReport, run_suite
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 
@@ -38,19 +41,23 @@ def main(
 
     def body() -> StepSummary:
         summary = StepSummary("validate")
-        tables = sorted(p for p in Path(input).glob("*.parquet") if stamp_of(p))
-        if not tables:
-            raise StepError(f"no contract-stamped Parquet tables in {str(input)!r}")
         reports = []
-        for path in tables:
-            contract = by_ref(stamp_of(path) or "")
-            df = pq.read_table(path).to_pandas()
+        for path in sorted(Path(input).glob("*.parquet")):
+            opened = _open(path)
+            if opened is None:
+                continue  # a foreign Parquet file: no contract to check it against
+            if isinstance(opened, str):
+                reports.append(_unreadable(path, opened))
+                for line in reports[-1].lines():
+                    typer.echo(line)
+                continue
+            contract, df = opened
             if contract.blob_column:
                 shas = (
                     df[contract.blob_sha_column] if contract.blob_sha_column else [None] * len(df)
                 )
                 reasons = [
-                    check_blob(Path(input) / uri, sha, cfg.extract.max_image_pixels)
+                    check_blob(Path(input), uri, sha, cfg.extract.max_image_pixels)
                     if isinstance(uri, str)
                     else "missing"
                     for uri, sha in zip(df[contract.blob_column], shas, strict=True)
@@ -65,6 +72,8 @@ def main(
             summary.outputs[contract.name] = len(df)
             for line in result.lines():
                 typer.echo(line)
+        if not reports:
+            raise StepError(f"no contract-stamped Parquet tables in {str(input)!r}")
         outcome["success"] = all(r.success for r in reports)
         summary.rows_out = sum(r.rows for r in reports if r.success)
         doc = {"success": outcome["success"], "datasets": [r.to_dict() for r in reports]}
@@ -77,3 +86,24 @@ def main(
             f"[validate] FAILED: {input} does not meet its contracts; see {report}", err=True
         )
         raise typer.Exit(code=1)
+
+
+def _open(path: Path) -> tuple[Contract, pd.DataFrame] | str | None:
+    """The contract and rows of a stamped table; None for a foreign (unstamped) Parquet file;
+    why it cannot be validated, for a file that is not Parquet or does not fit its contract."""
+    try:
+        stamp = stamp_of(path)
+        if stamp is None:
+            return None
+        contract = by_ref(stamp)
+        contract.check_file(path)
+        return contract, pq.read_table(path).to_pandas()
+    except ContractError as exc:
+        return str(exc)
+    except (OSError, ValueError) as exc:  # pyarrow's errors on a corrupt file body
+        return f"{str(path)!r} cannot be read: {type(exc).__name__}: {exc}"
+
+
+def _unreadable(path: Path, why: str) -> SuiteReport:
+    outcome = ExpectationOutcome("readable_contract_table", None, False, None, [why[:300]])
+    return SuiteReport(path.stem, "unknown", 0, False, [outcome])
