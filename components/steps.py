@@ -26,12 +26,15 @@ IMAGE = "ghcr.io/replica/replica:cpu"
 GPU_IMAGE = "ghcr.io/replica/replica:gpu"
 
 
-def run_step(workspace: str, argv: list, sections: dict):
+def run_step(workspace: str, argv: list, sections: dict, run_id: str = ""):
     """Run ``argv`` in the workspace, each key of each section as ``--set section.key=value``.
 
-    ``sections`` maps a ``params.yaml`` section name to that section as JSON.
+    ``sections`` maps a ``params.yaml`` section name to that section as JSON. ``run_id`` (the
+    pipeline job's id, ``dsl.PIPELINE_JOB_ID_PLACEHOLDER``) reaches the step as ``KFP_RUN_ID``,
+    which ``register`` tags the model version with.
     """
     import json
+    import os
     import subprocess
 
     sets = [
@@ -39,7 +42,8 @@ def run_step(workspace: str, argv: list, sections: dict):
         for section, params in sections.items()
         for key, value in json.loads(params).items()
     ]
-    subprocess.run([*argv, *sets], cwd=workspace, check=True)
+    env = {**os.environ, "KFP_RUN_ID": run_id} if run_id else None
+    subprocess.run([*argv, *sets], cwd=workspace, check=True, env=env)
 
 
 component = partial(
@@ -106,22 +110,22 @@ def evaluate(workspace: str, family: str, data: str, params: str):
 
 
 @component
-def register(workspace: str, family: str, params: str):
+def register(workspace: str, family: str, params: str, run_id: str):
     """Register the model in MLflow with its lineage from ``dvc.lock``: ``replica register``."""
     argv = ["replica", "register", "--family", family, "--model", f"data/models/{family}"]
     argv += ["--metrics", f"data/eval/{family}", "--lock", "dvc.lock"]
     argv += ["--reports", "reports/validate"]
     argv += ["--output", f"data/registry/{family}/registration.json"]
-    run_step(workspace, argv, {"register": params})
+    run_step(workspace, argv, {"register": params}, run_id)
 
 
 @component
-def promote(workspace: str, family: str, params: str):
+def promote(workspace: str, family: str, params: str, run_id: str):
     """Move the serving alias to the new version only through the gate: ``replica promote``."""
     argv = ["replica", "promote", "--family", family]
     argv += ["--registration", f"data/registry/{family}/registration.json"]
     argv += ["--output", f"data/registry/{family}/promotion.json"]
-    run_step(workspace, argv, {"promote": params})
+    run_step(workspace, argv, {"promote": params}, run_id)
 
 
 @component
@@ -144,3 +148,15 @@ def commit(workspace: str, stages: list):
 def push(workspace: str, stages: list):
     """Upload the stages' outputs to the DVC remote: ``dvc push``."""
     run_step(workspace, ["dvc", "push", *stages], {})
+
+
+@component
+def lock(workspace: str, owner: str):
+    """Take the workspace lease for this run (waits while another run holds it)."""
+    run_step(workspace, ["replica", "workspace", "lock", "--owner", owner], {})
+
+
+@component
+def unlock(workspace: str, owner: str):
+    """Give the workspace lease back; runs after the last task, failed or not."""
+    run_step(workspace, ["replica", "workspace", "unlock", "--owner", owner], {})

@@ -25,7 +25,9 @@ if ! podman image exists "$base"; then
 fi
 
 args=(--target "$target" --build-arg "BASE=$base" -f containers/Dockerfile -t "localhost/replica:$target")
-args+=(--build-arg "GIT_SHA=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)")
+args+=(--build-arg "GIT_SHA=$(git rev-parse HEAD 2>/dev/null || echo unknown)")
+args+=(--build-arg "GIT_DIRTY=$(if [[ -z $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then echo false; else echo true; fi)")
+args+=(--build-arg "VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)")
 [[ -f $ca ]] && args+=(-v "$ca:/etc/ssl/certs/ca-certificates.crt:ro")
 if [[ -d $wheels ]]; then  # the lock's CPU torch comes from here instead of PyTorch's index
     args+=(-v "$wheels:/wheels:ro" --build-arg PIP_FIND_LINKS=/wheels --build-arg PIP_EXTRA_INDEX_URL=)

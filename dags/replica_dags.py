@@ -2,15 +2,18 @@
 ``audit``.
 
 - ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate → pairs → validate,
-  then ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache) and ``push`` (upload
-  them to the DVC remote). ``push`` emits the Asset ``replica_pairs``.
+  then ``commit`` (record the new outputs in ``dvc.lock`` and the DVC cache), ``push`` (upload
+  them to the DVC remote) and ``publish``, which emits the Asset ``replica_pairs`` only when the
+  pairs dataset is a version not announced before: a refresh that reproduced the same data
+  (same DVC hash) skips ``publish``, emits nothing and queues no ``retrain``.
 - ``retrain`` (scheduled on that Asset): per detector family (``FAMILIES``), train → evaluate,
   then ``commit`` (so ``register`` finds the model's lineage in ``dvc.lock``) → register →
   promote. Tasks are named like the ``dvc.yaml`` foreach stages: ``train_copy`` is
   ``train@copy``.
 - ``promote`` (manual): the promotion gate on demand, or ``rollback`` to the previous champion.
 - ``audit`` (weekly, or manual with other params): a generator's images against a gallery with
-  the champion copy detector; the replication ratio and an HTML report (``replica audit``).
+  the champion copy detector; the replication ratio and an HTML report (``replica audit``). It
+  writes no DVC output, so it runs outside the workspace lease.
 
 Every ``replica`` task runs its ``dvc.yaml`` command verbatim, in the project directory, through
 ``/bin/sh -c``. Where it runs is the deployment's choice, set by ``REPLICA_EXECUTION`` in the
@@ -26,9 +29,17 @@ would need the metadata DB at parse time):
   selector and its taint's toleration. Images and namespace are Variables read at run time.
 
 Failure policy: a step that fails for its data fails the same way twice, so only the steps that
-talk to the network retry (crawl, push, register, promote), with exponential backoff; every task
-has a time limit, every DAG a run limit, and every failure is logged on ``replica.alerts`` (the
-logger that alerting watches). Runs share one workspace, so each DAG runs one at a time.
+talk to the network retry (crawl, push, register, promote, audit), with exponential backoff;
+every task has a time limit, every DAG a run limit, and every failure is logged on
+``replica.alerts`` (the logger that alerting watches).
+
+One workspace, one writer: ``dataset_refresh`` and ``retrain`` open with ``lock`` (a setup task
+taking the workspace lease for the run, waiting while another run, a KFP run or the workspace
+sync job holds it) and close with ``unlock`` (its teardown, which runs even when a step failed).
+Each DAG also runs one run at a time.
+
+Pods meet the ``restricted`` Pod Security Standard: ``POD_SECURITY`` and ``CONTAINER_SECURITY``
+below are the only security settings, used by every pod this file builds.
 """
 
 from __future__ import annotations
@@ -57,6 +68,24 @@ GPU_RESOURCE = "nvidia.com/gpu"
 GPU_POOL = {"replica.io/node-pool": "gpu"}  # the EKS GPU node group's label (infra/terraform)
 MLFLOW_SECRET = "replica-mlflow"  # MLFLOW_TRACKING_URI (+ credentials)
 AWS_SECRET = "replica-aws"  # AWS_* for the DVC remote and s3:// crawl sources
+STEPS_SA = "replica-steps"  # the chart's: S3 through IRSA, nothing against the Kubernetes API
+RUN_OWNER = "{{ dag.dag_id }}/{{ run_id }}"  # who holds the workspace lease
+SKIP = 99  # `replica workspace publish`: nothing new to announce
+# The restricted Pod Security Standard, for every pod: non-root (the image's user), the runtime's
+# seccomp profile, no privilege escalation, no capabilities.
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 log = logging.getLogger("replica.alerts")
 
@@ -142,6 +171,12 @@ REFRESH: tuple[Step, ...] = (
         retries=2,
         secrets=(AWS_SECRET,),
     ),
+    Step("publish", "replica workspace publish data/pairs", ("push",), timedelta(minutes=10)),
+)
+# The lease around every run that writes the workspace (setup and teardown tasks).
+LOCK = Step("lock", f"replica workspace lock --owner '{RUN_OWNER}'", (), timedelta(minutes=90))
+UNLOCK = Step(
+    "unlock", f"replica workspace unlock --owner '{RUN_OWNER}'", (), timedelta(minutes=10)
 )
 
 _DATA = {"copy": "data/pairs"}  # each family's training data
@@ -247,7 +282,12 @@ def notify_failure(context: Any) -> None:
 def _local_task(step: Step, **kwargs: Any) -> Any:
     from airflow.providers.standard.operators.bash import BashOperator
 
-    return BashOperator(bash_command=step.command, cwd=PROJECT_DIR, **kwargs)
+    return BashOperator(
+        bash_command=step.command,
+        cwd=PROJECT_DIR,
+        skip_on_exit_code=SKIP if step.task_id == "publish" else None,
+        **kwargs,
+    )
 
 
 def _pod_task(step: Step, **kwargs: Any) -> Any:
@@ -292,7 +332,11 @@ def _pod_task(step: Step, **kwargs: Any) -> Any:
             if step.gpu
             else None
         ),
-        security_context={"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        service_account_name=STEPS_SA,
+        automount_service_account_token=False,
+        security_context=POD_SECURITY,
+        container_security_context=CONTAINER_SECURITY,
+        skip_on_exit_code=SKIP if step.task_id == "publish" else None,
         # A GPU node group scaled to zero takes minutes to bring a node up.
         startup_timeout_seconds=900 if step.gpu else 300,
         get_logs=True,
@@ -302,8 +346,9 @@ def _pod_task(step: Step, **kwargs: Any) -> Any:
     )
 
 
-def _build(steps: tuple[Step, ...], outlets: dict[str, list[Asset]]) -> None:
-    """One task per step in the DAG being defined, in the current mode, wired as listed."""
+def _build(steps: tuple[Step, ...], outlets: dict[str, list[Asset]], lease: bool = True) -> None:
+    """One task per step in the DAG being defined, in the current mode, wired as listed; with
+    ``lease``, inside the workspace lease (``lock`` as setup, ``unlock`` as its teardown)."""
     make = _local_task if MODE == "local" else _pod_task
     tasks = {
         step.task_id: make(
@@ -313,11 +358,20 @@ def _build(steps: tuple[Step, ...], outlets: dict[str, list[Asset]]) -> None:
             execution_timeout=step.timeout,
             outlets=outlets.get(step.task_id, []),
         )
-        for step in steps
+        for step in (*steps, LOCK, UNLOCK)
+        if lease or step not in (LOCK, UNLOCK)
     }
     for step in steps:
         for upstream in step.upstream:
             tasks[upstream] >> tasks[step.task_id]
+    if lease:
+        lock, unlock = tasks.pop("lock"), tasks.pop("unlock")
+        for task in tasks.values():
+            if not task.upstream_task_ids:
+                lock >> task
+            if not task.downstream_task_ids:
+                task >> unlock
+        unlock.as_teardown(setups=lock)
 
 
 _DEFAULT_ARGS = {
@@ -356,7 +410,7 @@ with DAG(
     params=_PROJECT_PARAMS,
     **_COMMON,
 ) as dataset_refresh:
-    _build(REFRESH, {"push": [PAIRS]})
+    _build(REFRESH, {"publish": [PAIRS]})
 
 with DAG(
     dag_id="retrain",
@@ -390,7 +444,7 @@ with DAG(
     },
     **_COMMON,
 ) as promote:
-    _build(PROMOTE, {})
+    _build(PROMOTE, {}, lease=False)  # a rollback must not wait for a training run
 
 with DAG(
     dag_id="audit",
@@ -427,4 +481,4 @@ with DAG(
     },
     **_COMMON,
 ) as audit:
-    _build(AUDIT, {})
+    _build(AUDIT, {}, lease=False)  # writes no DVC output; a long audit must not block retrain

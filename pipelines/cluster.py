@@ -4,11 +4,18 @@ The GPU settings match the EKS GPU node group in ``infra/terraform`` (its label 
 the Airflow DAGs' pods: ``nvidia.com/gpu`` limit, node selector ``replica.io/node-pool=gpu`` and
 a toleration for the ``nvidia.com/gpu`` taint. CPU tasks get none of them, so they can never
 occupy a GPU node.
+
+Pod security: every task runs as the image's non-root user (``set_security_context``); the KFP
+backend adds the rest of the ``restricted`` profile to every task container itself (no privilege
+escalation, all capabilities dropped, the runtime's seccomp profile), so task pods are admitted
+in a namespace that enforces it. ``hold_workspace`` wraps a run in the workspace lease.
 """
 
 from __future__ import annotations
 
 from kfp import dsl, kubernetes
+
+from components import steps
 
 WORKSPACE = "/workspace"
 PVC_NAME = "replica-workspace"
@@ -17,6 +24,7 @@ GPU_POOL = ("replica.io/node-pool", "gpu")
 MLFLOW_SECRET = "replica-mlflow"
 MLFLOW_ENV = {"MLFLOW_TRACKING_URI": "MLFLOW_TRACKING_URI"}
 AWS_SECRET = "replica-aws"
+RUN_AS = 10001  # the image's user and group (containers/Dockerfile)
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
@@ -44,6 +52,9 @@ def configure(
     kubernetes.mount_pvc(task, pvc_name=pvc_name, mount_path=WORKSPACE)
     kubernetes.set_timeout(task, timeout_s)
     kubernetes.add_pod_label(task, "replica.io/step", name)
+    kubernetes.set_security_context(
+        task, run_as_user=RUN_AS, run_as_group=RUN_AS, run_as_non_root=True
+    )
     if image is not None:
         task.set_container_image(image)
     if gpu:
@@ -58,3 +69,14 @@ def configure(
     for secret, env in secrets:
         kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env=env)
     return task
+
+
+def hold_workspace(tasks: list[dsl.PipelineTask], *, workspace: str, pvc_name: str) -> None:
+    """Run ``tasks`` inside the workspace lease: ``lock`` before all of them, ``unlock`` after
+    all of them whether they succeeded or not (the lease names the pipeline job)."""
+    owner = {"workspace": workspace, "owner": dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+    lock = configure(steps.lock(**owner), "lock", pvc_name=pvc_name, timeout_s=5400)
+    for task in tasks:
+        task.after(lock)
+    unlock = configure(steps.unlock(**owner), "unlock", pvc_name=pvc_name, timeout_s=600)
+    unlock.after(*tasks).ignore_upstream_failure()

@@ -1,7 +1,8 @@
 """The ``refresh`` pipeline: crawl → extract → dedup → pairs, each output validated, then DVC.
 
 The same tasks, commands and order as the Airflow DAG ``dataset_refresh``: ``commit`` records the
-new outputs in ``dvc.lock``, ``push`` uploads them. Every task runs in the workspace PVC (a DVC
+new outputs in ``dvc.lock``, ``push`` uploads them, all inside the workspace lease (``lock`` and
+``unlock``). Every task runs in the workspace PVC (a DVC
 checkout of the project, ReadWriteMany: the GPU step may land on another node); ``pairs`` runs on
 the GPU pool in the GPU image. The parameters named like ``params.yaml`` sections are those
 sections as JSON, defaulted from it when compiled (``python -m pipelines.compile``).
@@ -10,7 +11,7 @@ sections as JSON, defaulted from it when compiled (``python -m pipelines.compile
 from kfp import dsl
 
 from components import steps
-from pipelines.cluster import AWS_ENV, AWS_SECRET, PVC_NAME, WORKSPACE, configure
+from pipelines.cluster import AWS_ENV, AWS_SECRET, PVC_NAME, WORKSPACE, configure, hold_workspace
 
 VALIDATED = ("extract", "dedup", "pairs")
 COMMIT_STAGES = ["crawl", "extract", "validate@extract", "dedup", "validate@dedup", "tiny_sd"]
@@ -74,6 +75,8 @@ def refresh(
     t_commit = configure(
         steps.commit(stages=COMMIT_STAGES, **ws), "commit", timeout_s=1800, **pvc
     ).after(t_val_pairs)
-    configure(
+    t_push = configure(
         steps.push(stages=PUSH_STAGES, **ws), "push", timeout_s=3600, retries=2, secrets=aws, **pvc
     ).after(t_commit)
+    steps_run = [t_crawl, t_extract, t_val_extract, t_dedup, t_val_dedup, t_tiny_sd, t_pairs]
+    hold_workspace([*steps_run, t_val_pairs, t_commit, t_push], **ws, **pvc)

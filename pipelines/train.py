@@ -2,8 +2,9 @@
 
 The same tasks, commands and order as the Airflow DAG ``retrain`` (tasks named like the DVC
 foreach stages: ``train_copy`` is ``train@copy``): ``commit`` records the models and their
-evaluations in ``dvc.lock`` so ``register`` tags each version with their hashes. ``train_*``
-runs on the GPU pool in the GPU image; ``register_*`` and ``promote_*`` read
+evaluations in ``dvc.lock`` so ``register`` tags each version with their hashes (and the
+pipeline job's id, as ``KFP_RUN_ID``); all inside the workspace lease (``lock``, ``unlock``).
+``train_*`` runs on the GPU pool in the GPU image; ``register_*`` and ``promote_*`` read
 ``MLFLOW_TRACKING_URI`` from the ``replica-mlflow`` Secret. The parameters named like
 ``params.yaml`` sections are those sections as JSON, defaulted from it when compiled
 (``python -m pipelines.compile``).
@@ -12,7 +13,14 @@ runs on the GPU pool in the GPU image; ``register_*`` and ``promote_*`` read
 from kfp import dsl
 
 from components import steps
-from pipelines.cluster import MLFLOW_ENV, MLFLOW_SECRET, PVC_NAME, WORKSPACE, configure
+from pipelines.cluster import (
+    MLFLOW_ENV,
+    MLFLOW_SECRET,
+    PVC_NAME,
+    WORKSPACE,
+    configure,
+    hold_workspace,
+)
 
 
 @dsl.pipeline(
@@ -34,6 +42,7 @@ def train(
     ws = {"workspace": workspace}
     pvc = {"pvc_name": pvc_name}
     mlflow = ((MLFLOW_SECRET, MLFLOW_ENV),)
+    run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     family, data = "copy", "data/pairs"
     t_train = configure(
         steps.train(family=family, data=data, base=base, params=train, family_params=copy, **ws),
@@ -56,18 +65,19 @@ def train(
         **pvc,
     ).after(t_evaluate)
     t_register = configure(
-        steps.register(family=family, params=register, **ws),
+        steps.register(family=family, params=register, run_id=run_id, **ws),
         f"register_{family}",
         timeout_s=1800,
         retries=2,
         secrets=mlflow,
         **pvc,
     ).after(t_commit)
-    configure(
-        steps.promote(family=family, params=promote, **ws),
+    t_promote = configure(
+        steps.promote(family=family, params=promote, run_id=run_id, **ws),
         f"promote_{family}",
         timeout_s=900,
         retries=1,
         secrets=mlflow,
         **pvc,
     ).after(t_register)
+    hold_workspace([t_train, t_evaluate, t_commit, t_register, t_promote], **ws, **pvc)

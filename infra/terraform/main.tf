@@ -7,13 +7,15 @@ locals {
     data   = var.data_bucket_name
     mlflow = var.mlflow_bucket_name
   }
+  # availability zone -> its index (subnet numbering)
+  zones = { for i, z in var.availability_zones : z => i }
 }
 
 resource "aws_eks_node_group" "gpu" {
-  cluster_name    = var.cluster_name
+  cluster_name    = aws_eks_cluster.this.name
   node_group_name = "replica-gpu"
-  node_role_arn   = var.node_role_arn
-  subnet_ids      = var.subnet_ids
+  node_role_arn   = aws_iam_role.nodes.arn
+  subnet_ids      = [for s in aws_subnet.private : s.id]
   instance_types  = var.gpu_instance_types
   capacity_type   = var.gpu_capacity_type
   ami_type        = "AL2023_x86_64_NVIDIA"
@@ -48,6 +50,8 @@ resource "aws_eks_node_group" "gpu" {
   lifecycle {
     ignore_changes = [scaling_config[0].desired_size] # owned by the autoscaler
   }
+
+  depends_on = [aws_iam_role_policy_attachment.nodes]
 }
 
 resource "aws_s3_bucket" "this" {

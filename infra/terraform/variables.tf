@@ -7,26 +7,70 @@ variable "region" {
 }
 
 variable "cluster_name" {
-  description = "The existing EKS cluster the GPU node group joins."
+  description = "Name of the EKS cluster (and prefix of its IAM roles, VPC and file system)."
   type        = string
+  default     = "replica"
 }
 
-variable "node_role_arn" {
-  description = "IAM role of the GPU nodes (AmazonEKSWorkerNodePolicy, CNI, ECR read-only)."
+variable "kubernetes_version" {
+  description = "EKS Kubernetes version; infra/check.py validates the manifests against it."
   type        = string
+  default     = "1.30"
+}
+
+variable "namespace" {
+  description = "The Kubernetes namespace replica runs in (its IRSA roles trust it)."
+  type        = string
+  default     = "replica"
+}
+
+variable "vpc_cidr" {
+  type    = string
+  default = "10.42.0.0/16"
   validation {
-    condition     = can(regex("^arn:aws:iam::[0-9]{12}:role/", var.node_role_arn))
-    error_message = "node_role_arn must be an IAM role ARN."
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 18
+    error_message = "vpc_cidr must be an IPv4 CIDR of /18 or larger."
   }
 }
 
-variable "subnet_ids" {
-  description = "Private subnets for the GPU nodes."
+variable "availability_zones" {
+  description = "Zones for the private/public subnet pairs and the file system's mount targets."
   type        = list(string)
   validation {
-    condition     = length(var.subnet_ids) > 0 && alltrue([for s in var.subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
-    error_message = "subnet_ids must be one or more subnet IDs."
+    condition     = length(var.availability_zones) >= 2 && length(var.availability_zones) <= 6
+    error_message = "availability_zones must list 2 to 6 zones."
   }
+}
+
+variable "api_allowed_cidrs" {
+  description = "CIDRs allowed to reach the public Kubernetes API endpoint; empty: private only."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = !contains(var.api_allowed_cidrs, "0.0.0.0/0")
+    error_message = "api_allowed_cidrs must not open the API to the whole internet."
+  }
+}
+
+variable "oidc_thumbprint" {
+  description = "Thumbprint of the OIDC issuer's root CA (EKS issuers: the Amazon root CA)."
+  type        = string
+  default     = "9e99a48a9960b14926bb7f3b02e22da2b0ab7280"
+}
+
+variable "cpu_instance_types" {
+  type    = list(string)
+  default = ["m6i.2xlarge"]
+}
+
+variable "cpu_min_nodes" {
+  type    = number
+  default = 2
+}
+
+variable "cpu_max_nodes" {
+  type    = number
+  default = 10
 }
 
 variable "gpu_instance_types" {

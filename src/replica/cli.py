@@ -7,7 +7,7 @@ import importlib
 import typer
 
 from replica import tools
-from replica.steps import STEPS, lineage
+from replica.steps import STEPS, lineage, workspace
 
 app = typer.Typer(
     name="replica",
@@ -23,6 +23,7 @@ for _step in STEPS:
 
 app.command(name="make-tiny-sd", help=tools.make_tiny_sd.__doc__)(tools.make_tiny_sd)
 app.add_typer(lineage.app, name="lineage", help=lineage.__doc__)
+app.add_typer(workspace.app, name="workspace", help=workspace.__doc__)
 
 
 if __name__ == "__main__":

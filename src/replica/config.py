@@ -292,14 +292,22 @@ class Params:
     def to_dict(self) -> dict[str, Any]:
         return _plain(dataclasses.asdict(self))
 
+    def sections(self, *names: str) -> dict[str, Any]:
+        """The named sections (all when none) as plain data: what a sidecar records."""
+        data = self.to_dict()
+        return {k: data[k] for k in (names or data)}
+
     def digest(self, *sections: str) -> str:
         """sha256 of the named sections (all when none), for sidecars and lineage tags."""
-        data = self.to_dict()
-        chosen = {k: data[k] for k in (sections or data)}
-        return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:16]
+        return params_digest(self.sections(*sections))
 
 
 SECTIONS: dict[str, type] = typing.get_type_hints(Params)
+
+
+def params_digest(sections: dict[str, Any]) -> str:
+    """sha256 (16 hex) of params sections as plain data; ``Params.digest`` of the same values."""
+    return hashlib.sha256(json.dumps(sections, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_params(

@@ -8,6 +8,11 @@ writer's host and pid (``.<name>.<host>.<pid>.<rand>.tmp|old``): whatever a writ
 ``kill -9`` left beside the output is removed by the next writer of that output on the same
 host. Temp files and directories are created with the umask's permissions (not mkstemp's 0600
 or mkdtemp's 0700), so outputs on a shared volume stay readable as the umask says.
+
+Each output directory describes itself in two files. ``_meta.json`` is part of the dataset (DVC
+hashes it): what the step wrote and with which contracts and params, nothing that varies from run
+to run, so the same inputs always give the same dataset hash. ``_run.json`` is the run record
+(seconds, time, git state, orchestrator run ids); ``.dvcignore`` keeps it out of the hash.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +43,12 @@ RENAME_EXCHANGE = 2  # <linux/fs.h>
 _SIBLING = re.compile(
     r"^\.(?P<name>.+)\.(?P<host>[0-9a-f]{8})\.(?P<pid>\d+)\.[0-9a-f]{8}\.(?:tmp|old)$"
 )
+RUN_RECORD = "_run.json"  # listed in .dvcignore: never part of a dataset's hash
+# Tracked files the pipeline itself rewrites: a run that updated them did not dirty the code.
+PIPELINE_RECORDS = frozenset({"dvc.lock"})
+# Where the image records the commit it was built from (no .git inside the image).
+GIT_ENV = ("REPLICA_GIT_COMMIT", "REPLICA_GIT_DIRTY")
+ORCHESTRATOR_ENV = ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_DAG_RUN_ID", "KFP_RUN_ID", "KFP_POD_NAME")
 
 
 @contextmanager
@@ -150,22 +161,34 @@ def atomic_write_text(path: Path, text: str) -> None:
         replace_file(tmp, path)
 
 
-def git_state(cwd: Path | None = None) -> dict[str, Any]:
-    """The commit of the working tree and whether it has uncommitted changes (None outside git)."""
+def git_state(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The commit of the working tree and whether its code has uncommitted changes.
+
+    ``dirty`` ignores the files the pipeline writes itself (``dvc.lock``): a run that records its
+    outputs leaves the code clean. Outside a git checkout (the image carries no .git) both come
+    from ``REPLICA_GIT_COMMIT``/``REPLICA_GIT_DIRTY``, baked into the image when it was built;
+    None when neither is known.
+    """
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "-z"],
             cwd=cwd,
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": sha, "dirty": bool(dirty)}
+        env = os.environ if environ is None else environ
+        commit, dirty = env.get(GIT_ENV[0], ""), env.get(GIT_ENV[1], "").lower()
+        return {
+            "commit": None if commit in ("", "unknown") else commit,
+            "dirty": {"true": True, "false": False}.get(dirty),
+        }
+    paths = {entry[3:] for entry in changed.split("\0") if len(entry) > 3}
+    return {"commit": sha, "dirty": bool(paths - PIPELINE_RECORDS)}
 
 
 @dataclass
@@ -204,17 +227,28 @@ class StepSummary:
 
 
 def write_sidecar(
-    directory: Path, summary: StepSummary, contracts: dict[str, str], config_hash: str
+    directory: Path,
+    summary: StepSummary,
+    contracts: dict[str, str],
+    config_hash: str,
+    params: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write ``_meta.json``: rows per table, contract refs, config hash, git commit, time."""
-    meta = {
-        **summary.to_dict(),
-        "contracts": contracts,
-        "config_hash": config_hash,
-        "git": git_state(),
+    """Write ``_meta.json`` (what was written: rows, rejects, contracts, config hash and the params
+    sections the step ran with) and ``_run.json`` (how long, when, git state, orchestrator)."""
+    record = summary.to_dict()
+    seconds = record.pop("seconds")
+    meta = {**record, "contracts": contracts, "config_hash": config_hash}
+    if params is not None:
+        meta["params"] = dict(params)
+    run = {
+        "step": summary.step,
+        "seconds": seconds,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git": git_state(),
+        "orchestrator": {k: v for k in ORCHESTRATOR_ENV if (v := os.environ.get(k))},
     }
-    atomic_write_text(Path(directory) / SIDECAR, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    for name, doc in ((SIDECAR, meta), (RUN_RECORD, run)):
+        atomic_write_text(Path(directory) / name, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path) -> Any:

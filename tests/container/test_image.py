@@ -78,3 +78,18 @@ def test_crawl_and_extract_a_warc_fixture_offline(corpus: Path, tmp_path: Path) 
     tables = {p.stem: pq.read_table(p).num_rows for p in (out / "extract").glob("*.parquet")}
     assert {"articles", "images", "rejects"} <= set(tables), tables
     assert tables["articles"] + tables["rejects"] > 0, tables
+
+
+def test_the_image_records_the_commit_and_version_it_was_built_from() -> None:
+    """OCI labels, and env that stands in for the .git the image does not carry."""
+    import json
+
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    labels = json.loads(_podman("image", "inspect", "--format", "{{json .Labels}}", IMAGE).stdout)
+    assert labels["org.opencontainers.image.revision"] == head
+    assert labels["org.opencontainers.image.version"] == __import__("replica").__version__
+    probe = "from replica.io import git_state; print(git_state()['commit'])"
+    assert _run("-c", probe, entrypoint="python").strip() == head
+    assert _run("--version", entrypoint="git").startswith("git version")

@@ -21,6 +21,8 @@ from tests.scratch import copy_project
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+GIT = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
 STEPS = ["crawl", "extract", "validate", "dedup", "pairs", "train", "evaluate", "register"]
 TRAIN = "train@copy"
 
@@ -32,10 +34,10 @@ def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory, corpus: Path) -> tuple[Path, dict, str]:
     work = copy_project(tmp_path_factory.mktemp("demo"), corpus)
+    (work / "dvc.lock").write_bytes((ROOT / "dvc.lock").read_bytes())  # tracked, as in a clone
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AIRFLOW"))}
     env["PATH"] = f"{BIN}:{env['PATH']}"
-    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], [*git, "commit", "-qm", "demo"]):
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], [*GIT, "commit", "-qm", "demo"]):
         assert _sh(cmd, work, env).returncode == 0
     res = _sh(["dvc", "repro"], work, env)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
@@ -58,6 +60,9 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
     champion = client.get_model_version_by_alias(name, "champion")
     head = _sh(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
     assert champion.tags["git.commit"] == head
+    # the run rewrote the tracked dvc.lock; the code is still the commit's
+    assert _sh(["git", "status", "--porcelain"], work, env).stdout.split() == ["M", "dvc.lock"]
+    assert champion.tags["git.dirty"] == "false"
     lock = yaml.safe_load((work / "dvc.lock").read_text())
     pairs_dep = next(d for d in lock["stages"][TRAIN]["deps"] if d["path"] == "data/pairs")
     assert champion.tags["dvc.data/pairs"] == pairs_dep["md5"]
@@ -93,6 +98,29 @@ def test_lineage_names_the_lock_hashes_and_the_source_files(demo: tuple[Path, di
     found = json.loads(res.stdout)["models"]
     assert [(m["name"], m["version"]) for m in found] == [(name, doc["model"]["version"])]
     assert "champion" in found[0]["aliases"]
+
+
+def test_a_fresh_clone_pulls_every_output_and_dvc_status_is_clean(
+    demo: tuple[Path, dict, str],
+) -> None:
+    """After the demo is committed and pushed, a clone needs only `dvc pull`: metrics, GX
+    reports and the registry records come back too, and nothing is stale or missing."""
+    work, env, _ = demo
+    assert _sh(["dvc", "push"], work, env).returncode == 0
+    for cmd in (["git", "add", "dvc.lock"], [*GIT, "commit", "-qm", "demo results"]):
+        assert _sh(cmd, work, env).returncode == 0
+    clone = work.parent / "clone"  # beside shared/, like the original
+    assert _sh(["git", "clone", "-q", str(work), str(clone)], work.parent, env).returncode == 0
+    remote = ["dvc", "remote", "modify", "--local", "local", "url", str(work / ".dvc-storage")]
+    assert _sh(remote, clone, env).returncode == 0
+    pulled = _sh(["dvc", "pull"], clone, env)
+    assert pulled.returncode == 0, pulled.stdout[-2000:] + pulled.stderr[-2000:]
+    status = _sh(["dvc", "status"], clone, env)
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout[-3000:]
+    for kept in ("data/eval/metrics.json", "reports/validate/pairs.json"):
+        assert (clone / kept).is_file(), kept
+    registration = json.loads((clone / "data/registry/registration.json").read_text())
+    assert registration == json.loads((work / "data/registry/registration.json").read_text())
 
 
 def test_broken_dataset_stops_the_pipeline_at_validate(demo: tuple[Path, dict, str]) -> None:

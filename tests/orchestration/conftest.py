@@ -114,10 +114,12 @@ def dag_bag() -> Any:
 def scratch_project(base: Path, corpus: Path) -> tuple[Path, dict[str, str]]:
     """A copy of the project in a fresh git repo at ``base/main`` beside a link to ``shared/``.
 
-    Its DVC run cache is empty and its default remote is ``base/dvc-remote``, so nothing it runs
-    touches the developer's checkout. Returns the copy and an env to run commands in it.
+    The committed ``dvc.lock`` is part of it, as in a clone. Its DVC run cache is empty and its
+    default remote is ``base/dvc-remote``, so nothing it runs touches the developer's checkout.
+    Returns the copy and an env to run commands in it.
     """
     work = copy_project(base, corpus)
+    (work / "dvc.lock").write_bytes((ROOT / "dvc.lock").read_bytes())  # tracked, as in a clone
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]

@@ -17,6 +17,7 @@ from tests.orchestration.conftest import DAGS, ROOT
 
 DAG_FILE = DAGS / "replica_dags.py"
 DVC_TASKS = {"commit", "push"}  # the DVC commands around the replica steps
+WORKSPACE_TASKS = {"lock", "unlock", "publish"}  # `replica workspace ...`: lease and announcement
 GPU_TASKS = {"pairs", "train_copy"}
 
 
@@ -27,7 +28,8 @@ def dags(dag_bag: Any) -> dict[str, Any]:
 
 
 def _replica_tasks(dag: Any) -> list[Any]:
-    return [t for t in dag.tasks if t.task_id not in DVC_TASKS]
+    """The tasks that run a ``dvc.yaml`` stage."""
+    return [t for t in dag.tasks if t.task_id not in DVC_TASKS | WORKSPACE_TASKS]
 
 
 def test_dag_folder_parses_cleanly_into_the_four_dags(dag_bag: Any) -> None:
@@ -57,7 +59,7 @@ def test_task_order_matches_dvc_dependencies(dags: dict, dvc_ancestors: dict) ->
     for dag in (dags["dataset_refresh"], dags["retrain"]):
         ids = {t.task_id for t in _replica_tasks(dag)}
         for task in _replica_tasks(dag):
-            upstream = task.get_flat_relative_ids(upstream=True) - DVC_TASKS
+            upstream = task.get_flat_relative_ids(upstream=True) - DVC_TASKS - WORKSPACE_TASKS
             assert upstream == dvc_ancestors[task.task_id] & ids, task.task_id
 
 
@@ -77,7 +79,9 @@ def test_commit_records_every_stage_the_dag_ran_before_it(dags: dict, dvc_stages
     assert register.get_flat_relative_ids(upstream=True) >= {"commit"}
 
 
-def test_push_uploads_the_cached_outputs_and_emits_the_asset(dags: dict, dvc_stages: dict) -> None:
+def test_push_uploads_the_cached_outputs_and_publish_emits_the_asset(
+    dags: dict, dvc_stages: dict
+) -> None:
     refresh, retrain = dags["dataset_refresh"], dags["retrain"]
     push = refresh.get_task("push")
     pushed = push.bash_command.split()
@@ -86,10 +90,30 @@ def test_push_uploads_the_cached_outputs_and_emits_the_asset(dags: dict, dvc_sta
         t.task_id for t in _replica_tasks(refresh) if not t.task_id.startswith("validate_")
     }
     assert push.upstream_task_ids == {"commit"}
-    (asset,) = push.outlets
+    publish = refresh.get_task("publish")
+    assert publish.bash_command == "replica workspace publish data/pairs"
+    assert publish.upstream_task_ids == {"push"}
+    assert publish.skip_on_exit_code == [99], "an unchanged dataset skips: no Asset event"
+    (asset,) = publish.outlets
     assert asset.name == "replica_pairs"
-    assert [t.task_id for t in refresh.tasks if t.outlets] == ["push"]
+    assert [t.task_id for t in refresh.tasks if t.outlets] == ["publish"]
     assert list(retrain.timetable.asset_condition.objects) == [asset], "retrain runs on that Asset"
+
+
+def test_refresh_and_retrain_run_inside_the_workspace_lease(dags: dict) -> None:
+    """``lock`` (setup) precedes every task, ``unlock`` (its teardown) follows every task."""
+    for dag_id in ("dataset_refresh", "retrain"):
+        dag = dags[dag_id]
+        lock, unlock = dag.get_task("lock"), dag.get_task("unlock")
+        assert lock.is_setup and unlock.is_teardown, dag_id
+        others = {t.task_id for t in dag.tasks} - {"lock", "unlock"}
+        assert lock.get_flat_relative_ids(upstream=False) >= others | {"unlock"}, dag_id
+        assert unlock.get_flat_relative_ids(upstream=True) >= others | {"lock"}, dag_id
+        owner = "--owner '{{ dag.dag_id }}/{{ run_id }}'"
+        assert lock.bash_command == f"replica workspace lock {owner}"
+        assert unlock.bash_command == f"replica workspace unlock {owner}"
+    assert {t.task_id for t in dags["promote"].tasks} == {"promote"}, "a rollback never waits"
+    assert {t.task_id for t in dags["audit"].tasks} == {"audit"}, "an audit writes no DVC output"
 
 
 def test_schedules(dags: dict) -> None:

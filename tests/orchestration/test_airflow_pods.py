@@ -112,3 +112,36 @@ def test_pod_specs_are_valid_kubernetes(pods: dict) -> None:
     for doc in docs:  # a Jinja template is not a valid DNS name; the rendered value will be
         doc["metadata"]["namespace"] = "replica"
     assert kubernetes_validate(docs) == []
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(pods: dict) -> None:
+    """The ``replica`` namespace enforces ``restricted``: a pod missing a field is refused."""
+    from infra.pss import check_pod
+
+    for key, (pod, _, _) in pods.items():
+        assert check_pod(pod["spec"], pod["metadata"]) == [], key
+
+
+def test_only_publish_may_skip_and_nothing_needs_an_xcom_sidecar(pods: dict) -> None:
+    """The XCom sidecar has no securityContext of its own, so no task may ask for one."""
+    for (_, task_id), (pod, _, task) in pods.items():
+        assert [c["name"] for c in pod["spec"]["containers"]] == ["base"], task_id
+        assert task.skip_on_exit_code == ([99] if task_id == "publish" else []), task_id
+
+
+def test_every_pod_builder_runs_as_the_image_user_with_the_same_profile() -> None:
+    """Airflow's pods, KFP's tasks and the chart's pods share one user and one profile."""
+    import runpy
+
+    import yaml
+
+    from pipelines.cluster import RUN_AS
+    from tests.orchestration.conftest import ROOT
+
+    dag = runpy.run_path(str(DAGS / "replica_dags.py"))
+    chart = yaml.safe_load((ROOT / "infra" / "helm" / "replica" / "values.yaml").read_text())
+    assert dag["POD_SECURITY"] == chart["podSecurityContext"]
+    assert dag["CONTAINER_SECURITY"].items() <= chart["containerSecurityContext"].items()
+    assert dag["POD_SECURITY"]["runAsUser"] == RUN_AS == 10001
+    dockerfile = (ROOT / "containers" / "Dockerfile").read_text()
+    assert f"USER {RUN_AS}:{RUN_AS}" in dockerfile

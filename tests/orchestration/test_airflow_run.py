@@ -66,8 +66,20 @@ def test_refresh_then_retrain_run_every_step_in_dvc_order(
     rows = _rows(recorded)
     assert {cwd for cwd, *_ in rows} == {str(project)}
     by_argv = {stage.argv[1:]: name for name, stage in dvc_stages.items()}
-    order = [by_argv[tuple(args)] if tool == "replica" else args[0] for _, tool, *args in rows]
-    assert [o for o in order if o not in dvc_stages] == ["commit", "push", "commit"]
+
+    def name(tool: str, args: list[str]) -> str:
+        if tool == "dvc" or args[0] == "workspace":  # dvc commit/push, workspace lock/...
+            return args[args[0] == "workspace"]
+        return by_argv[tuple(args)]
+
+    order = [name(tool, args) for _, tool, *args in rows]
+    assert [o for o in order if o not in dvc_stages] == [
+        *("lock", "commit", "push", "publish", "unlock"),
+        *("lock", "commit", "unlock"),
+    ]
+    owners = [args[-1] for _, _, *args in rows if args[:2] in (["workspace", "lock"],)]
+    assert [o.split("/")[0] for o in owners] == ["dataset_refresh", "retrain"]
+    assert all(o.split("/", 1)[1] for o in owners), "the lease names the DAG run"
     steps = [o for o in order if o in dvc_stages]
     assert sorted(steps) == sorted(dvc_stages)
     for i, name in enumerate(steps):
@@ -118,6 +130,7 @@ def test_a_failed_step_stops_the_run_and_raises_an_alert(
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["dedup"] == "failed"
     assert all(states[t] == "upstream_failed" for t in ("validate_dedup", "pairs", "push"))
+    assert states["unlock"] == "success", "the lease is given back after a failure"
     ran = [args[0] for _, _, *args in _rows(recorded)]
     assert "pairs" not in ran and "push" not in ran
     alerts = [r.getMessage() for r in caplog.records if r.name == "replica.alerts"]

@@ -25,7 +25,7 @@ from pipelines.cluster import GPU_POOL, GPU_RESOURCE, WORKSPACE
 from tests.orchestration.conftest import BIN, ROOT
 
 GPU_TASKS = {"pairs", "train_copy"}
-DVC_TASKS = {"commit", "push"}
+DVC_TASKS = {"commit", "push", "lock", "unlock"}  # dvc commands and the workspace lease
 SECRETS = {"crawl": "replica-aws", "push": "replica-aws"}
 SECRETS |= {"register_copy": "replica-mlflow", "promote_copy": "replica-mlflow"}
 SECRETS |= {"audit": "replica-mlflow"}
@@ -33,6 +33,7 @@ MODEL = "models:/replica-copy-detector@champion"
 STAGE_PIPELINES = ("refresh", "train")  # together one task per dvc.yaml stage; audit is extra
 RECORDER = """#!/bin/sh
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$REPLICA_CALLS"
+[ -z "$KFP_RUN_ID" ] || printf '%s\\n' "$KFP_RUN_ID" >> "$REPLICA_CALLS.run_ids"
 """
 
 
@@ -107,22 +108,54 @@ def test_refresh_and_train_hold_one_task_per_dvc_stage(tasks: dict, dvc_stages: 
         "commit",
         "register_copy",
         "promote_copy",
+        "lock",
+        "unlock",
     }
-    assert set(tasks["audit"]) == {"audit"}
+
+
+def _closures(pipeline: dict) -> dict[str, set[str]]:
+    by_key = {t["key"]: name for name, t in pipeline.items()}
+    direct = {n: {by_key[k] for k in t.get("dependentTasks", [])} for n, t in pipeline.items()}
+
+    def closure(name: str) -> set[str]:
+        return set().union(*({u} | closure(u) for u in direct[name])) if direct[name] else set()
+
+    return {name: closure(name) for name in pipeline}
 
 
 def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -> None:
     for pipeline in (tasks[name] for name in STAGE_PIPELINES):
-        by_key = {t["key"]: name for name, t in pipeline.items()}
-        direct = {n: {by_key[k] for k in t.get("dependentTasks", [])} for n, t in pipeline.items()}
-
-        def closure(name: str, direct: dict = direct) -> set[str]:
-            return set().union(*({u} | closure(u) for u in direct[name])) if direct[name] else set()
-
+        closure = _closures(pipeline)
         for name in set(pipeline) - DVC_TASKS:
-            assert closure(name) - DVC_TASKS == dvc_ancestors[name] & set(pipeline), name
+            assert closure[name] - DVC_TASKS == dvc_ancestors[name] & set(pipeline), name
         after = {n for n in pipeline if n.startswith(("register_", "promote_"))}
-        assert closure("commit") >= set(pipeline) - DVC_TASKS - after
+        assert closure["commit"] >= set(pipeline) - DVC_TASKS - after
+
+
+def test_every_run_holds_the_workspace_lease_until_its_last_task_ends(tasks: dict) -> None:
+    """``lock`` precedes every task; ``unlock`` follows all of them, failed or not. (The audit
+    writes no DVC output and runs outside the lease, as the Airflow DAG does.)"""
+    assert set(tasks["audit"]) == {"audit"}
+    for pipeline in (tasks[name] for name in STAGE_PIPELINES):
+        closure = _closures(pipeline)
+        others = set(pipeline) - {"lock", "unlock"}
+        assert all("lock" in closure[name] for name in others)
+        assert closure["unlock"] >= others | {"lock"}
+        assert pipeline["unlock"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+        owner = pipeline["lock"]["inputs"]["parameters"]["owner"]["runtimeValue"]["constant"]
+        assert owner == "{{$.pipeline_job_uuid}}"
+
+
+def test_every_task_runs_as_the_non_root_image_user(tasks: dict) -> None:
+    """With the KFP backend's own defaults (no privilege escalation, capabilities dropped,
+    RuntimeDefault seccomp) this completes the restricted Pod Security Standard."""
+    for pipeline in tasks.values():
+        for name, task in pipeline.items():
+            assert task["k8s"]["securityContext"] == {
+                "runAsUser": "10001",
+                "runAsGroup": "10001",
+                "runAsNonRoot": True,
+            }, name
 
 
 def test_gpu_settings_only_on_gpu_steps(tasks: dict) -> None:
@@ -210,8 +243,8 @@ def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
     order = []
     for line in calls.read_text().splitlines():
         argv = line.split("\t")
-        if argv[0] == "dvc":
-            order.append(argv[1])
+        if argv[0] == "dvc" or argv[1] == "workspace":
+            order.append(argv[1 + (argv[1] == "workspace")])
             continue
         sets = [a.removeprefix("--set=") for a in argv if a.startswith("--set=")]
         for item in sets:
@@ -219,8 +252,8 @@ def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
             section, field = key.split(".")
             assert yaml.safe_load(value) == params[section][field], item
         order.append(by_argv[tuple(a for a in argv if not a.startswith("--set="))])
-    assert order[-2:] == ["commit", "push"]
-    for i, name in enumerate(order[:-2]):
+    assert order[0] == "lock" and order[-3:] == ["commit", "push", "unlock"]
+    for i, name in enumerate(order[1:-3], start=1):
         assert dvc_ancestors[name] & set(order) <= set(order[:i]), f"{name} ran too early"
     assert {n for n in order if n in dvc_stages} == set(dvc_stages) - {
         "train_copy",
@@ -228,6 +261,39 @@ def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
         "register_copy",
         "promote_copy",
     }
+
+
+def test_register_and_promote_get_the_pipeline_job_id_as_kfp_run_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir, workspace, calls = tmp_path / "bin", tmp_path / "ws", tmp_path / "calls"
+    bin_dir.mkdir()
+    workspace.mkdir()
+    for tool in ("replica", "dvc"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("REPLICA_CALLS", str(calls))
+    monkeypatch.delenv("KFP_RUN_ID", raising=False)
+
+    from kfp import local
+
+    from pipelines.train import train
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    sections = {s: json.dumps(params[s]) for s in kc.sections(train, params)}
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
+    train(workspace=str(workspace), **sections)
+
+    lines = [line.split("\t") for line in calls.read_text().splitlines()]
+    owners = [a[-1] for a in lines if a[1:3] in (["workspace", "lock"], ["workspace", "unlock"])]
+    run_ids = (tmp_path / "calls.run_ids").read_text().split()
+    assert [a[1] for a in lines if a[0] == "replica" and a[1] != "workspace"][-2:] == [
+        "register",
+        "promote",
+    ]
+    assert len(run_ids) == 2 and len(set(run_ids)) == 1 and run_ids[0]
+    assert owners == [run_ids[0], run_ids[0]], "the lease names the same pipeline job"
 
 
 @pytest.mark.slow
@@ -257,8 +323,8 @@ def test_local_runner_runs_the_refresh_pipeline_on_the_demo_corpus(
 def test_local_runner_runs_the_compiled_train_and_audit_commands(
     dvc_stages: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The train pipeline runs each family's dvc.yaml commands with the params sections as
-    ``--set`` (a family subsection as one mapping); audit runs ``replica audit``."""
+    """The compiled train pipeline runs each family's dvc.yaml commands with the params
+    sections as ``--set`` (a family subsection as one mapping); audit runs ``replica audit``."""
     bin_dir, workspace, calls = tmp_path / "bin", tmp_path / "ws", tmp_path / "calls"
     bin_dir.mkdir()
     workspace.mkdir()
@@ -278,12 +344,23 @@ def test_local_runner_runs_the_compiled_train_and_audit_commands(
             assert argv[1:] == ["commit", "--force", "train@copy", "evaluate@copy"]
             order.append("commit")
             continue
+        if argv[1] == "workspace":
+            order.append(argv[2])
+            continue
         for item in (a.removeprefix("--set=") for a in argv if a.startswith("--set=")):
             key, value = item.split("=", 1)
             section, field = key.split(".")
             assert yaml.safe_load(value) == params[section][field], item
         order.append(by_argv[tuple(a for a in argv if not a.startswith("--set="))])
-    assert order == ["train_copy", "evaluate_copy", "commit", "register_copy", "promote_copy"]
+    assert order == [
+        "lock",
+        "train_copy",
+        "evaluate_copy",
+        "commit",
+        "register_copy",
+        "promote_copy",
+        "unlock",
+    ]
 
     calls.unlink()
     _run_compiled("audit", workspace, tmp_path / "root2")

@@ -244,3 +244,40 @@ def test_bad_inputs_are_one_line_errors_with_exit_2(
     assert isinstance(res.exception, SystemExit)  # a clean exit, not a traceback
     assert "[register] error" in res.output and message in res.output
     assert not out.exists() and not (in_tmp / "mlruns" / "artifacts").exists()
+
+
+def test_register_logs_the_params_the_steps_ran_with_not_params_yaml(
+    in_tmp: Path, params_file: Path
+) -> None:
+    """A KFP or Airflow run that overrode ``copy.steps`` (``--set``) registers that value."""
+    from replica.config import load_params, params_digest
+    from replica.io import StepSummary, write_sidecar
+
+    (in_tmp / "dvc.lock").write_text(LOCK)
+    model, evaluation = make_inputs(in_tmp, 0.5)
+    ran = load_params(params_file, ["copy.steps=7", "base.seed=3", "evaluate.batch_size=5"])
+    for directory, sections in (
+        (in_tmp / "data" / "pairs", ("base", "pairs")),
+        (model, ("base", "train", "copy")),
+        (evaluation, ("evaluate",)),
+    ):
+        directory.mkdir(parents=True, exist_ok=True)
+        chosen = ran.sections(*sections)
+        write_sidecar(directory, StepSummary("x"), {}, ran.digest(*sections), chosen)
+    out = in_tmp / "registration.json"
+    args = ["register", "--model", str(model), "--metrics", str(evaluation), "--lock", "dvc.lock"]
+    res = runner.invoke(app, [*args, "--output", str(out), "--params", str(params_file)])
+    assert res.exit_code == 0, res.output
+
+    client = MlflowClient(f"sqlite:///{in_tmp / 'mlruns' / 'mlflow.db'}")
+    reg = json.loads(out.read_text())
+    params = client.get_run(reg["run_id"]).data.params
+    assert (params["copy.steps"], params["base.seed"], params["evaluate.batch_size"]) == (
+        "7",
+        "3",
+        "5",
+    )
+    logged = ran.sections("base", "pairs", "train", "copy", "evaluate") | {
+        "register": load_params(params_file).sections("register")["register"]
+    }
+    assert reg["tags"]["params.hash"] == params_digest(logged)

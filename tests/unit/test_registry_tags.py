@@ -49,6 +49,13 @@ def test_check_metrics_accepts_numbers_only() -> None:
     assert json_metrics({"pcc": float("nan"), "rmse": 0.1}) == {"pcc": None, "rmse": 0.1}
 
 
+def test_code_tags_name_the_image_commit_and_version_when_the_image_sets_them() -> None:
+    env = {"REPLICA_GIT_COMMIT": "c0ffee", "REPLICA_VERSION": "0.2.0"}
+    tags = lineage_tags({"commit": None, "dirty": None}, "ph", None, env)
+    assert (tags["code.commit"], tags["code.version"]) == ("c0ffee", "0.2.0")
+    assert tags["git.commit"] == "unknown"
+
+
 def test_lineage_tags_carry_git_params_and_train_stage_hashes() -> None:
     tags = lineage_tags(
         {"commit": "abc", "dirty": True},
@@ -67,6 +74,7 @@ def test_lineage_tags_carry_git_params_and_train_stage_hashes() -> None:
         "orchestrator.airflow.dag_run_id": "manual__1",
         "orchestrator": "airflow",
         "orchestrator.run_id": "manual__1",
+        "code.version": "0.1.0",
     }
 
 

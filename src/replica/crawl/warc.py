@@ -13,8 +13,10 @@ character, so no input can forge a header or split a record.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from io import BytesIO
@@ -34,6 +36,10 @@ NO_BODY_STATUS = ("1", "204", "304")
 # a header name: no colon or control character, and no leading space (that would fold the line)
 _NAME = re.compile(r"[^\s:\x00-\x1f\x7f][^:\x00-\x1f\x7f]*")
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every C0 control but TAB, and DEL
+# A capture read from a local file with no known capture time (a feed entry's content, a saved
+# page missing from its url index) is dated here, so the archive is a function of its inputs.
+UNKNOWN_DATE = "1970-01-01T00:00:00Z"
+_RECORD_NS = uuid.UUID("5b1f4a63-1f8e-4d8b-9a0e-7c4f2f2b6a10")  # replica's WARC record ids
 
 
 class UnsafeRecord(ValueError):
@@ -128,7 +134,9 @@ def _unreadable(label: str, exc: Exception) -> Reject:
 
 def _capture(record: Any, payload: bytes, label: str) -> Capture:
     headers = record.rec_headers
-    record_id = headers.get_header("WARC-Record-ID")
+    # An ARC record has no id of its own: warcio makes up a random one when converting it.
+    arc = label.lower().endswith((".arc", ".arc.gz"))
+    record_id = None if arc else headers.get_header("WARC-Record-ID")
     url = (headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
     http = record.http_headers
     common = {
@@ -169,10 +177,13 @@ class WarcSink:
     """Appends captures to ``<prefix>-00000.warc.gz``, ... (one gzip member per record).
 
     A new file starts once the current one exceeds ``max_bytes``; each file opens with a
-    warcinfo record naming the software. ``sync()`` makes everything written durable and
-    returns the position to commit; ``resume(files, length)`` cuts the directory back to such
-    a position (records after it are dropped, files started after it deleted), so a crawl
-    killed between writing and committing rewrites those records exactly once.
+    warcinfo record naming the software. Record ids are derived from the record's content and
+    its place in the file (``record_id``) and the warcinfo record takes the date of the file's
+    first capture, so the same captures always give byte-identical WARC files. ``sync()`` makes
+    everything written durable and returns the position to commit; ``resume(files, length)``
+    cuts the directory back to such a position (records after it are dropped, files started
+    after it deleted), so a crawl killed between writing and committing rewrites those records
+    exactly once.
     """
 
     def __init__(self, directory: Path, max_bytes: int = 100_000_000, prefix: str = "crawl"):
@@ -202,17 +213,21 @@ class WarcSink:
     def write(self, cap: Capture) -> None:
         """Append one record; ``UnsafeRecord`` (nothing written) if it would be malformed."""
         _check_capture(cap)
-        writer = self._current()
+        date = cap.date or UNKNOWN_DATE
+        writer = self._current(date)
         http = (
             StatusAndHeaders(cap.status_line, cap.http_headers, protocol=cap.protocol)
             if cap.record_type == "response" and cap.http_headers is not None
             else None
         )
         warc_headers = dict(cap.extra_headers)
-        if cap.date:
-            warc_headers["WARC-Date"] = cap.date
+        warc_headers["WARC-Date"] = date
         if cap.origin:
             warc_headers["Replica-Origin"] = cap.origin
+        assert self._fh is not None
+        warc_headers["WARC-Record-ID"] = record_id(
+            self.files[-1], self._fh.tell(), cap.record_type, cap.url, date, cap.payload
+        )
         record = writer.create_warc_record(
             cap.url,
             cap.record_type,
@@ -233,7 +248,7 @@ class WarcSink:
         os.fsync(self._fh.fileno())
         return list(self.files), self._fh.tell()
 
-    def _current(self) -> WARCWriter:
+    def _current(self, date: str) -> WARCWriter:
         if self._fh is not None and self._fh.tell() >= self.max_bytes:
             self.close()
             self._writer = None
@@ -241,9 +256,12 @@ class WarcSink:
             name = f"{self.prefix}-{len(self.files):05d}.warc.gz"
             self._fh = open(self.directory / name, "wb")  # noqa: SIM115 - closed in close()
             self._writer = WARCWriter(self._fh, gzip=True)
-            self._writer.write_record(
-                self._writer.create_warcinfo_record(name, {"software": "replica crawl"})
+            info = self._writer.create_warcinfo_record(name, {"software": "replica crawl"})
+            info.rec_headers.replace_header("WARC-Date", date)
+            info.rec_headers.replace_header(
+                "WARC-Record-ID", record_id(name, 0, "warcinfo", "", date, b"")
             )
+            self._writer.write_record(info)
             self.files.append(name)
             _fsync_dir(self.directory)
         return self._writer
@@ -290,6 +308,17 @@ def _check_capture(cap: Capture) -> None:
                 f"{printable(where, 100)} has control character U+{ord(m.group()):04X}: "
                 f"{printable(value, 200)!r}"
             )
+
+
+def record_id(file: str, offset: int, record_type: str, url: str, date: str, payload: bytes) -> str:
+    """A WARC-Record-ID from the record's content and its place in the archive.
+
+    Deterministic (a rerun over the same inputs writes the same ids) and still unique within a
+    crawl: two identical captures sit at different offsets.
+    """
+    digest = hashlib.sha256(payload).hexdigest()
+    name = f"{file}\n{offset}\n{record_type}\n{url}\n{date}\n{digest}"
+    return f"<urn:uuid:{uuid.uuid5(_RECORD_NS, name)}>"
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -83,6 +83,23 @@ def lineage_tags(
         if environ.get(var):
             tags[tag] = environ[var]
     tags.update(orchestrator_tags(environ))
+    tags.update(code_tags(environ))
+    return tags
+
+
+def code_tags(environ: Mapping[str, str]) -> dict[str, str]:
+    """The code that ran: the package version (``REPLICA_VERSION`` in the image) and, when set,
+    the commit the image was built from (``REPLICA_GIT_COMMIT``, baked in at build time).
+
+    In a pod, ``git.commit`` is the workspace checkout (what ``dvc.lock`` hashes) and
+    ``code.commit`` the image's; the workspace job checks out the image's commit, so the two
+    differ only when someone moved one without the other.
+    """
+    from replica import __version__
+
+    tags = {"code.version": environ.get("REPLICA_VERSION") or __version__}
+    if environ.get("REPLICA_GIT_COMMIT", "unknown") != "unknown":
+        tags["code.commit"] = environ["REPLICA_GIT_COMMIT"]
     return tags
 
 

@@ -112,9 +112,9 @@ def main(
             summary.outputs = {"matches": len(hits), "images": len(generated)}
             shown = " ".join(f">={k[-1]}:{v:.1%}" for k, v in ratio.items())
             typer.echo(f"[audit] {name}: {len(generated)} images vs {len(refs)}; ratio {shown}")
-            write_sidecar(
-                out, summary.finish(), {"audit_matches": AUDIT_MATCHES.ref}, cfg.digest("audit")
-            )
+            ran_with = cfg.sections("audit", "predict")
+            contracts = {"audit_matches": AUDIT_MATCHES.ref}
+            write_sidecar(out, summary.finish(), contracts, cfg.digest(*ran_with), ran_with)
         try:
             tracking = tracking_from_env(os.environ, Path.cwd())
             tags = {"generator": name}

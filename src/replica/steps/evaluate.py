@@ -148,7 +148,8 @@ def main(
             summary.outputs = {"metrics": len(flat), "predictions": len(test)}
             typer.echo(report)
             contracts = {"metrics": METRICS.ref, "predictions": PREDICTIONS.ref, "pairs": PAIRS.ref}
-            write_sidecar(out, summary.finish(), contracts, cfg.digest("evaluate", family.value))
+            ran_with = cfg.sections("evaluate", family.value)
+            write_sidecar(out, summary.finish(), contracts, cfg.digest(*ran_with), ran_with)
         try:
             tracking = tracking_from_env(os.environ, Path.cwd())
             with open_run(

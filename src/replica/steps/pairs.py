@@ -130,7 +130,10 @@ def main(
             summary.outputs = {"pairs": len(records), "gallery": len(gallery)}
             hist = core.level_histogram(levels, len(cfg.pairs.level_thresholds) + 1)
             typer.echo(f"[pairs] levels 0..{len(hist) - 1}: {hist}")
-            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, cfg.digest("base", "pairs"))
+            ran_with = cfg.sections("base", "pairs")
+            write_sidecar(
+                out, summary.finish(), {"pairs": PAIRS.ref}, cfg.digest(*ran_with), ran_with
+            )
         return summary
 
     run("pairs", body)

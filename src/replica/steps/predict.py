@@ -110,7 +110,10 @@ def main(
             summary.outputs = {"scores": len(rows), "images_decoded": fz.decoded}
             ms = 1000 * seconds / max(len(rows), 1)
             typer.echo(f"[predict] {len(rows)} pairs scored, {ms:.1f} ms/pair")
-            write_sidecar(out, summary.finish(), {"scores": SCORES.ref}, cfg.digest("predict"))
+            ran_with = cfg.sections("predict")
+            write_sidecar(
+                out, summary.finish(), {"scores": SCORES.ref}, cfg.digest(*ran_with), ran_with
+            )
         return summary
 
     run("predict", body)

@@ -24,7 +24,10 @@ Writes: one MLflow run named ``register`` in experiment ``register.experiment`` 
         ``eval.test_split`` (hash of the sorted test pair ids), ``orchestrator`` and
         ``orchestrator.run_id`` (Airflow DAG run, ``KFP_RUN_ID``, or ``dvc``).
 Params: ``register`` (experiment, required_reports, ``<family>.model_name``); ``base``,
-        ``pairs``, ``train``, the family's section and ``evaluate`` are logged as run params.
+        ``pairs``, ``train``, the family's section and ``evaluate`` are logged as run params
+        with the values the steps ran with (their ``--set`` overrides included), read from the
+        ``params`` their outputs' ``_meta.json`` record; ``params.yaml`` only for a section no
+        sidecar records (with a warning).
 Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``, artifacts in
         ``./mlruns/artifacts``).
 """
@@ -38,7 +41,7 @@ from typing import Annotated
 
 import typer
 
-from replica.config import Detector
+from replica.config import Detector, params_digest
 from replica.io import SIDECAR, StepSummary, atomic_write_text, git_state
 from replica.lineage import StageLock, read_dvc_lock
 from replica.lineage.graph import upstream
@@ -110,9 +113,10 @@ def main(
                 "validate.passed=false",
                 err=True,
             )
-        tags = lineage_tags(git_state(), cfg.digest(*sections), stages, os.environ, stage)
+        data = cfg.to_dict() | _ran_with(Path(model), metrics_path.parent, stages, stage, sections)
+        logged = {s: data[s] for s in sections}
+        tags = lineage_tags(git_state(), params_digest(logged), stages, os.environ, stage)
         tags |= validation_tags(gx, cfg.register.required_reports) | {"family": family.value}
-        data = cfg.to_dict()
         files = {
             "config/params.json": _json(data),
             "config/model.json": _json(model_config),
@@ -129,7 +133,7 @@ def main(
         if stages is not None:
             files["lineage/dvc.lock"] = Path(lock).read_bytes()
             files[RECORD_PATH] = _json(_record(stages, stage))
-        run_params = flatten(model_config, "model.") | flatten({s: data[s] for s in sections})
+        run_params = flatten(model_config, "model.") | flatten(logged)
         tracking = tracking_from_env(os.environ, Path.cwd())
         try:
             reg = register_model(
@@ -153,6 +157,33 @@ def main(
         return summary
 
     run("register", body)
+
+
+def _ran_with(
+    model: Path,
+    evaluation: Path,
+    stages: dict[str, StageLock] | None,
+    stage: str,
+    sections: tuple[str, ...],
+) -> dict:
+    """The params sections the upstream steps ran with, from their outputs' sidecars: the train
+    stage's input datasets, then the model, then the evaluation (later ones win)."""
+    dirs = [Path(d.path) for d in (stages or {}).get(stage, StageLock()).deps]
+    ran: dict = {}
+    for directory in (*dirs, model, evaluation):
+        sidecar = directory / SIDECAR
+        if sidecar.is_file():
+            try:
+                ran |= json.loads(sidecar.read_text()).get("params") or {}
+            except ValueError as exc:
+                raise StepError(f"sidecar {str(sidecar)!r} is not JSON: {exc}") from exc
+    missing = [s for s in sections if s not in ran and s != "register"]
+    if missing:
+        typer.echo(
+            f"[register] warning: no sidecar records params {missing}; logging params.yaml's",
+            err=True,
+        )
+    return ran
 
 
 def _check_model(directory: Path) -> dict:

@@ -110,7 +110,8 @@ def main(
                 f"[train] {section}: {result.steps} steps ({result.stopped}), loss "
                 f"{losses[0]:.4f} -> {losses[-1]:.4f}, {result.samples_per_s:.1f} samples/s"
             )
-            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, digest)
+            ran_with = cfg.sections("base", "train", section)
+            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, digest, ran_with)
         shutil.rmtree(ckpt, ignore_errors=True)
         return summary
 
