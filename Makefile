@@ -53,10 +53,11 @@ lint: setup ## ruff (lint + format check) and mypy on src/
 compile: setup ## Compile the Kubeflow pipelines into pipelines/compiled/
 	$(BIN)/python -m pipelines.compile
 
-bench: setup ## Benchmarks: dedup text vs datasketch, image hashing vs imagehash
+bench: setup ## Benchmarks: dedup vs datasketch/imagehash, extract, training loader and inference
 	$(BIN)/python benchmarks/dedup_text.py --docs 20000
 	$(BIN)/python benchmarks/dedup_images.py
 	$(BIN)/python benchmarks/extract.py
+	$(BIN)/python benchmarks/train.py
 
 clean: ## Remove pipeline outputs (data/, reports/, mlruns/)
 	rm -rf data reports mlruns

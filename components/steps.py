@@ -144,6 +144,16 @@ def promote(workspace: str, family: str, params: str, run_id: str):
 
 
 @component
+def audit(
+    workspace: str, model: str, images: str, gallery: str, generator: str, params: str, predict: str
+):
+    """A generator's images against a gallery: ``replica audit`` (ratio + HTML report)."""
+    argv = ["replica", "audit", "--model", model, "--images", images, "--gallery", gallery]
+    argv += ["--generator", generator, "--output", f"reports/audit/{generator}"]
+    run_step(workspace, [*argv, "--cache", "data/cache"], {"audit": params, "predict": predict})
+
+
+@component
 def commit(workspace: str, stages: list):
     """Record the stages' current outputs in ``dvc.lock`` and the DVC cache: ``dvc commit``."""
     run_step(workspace, ["dvc", "commit", "--force", *stages], {})

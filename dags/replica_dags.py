@@ -1,4 +1,5 @@
-"""The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, and ``promote``.
+"""The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, ``promote`` and
+``audit``.
 
 - ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate → pairs → validate,
   and beside them fakes → validate → invert (GPU: FakeInversion features) → validate, then
@@ -11,6 +12,9 @@
   the model's lineage in ``dvc.lock``) → register → promote. Tasks are named like the
   ``dvc.yaml`` foreach stages: ``train_copy`` is ``train@copy``.
 - ``promote`` (manual): the promotion gate on demand, or ``rollback`` to the previous champion.
+- ``audit`` (weekly, or manual with other params): a generator's images against a gallery with
+  the champion copy detector; the replication ratio and an HTML report (``replica audit``). It
+  writes no DVC output, so it runs outside the workspace lease.
 
 Every ``replica`` task runs its ``dvc.yaml`` command verbatim, in the project directory, through
 ``/bin/sh -c``. Where it runs is the deployment's choice, set by ``REPLICA_EXECUTION`` in the
@@ -26,9 +30,9 @@ would need the metadata DB at parse time):
   selector and its taint's toleration. Images and namespace are Variables read at run time.
 
 Failure policy: a step that fails for its data fails the same way twice, so only the steps that
-talk to the network retry (crawl, push, register, promote), with exponential backoff; every task
-has a time limit, every DAG a run limit, and every failure is logged on ``replica.alerts`` (the
-logger that alerting watches).
+talk to the network retry (crawl, push, register, promote, audit), with exponential backoff;
+every task has a time limit, every DAG a run limit, and every failure is logged on
+``replica.alerts`` (the logger that alerting watches).
 
 One workspace, one writer: ``dataset_refresh`` and ``retrain`` open with ``lock`` (a setup task
 taking the workspace lease for the run, waiting while another run, a KFP run or the workspace
@@ -263,6 +267,20 @@ PROMOTE: tuple[Step, ...] = (
     ),
 )
 
+AUDIT: tuple[Step, ...] = (
+    Step(
+        "audit",
+        "replica audit --model {{ params.model }} --images {{ params.images }} "
+        "--gallery {{ params.gallery }} --generator {{ params.generator }} "
+        "--output reports/audit/{{ params.generator }} --cache data/cache",
+        (),
+        timedelta(hours=4),
+        1,
+        secrets=(MLFLOW_SECRET,),
+    ),
+)
+_SAFE = r"^[A-Za-z0-9_./@:-]+$"  # paths and models:/ URIs; no spaces or shell characters
+
 
 def notify_failure(context: Any) -> None:
     """Log a task's or a run's failure on ``replica.alerts`` with what an operator needs first."""
@@ -444,3 +462,40 @@ with DAG(
     **_COMMON,
 ) as promote:
     _build(PROMOTE, {}, lease=False)  # a rollback must not wait for a training run
+
+with DAG(
+    dag_id="audit",
+    description="A generator's images against the gallery: replication ratio and HTML report",
+    doc_md=__doc__,
+    schedule="0 4 * * 1",
+    dagrun_timeout=timedelta(hours=6),
+    params={
+        **_PROJECT_PARAMS,
+        "model": Param(
+            "models:/replica-copy-detector@champion",
+            type="string",
+            pattern=_SAFE,
+            description="Copy detector: a model directory or models:/name@alias.",
+        ),
+        "images": Param(
+            "data/audit/images",
+            type="string",
+            pattern=_SAFE,
+            description="The generator's images: a folder or a table with a path column.",
+        ),
+        "gallery": Param(
+            "data/gallery",
+            type="string",
+            pattern=_SAFE,
+            description="Gallery images: a folder or a table with a path column.",
+        ),
+        "generator": Param(
+            "generator",
+            type="string",
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="Name of the audited generator (the report folder).",
+        ),
+    },
+    **_COMMON,
+) as audit:
+    _build(AUDIT, {}, lease=False)  # writes no DVC output; a long audit must not block retrain

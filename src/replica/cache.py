@@ -1,59 +1,121 @@
-"""A feature cache keyed by image sha256 and model id, so retraining and audits do not redo
-heavy per-image work (backbone embeddings, inversion features, local descriptors).
+"""A cache of per-image arrays keyed by the image's sha256 and the model/settings that made them.
 
-Layout: ``<root>/<model key>/<sha[:2]>/<sha>.safetensors`` holding one tensor per name, and
-``<root>/<model key>/model.json`` with the full model id. The model key is a hash of the model
-id, which must name everything the features depend on (weights, resolution, steps, ...).
-Writes go through a temp file and a rename, so a killed run never leaves a half-written entry
-and concurrent writers of the same entry are harmless (same content, last rename wins).
+Heavy per-image work (backbone embeddings, local descriptors, inversion features) is done once
+per image and settings: retraining, evaluation and audits read it back. Entries are ``.npz``
+files under ``root/<kind>/<settings key>/<sha[:2]>/<sha>.npz``, written through a temp file and
+a rename (a killed run never leaves a half-written entry; concurrent writers of the same entry
+are harmless) and read with ``allow_pickle=False``; without a root the cache lives in memory.
+
+``ArrayCache`` is the store (numpy arrays, one image at a time, with a bounded memory layer);
+``FeatureCache`` is its view for torch code keyed by one model id, computing missing entries in
+batches (inversion features, probe embeddings).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
+import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+
+Arrays = dict[str, np.ndarray]
 
 
-def model_key(model_id: str) -> str:
-    return hashlib.sha256(model_id.encode()).hexdigest()[:16]
+def settings_key(text: str) -> str:
+    """A short, path-safe key for a settings description (model id, config values, ...)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class ArrayCache:
+    """Per-image arrays by ``(kind, key, sha256)``; ``hits``/``misses`` count lookups."""
+
+    def __init__(self, root: Path | str | None = None, max_memory_items: int = 4096) -> None:
+        self.root = Path(root) if root is not None else None
+        self.max_memory_items = max_memory_items
+        self._memory: dict[tuple[str, str, str], Arrays] = {}
+        self.hits = self.misses = 0
+
+    def _path(self, kind: str, key: str, sha: str) -> Path:
+        assert self.root is not None
+        return self.root / kind / key / sha[:2] / f"{sha}.npz"
+
+    def get(self, kind: str, key: str, sha: str) -> Arrays | None:
+        item = self._memory.get((kind, key, sha))
+        if item is None and self.root is not None:
+            path = self._path(kind, key, sha)
+            if path.is_file():
+                with np.load(path, allow_pickle=False) as data:
+                    item = {name: data[name] for name in data.files}
+                self._remember((kind, key, sha), item)
+        if item is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return item
+
+    def put(self, kind: str, key: str, sha: str, arrays: Arrays) -> None:
+        self._remember((kind, key, sha), arrays)
+        if self.root is None:
+            return
+        path = self._path(kind, key, sha)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{sha}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **cast(dict[str, Any], arrays))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def get_or_compute(
+        self, kind: str, key: str, sha: str, compute: Callable[[], Arrays]
+    ) -> Arrays:
+        found = self.get(kind, key, sha)
+        if found is None:
+            found = compute()
+            self.put(kind, key, sha, found)
+        return found
+
+    def _remember(self, where: tuple[str, str, str], arrays: Arrays) -> None:
+        if self.max_memory_items <= 0:
+            return
+        if len(self._memory) >= self.max_memory_items:
+            self._memory.pop(next(iter(self._memory)))
+        self._memory[where] = arrays
 
 
 class FeatureCache:
-    """Tensors per (image sha256, model id) under ``root``; counts hits and misses."""
+    """Tensors per image sha256 for one model id (kind ``features``), on disk only: entries
+    such as inversion features are large, so nothing is held in memory."""
+
+    KIND = "features"
 
     def __init__(self, root: Path | str, model_id: str) -> None:
         self.model_id = model_id
-        self.dir = Path(root) / model_key(model_id)
-        self.hits = 0
-        self.misses = 0
+        self.key = settings_key(model_id)
+        self.store = ArrayCache(root, max_memory_items=0)
 
-    def path(self, sha256: str) -> Path:
-        return self.dir / sha256[:2] / f"{sha256}.safetensors"
+    @property
+    def hits(self) -> int:
+        return self.store.hits
+
+    @property
+    def misses(self) -> int:
+        return self.store.misses
 
     def get(self, sha256: str) -> dict[str, torch.Tensor] | None:
-        path = self.path(sha256)
-        if not path.is_file():
-            self.misses += 1
-            return None
-        self.hits += 1
-        return load_file(str(path))
+        found = self.store.get(self.KIND, self.key, sha256)
+        return None if found is None else {k: torch.from_numpy(v) for k, v in found.items()}
 
-    def put(self, sha256: str, tensors: dict[str, torch.Tensor]) -> Path:
-        path = self.path(sha256)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = self.dir / "model.json"
-        if not meta.exists():
-            _atomic(meta, lambda tmp: Path(tmp).write_text(json.dumps({"model_id": self.model_id})))
-        state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-        _atomic(path, lambda tmp: save_file(state, tmp))
-        return path
+    def put(self, sha256: str, tensors: dict[str, torch.Tensor]) -> None:
+        arrays = {k: _numpy(v) for k, v in tensors.items()}
+        self.store.put(self.KIND, self.key, sha256, arrays)
 
     def get_or_compute(
         self,
@@ -84,15 +146,10 @@ class FeatureCache:
         return [found[sha] for sha in shas]
 
 
-def _atomic(path: Path, write: Callable[[str], object]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as numpy, dtype kept (bfloat16, which numpy lacks, as float32)."""
+    t = tensor.detach().cpu().contiguous()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy()
 
 
 def model_fingerprint(model: str) -> str:

@@ -105,20 +105,20 @@ class PairsConfig:
     max_images: int = 200
 
 
-class Family(enum.StrEnum):
+class Detector(enum.StrEnum):
     """The detector families ``train``/``evaluate``/``register``/``promote`` take (``--family``)."""
 
     copy = "copy"
     synthetic = "synthetic"
 
 
-class Device(enum.StrEnum):
+class TrainDevice(enum.StrEnum):
     auto = "auto"  # CUDA when present, else CPU
     cpu = "cpu"
     cuda = "cuda"
 
 
-class Precision(enum.StrEnum):
+class TrainPrecision(enum.StrEnum):
     auto = "auto"  # bf16 autocast on GPU, fp32 on CPU
     fp32 = "fp32"
     bf16 = "bf16"
@@ -213,8 +213,8 @@ class SyntheticConfig:
 class TrainConfig:
     """The training loop's settings, the same for every model family (``train.loop``)."""
 
-    device: Device = Device.auto
-    precision: Precision = Precision.auto
+    device: TrainDevice = TrainDevice.auto
+    precision: TrainPrecision = TrainPrecision.auto
     workers: int = 1  # DataLoader worker processes (0: load in the training process)
     prefetch: int = 2  # batches each worker loads ahead
     checkpoint_every: int = 100  # steps between checkpoints (and one at the end)
@@ -235,28 +235,80 @@ class TrainConfig:
             )
 
 
+class TargetPDF(enum.StrEnum):
+    """Shape of the target distribution around the labelled level (PDF-Embedding's loss)."""
+
+    gaussian = "gaussian"  # exp(-d^2 / 2w^2)
+    exponential = "exponential"  # exp(-|d| / w)
+    linear = "linear"  # max(0, 1 - |d| / w)
+
+
+class VerifyMethod(enum.StrEnum):
+    orb = "orb"  # fast binary descriptors (Hamming)
+    sift = "sift"  # slower, more robust float descriptors (L2)
+
+
 @dataclass(frozen=True)
 class CopyConfig:
-    """The copy detector's model and optimisation hyperparameters (``train --family copy``)."""
+    """The copy detector (``train --family copy``): model, optimisation, verification, fusion."""
 
-    image_size: int = 32
-    patch_size: int = 8
-    dim: int = 64
-    depth: int = 2
-    heads: int = 4
-    levels: int = 6
-    pdf_sigma: float = 0.6
-    temperature: float = 0.1
-    steps: int = 300
+    # PDF-Embedding: a named backbone config (random init), a local dir or a hub id (pretrained)
+    backbone: str = "vit-cpu-96"
+    embed_dim: int = 128
+    temperature: float = 0.05
+    pdf: TargetPDF = TargetPDF.gaussian
+    pdf_width: float = 0.6
+    # optimisation (the loop's Schedule)
+    steps: int = 600
     batch_size: int = 32
     lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05
+    # options from the seed papers
+    augment: bool = True  # swap, joint flip and colour jitter of each training pair
+    mentor: bool = False  # MentorNet-style down-weighting of pairs the model keeps contradicting
+    mentor_percentile: float = 0.8  # pairs whose loss average is above this quantile lose weight
+    mentor_ema: float = 0.9
+    mentor_start: int = 100  # steps before weighting starts
+    stability: float = 0.0  # weight of the stability term (0 = off)
+    stability_noise: float = 0.04  # std of the pixel noise of the distorted copy
+    # local-feature verification
+    verify_method: VerifyMethod = VerifyMethod.orb
+    verify_max_side: int = 320
+    verify_features: int = 500
+    verify_ratio: float = 0.8
+    # fusion head, fitted on the validation split
+    fusion_groups: tuple[str, ...] = ("embedding", "verify", "global")
+    fusion_hidden: int = 16
+    fusion_members: int = 5  # an ensemble of small MLPs, averaged
+    fusion_clamp: float = 4.0  # standardised features are clamped to +- this
+    fusion_steps: int = 1000
+    fusion_lr: float = 0.01
+    fusion_weight_decay: float = 0.1
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    batch_size: int = 64
+    batch_size: int = 32  # images per network batch
+    shortlist: int = 20  # retrieval: candidates per search (embedding, local votes) re-ranked
+    ablations: bool = False  # also refit the fusion head on each subset of feature groups
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    batch_size: int = 32  # images per network batch
+    chunk: int = 256  # pairs (or queries) scored per round; bounds memory
+    shortlist: int = 20  # gallery mode: candidates per search re-ranked by the detector
+    top_k: int = 5  # gallery mode: matches kept per query
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    shortlist: int = 20  # candidates per search re-ranked by the detector
+    top_k: int = 3  # matches kept per generated image
+    report_matches: int = 50  # strongest matches shown side by side in the HTML report
+    thumb_side: int = 160  # pixels of the report's thumbnails
 
 
 @dataclass(frozen=True)
@@ -279,7 +331,7 @@ class RegisterConfig:
         default_factory=lambda: RegisterFamily("replica-synthetic-detector", ("fakes", "invert"))
     )
 
-    def family(self, family: Family) -> RegisterFamily:
+    def family(self, family: Detector) -> RegisterFamily:
         return getattr(self, family.value)
 
 
@@ -287,11 +339,15 @@ class RegisterConfig:
 class PromoteFamily:
     """A family's promotion gate: the metric that ranks versions and the checks before it."""
 
-    gate_metric: str = "pcc"
+    gate_metric: str = "level_acc"
     higher_is_better: bool = True
     min_improvement: float = 0.0
     floor: float = 0.0
     guards: tuple[str, ...] = ()  # bias guards on the candidate's metrics, e.g. "rmse<=40"
+    # the candidate must beat every baseline of its own evaluation on each of these metrics
+    beat_baselines: tuple[str, ...] = ()
+    min_test_pairs: int = 0  # the candidate's test split must hold at least this many pairs
+    min_test_sources: int = 0  # ... and this many distinct source images
 
 
 @dataclass(frozen=True)
@@ -304,7 +360,7 @@ class PromoteConfig:
         default_factory=lambda: PromoteFamily(gate_metric="ap", guards=("ece<=0.25",))
     )
 
-    def family(self, family: Family) -> PromoteFamily:
+    def family(self, family: Detector) -> PromoteFamily:
         return getattr(self, family.value)
 
 
@@ -322,6 +378,8 @@ class Params:
     train: TrainConfig = field(default_factory=TrainConfig)
     copy: CopyConfig = field(default_factory=CopyConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
 

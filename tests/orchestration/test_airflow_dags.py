@@ -32,9 +32,9 @@ def _replica_tasks(dag: Any) -> list[Any]:
     return [t for t in dag.tasks if t.task_id not in DVC_TASKS | WORKSPACE_TASKS]
 
 
-def test_dag_folder_parses_cleanly_into_the_three_dags(dag_bag: Any) -> None:
+def test_dag_folder_parses_cleanly_into_the_four_dags(dag_bag: Any) -> None:
     assert dag_bag.import_errors == {}
-    assert sorted(dag_bag.dag_ids) == ["dataset_refresh", "promote", "retrain"]
+    assert sorted(dag_bag.dag_ids) == ["audit", "dataset_refresh", "promote", "retrain"]
 
 
 def test_refresh_and_retrain_hold_one_task_per_dvc_stage(dags: dict, dvc_stages: dict) -> None:
@@ -120,11 +120,13 @@ def test_refresh_and_retrain_run_inside_the_workspace_lease(dags: dict) -> None:
         assert lock.bash_command == f"replica workspace lock {owner}"
         assert unlock.bash_command == f"replica workspace unlock {owner}"
     assert {t.task_id for t in dags["promote"].tasks} == {"promote"}, "a rollback never waits"
+    assert {t.task_id for t in dags["audit"].tasks} == {"audit"}, "an audit writes no DVC output"
 
 
 def test_schedules(dags: dict) -> None:
     assert dags["dataset_refresh"].schedule == "0 2 * * *"
     assert dags["promote"].schedule is None
+    assert dags["audit"].schedule == "0 4 * * 1"
     for dag in dags.values():
         assert dag.max_active_runs == 1, "runs share one workspace"
         assert dag.catchup is False
@@ -144,9 +146,21 @@ def test_promote_is_manual_with_validated_params(dags: dict) -> None:
         promote.params.get_param("registration").resolve("x; rm -rf /")
 
 
+def test_audit_runs_replica_audit_with_validated_params(dags: dict) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    audit = dags["audit"]
+    (task,) = audit.tasks
+    assert task.bash_command.startswith("replica audit --model {{ params.model }}")
+    assert audit.params["model"] == "models:/replica-copy-detector@champion"
+    for name in ("model", "images", "gallery", "generator"):
+        with pytest.raises(ParamValidationError, match="does not match"):  # no shell injection
+            audit.params.get_param(name).resolve("x; rm -rf /")
+
+
 def test_failure_policy(dags: dict) -> None:
     """Only network-bound tasks retry; every task has a time limit and a failure alert."""
-    retrying = {"crawl", "push", "promote"}
+    retrying = {"crawl", "push", "promote", "audit"}
     retrying |= {f"{s}_{f}" for s in ("register", "promote") for f in ("copy", "synthetic")}
     for dag in dags.values():
         assert dag.on_failure_callback is not None

@@ -18,6 +18,7 @@ SECRETS = {
     "crawl": ["replica-aws"],
     "push": ["replica-aws"],
     "promote": ["replica-mlflow"],
+    "audit": ["replica-mlflow"],
     **{
         f"{s}_{f}": ["replica-mlflow"]
         for s in ("register", "promote")
@@ -56,7 +57,7 @@ def pods(tmp_path_factory: pytest.TempPathFactory, dag_bag: Any) -> dict[tuple[s
 
 
 def test_every_task_is_a_pod_running_the_local_command_in_the_workspace(pods: dict) -> None:
-    assert {dag for dag, _ in pods} == {"dataset_refresh", "retrain", "promote"}
+    assert {dag for dag, _ in pods} == {"dataset_refresh", "retrain", "promote", "audit"}
     for key, (pod, local, task) in pods.items():
         (container,) = pod["spec"]["containers"]
         assert type(task).__name__ == "KubernetesPodOperator", key

@@ -30,6 +30,9 @@ DVC_TASKS = {"commit", "push", "lock", "unlock"}  # dvc commands and the workspa
 SECRETS = {"crawl": "replica-aws", "push": "replica-aws"}
 SECRETS |= {f"{s}_{f}": "replica-mlflow" for s in ("register", "promote") for f in FAMILIES}
 RETRAIN = {f"{s}_{f}" for s in ("train", "evaluate", "register", "promote") for f in FAMILIES}
+SECRETS |= {"audit": "replica-mlflow"}
+MODEL = "models:/replica-copy-detector@champion"
+STAGE_PIPELINES = ("refresh", "train")  # together one task per dvc.yaml stage; audit is extra
 RECORDER = """#!/bin/sh
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$REPLICA_CALLS"
 [ -z "$KFP_RUN_ID" ] || printf '%s\\n' "$KFP_RUN_ID" >> "$REPLICA_CALLS.run_ids"
@@ -75,7 +78,7 @@ def tasks(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
 
 
 def test_compiles_to_the_golden_specs(specs: dict[str, dict[str, Any]]) -> None:
-    assert sorted(specs) == ["refresh", "train"]
+    assert sorted(specs) == ["audit", "refresh", "train"]
     for name, spec in specs.items():
         golden = list(yaml.safe_load_all((kc.COMPILED / f"{name}.yaml").read_text()))
         assert [spec["pipeline"], spec["platform"]] == golden, (
@@ -115,7 +118,7 @@ def _closures(pipeline: dict) -> dict[str, set[str]]:
 
 
 def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -> None:
-    for pipeline in tasks.values():
+    for pipeline in (tasks[name] for name in STAGE_PIPELINES):
         closure = _closures(pipeline)
         for name in set(pipeline) - DVC_TASKS:
             expected = dvc_ancestors[name] & set(pipeline)
@@ -127,8 +130,10 @@ def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -
 
 
 def test_every_run_holds_the_workspace_lease_until_its_last_task_ends(tasks: dict) -> None:
-    """``lock`` precedes every task; ``unlock`` follows all of them, failed or not."""
-    for pipeline in tasks.values():
+    """``lock`` precedes every task; ``unlock`` follows all of them, failed or not. (The audit
+    writes no DVC output and runs outside the lease, as the Airflow DAG does.)"""
+    assert set(tasks["audit"]) == {"audit"}
+    for pipeline in (tasks[name] for name in STAGE_PIPELINES):
         closure = _closures(pipeline)
         others = set(pipeline) - {"lock", "unlock"}
         assert all("lock" in closure[name] for name in others)
@@ -253,8 +258,6 @@ def test_register_and_promote_get_the_pipeline_job_id_as_kfp_run_id(
 
     from pipelines.train import train
 
-    # The compiled train spec cannot be loaded as a component here (its name is also a
-    # component's), so the local runner runs the pipeline function with params.yaml's sections.
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     sections = {s: json.dumps(params[s]) for s in kc.sections(train, params)}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
@@ -293,3 +296,56 @@ def test_local_runner_runs_the_refresh_pipeline_on_the_demo_corpus(
     pairs_md5 = next(o["md5"] for o in lock["pairs"]["outs"] if o["path"] == "data/pairs")
     pushed = work.parent / "dvc-remote" / "files" / "md5" / pairs_md5[:2] / pairs_md5[2:]
     assert pushed.is_file()
+
+
+def test_local_runner_runs_the_compiled_train_and_audit_commands(
+    dvc_stages: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled train pipeline runs each family's dvc.yaml commands with the params
+    sections as ``--set`` (a family subsection as one mapping); audit runs ``replica audit``."""
+    bin_dir, workspace, calls = tmp_path / "bin", tmp_path / "ws", tmp_path / "calls"
+    bin_dir.mkdir()
+    workspace.mkdir()
+    for tool in ("replica", "dvc"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("REPLICA_CALLS", str(calls))
+
+    _run_compiled("train", workspace, tmp_path / "root")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    by_argv = {stage.argv: name for name, stage in dvc_stages.items()}
+    order = []
+    for line in calls.read_text().splitlines():
+        argv = line.split("\t")
+        if argv[0] == "dvc":
+            assert argv[1:] == ["commit", "--force", "train@copy", "evaluate@copy"]
+            order.append("commit")
+            continue
+        if argv[1] == "workspace":
+            order.append(argv[2])
+            continue
+        for item in (a.removeprefix("--set=") for a in argv if a.startswith("--set=")):
+            key, value = item.split("=", 1)
+            section, field = key.split(".")
+            assert yaml.safe_load(value) == params[section][field], item
+        order.append(by_argv[tuple(a for a in argv if not a.startswith("--set="))])
+    assert order == [
+        "lock",
+        "train_copy",
+        "evaluate_copy",
+        "commit",
+        "register_copy",
+        "promote_copy",
+        "unlock",
+    ]
+
+    calls.unlink()
+    _run_compiled("audit", workspace, tmp_path / "root2")
+    ((tool, *args),) = [line.split("\t") for line in calls.read_text().splitlines()]
+    plain = [a for a in args if not a.startswith("--set=")]
+    assert [tool, *plain[:3]] == ["replica", "audit", "--model", MODEL]
+    assert {a.split("=")[1].split(".")[0] for a in args if a.startswith("--set=")} == {
+        "audit",
+        "predict",
+    }

@@ -36,12 +36,16 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Ml
     return MlflowClient(uri)
 
 
+# These tests gate on pcc alone; the baseline and test-size checks have their own test.
+PCC_GATE = ("--set", "promote.copy.gate_metric=pcc", "--set", "promote.copy.beat_baselines=[]")
+
+
 def promote(root: Path, params_file: Path, *extra: str) -> tuple[int, str, dict | None]:
     out = root / "promotion.json"
     out.unlink(missing_ok=True)
     reg = root / "registry" / "registration.json"
     args = ["--registration", str(reg), "--output", str(out), "--params", str(params_file)]
-    res = runner.invoke(app, ["promote", *args, *extra])
+    res = runner.invoke(app, ["promote", *args, *PCC_GATE, *extra])
     doc = json.loads(out.read_text()) if out.exists() else None
     return res.exit_code, res.output, doc
 
@@ -133,6 +137,27 @@ def test_required_checks_refuse_a_better_candidate(
     )
     assert code == 0 and doc and doc["code"] == "guard_failed"
     assert champion(store) == "1" and "previous" not in store.get_registered_model(NAME).aliases
+
+
+def test_a_candidate_must_beat_its_baselines_on_a_large_enough_test_split(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    gate = ["--set", "promote.copy.gate_metric=level_acc"]
+    gate += ["--set", "promote.copy.beat_baselines=[level_acc]"]
+    base = {"baseline.phash.level_acc": 0.4, "baseline.histhog.level_acc": 0.5, "n_test_sources": 3}
+    register(tmp_path / "v1", params_file, pcc=0.9, metrics={"level_acc": 0.45, **base})
+    code, out, doc = promote(tmp_path / "v1", params_file, *gate)
+    assert code == 0 and doc and doc["code"] == "baseline_not_beaten", out
+    assert "histhog=0.5000" in doc["reason"] and not store.get_registered_model(NAME).aliases
+    register(tmp_path / "v2", params_file, pcc=0.9, metrics={"level_acc": 0.6, **base})
+    small = ["--set", "promote.copy.min_test_sources=4"]
+    code, out, doc = promote(tmp_path / "v2", params_file, *gate, *small)
+    assert code == 0 and doc and doc["code"] == "test_split_too_small", out
+    code, out, doc = promote(
+        tmp_path / "v2", params_file, *gate, "--set", "promote.copy.min_test_pairs=8"
+    )
+    assert code == 0 and doc and doc["decision"] == "promoted", out
+    assert champion(store) == "2"
 
 
 def test_rollback_without_previous_is_an_error_and_changes_nothing(

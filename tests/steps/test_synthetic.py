@@ -171,7 +171,7 @@ def test_probe_trains_on_a_local_backbone_and_caches_its_embeddings(
          str(tmp_path / "model"), "--cache", str(cache), params=params_file, sets=sets)  # fmt: skip
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["kind"] == "probe" and config["backbone"] == str(backbone)
-    cached = list(cache.rglob("*.safetensors"))
+    cached = list(cache.rglob("*.npz"))
     assert len(cached) == sum(1 for r in FAKES.read(fakes).to_pylist() if r["split"] != "test")
 
 

@@ -9,6 +9,7 @@ from replica.contracts.inversions import INVERSIONS
 from replica.contracts.metrics import DETECTION_METRICS, DETECTIONS, METRICS, PREDICTIONS
 from replica.contracts.pairs import PAIRS
 from replica.contracts.rejects import REJECTS
+from replica.contracts.scores import AUDIT_MATCHES, SCORES
 from replica.contracts.stories import STORIES
 
 REGISTRY: dict[str, Contract] = {
@@ -28,6 +29,8 @@ REGISTRY: dict[str, Contract] = {
         DETECTIONS,
         REJECTS,
         STORIES,
+        SCORES,
+        AUDIT_MATCHES,
     )
 }
 
@@ -43,6 +46,7 @@ def by_ref(ref: str) -> Contract:
 __all__ = [
     "ARTICLES",
     "ARTICLES_DEDUP",
+    "AUDIT_MATCHES",
     "DETECTIONS",
     "DETECTION_METRICS",
     "DUPLICATES",
@@ -55,6 +59,7 @@ __all__ = [
     "PREDICTIONS",
     "REGISTRY",
     "REJECTS",
+    "SCORES",
     "STORIES",
     "Contract",
     "ContractError",

@@ -21,6 +21,7 @@ def _predictions_suite() -> list:
     return [
         e.ExpectColumnValuesToBeBetween(column="level", min_value=0, max_value=5),
         e.ExpectColumnValuesToBeBetween(column="predicted", min_value=0.0, max_value=1.0),
+        e.ExpectColumnValuesToBeBetween(column="predicted_level", min_value=0, max_value=5),
     ]
 
 
@@ -43,18 +44,21 @@ METRICS = Contract(
 
 PREDICTIONS = Contract(
     name="predictions",
-    version=1,
+    version=2,
     schema=pa.schema(
         [
             ("pair_id", pa.string()),
             ("split", pa.string()),
+            ("family", pa.string()),
             ("level", pa.int8()),
-            ("predicted", pa.float32()),
+            ("predicted", pa.float32()),  # expected level / 5
+            ("predicted_level", pa.int8()),  # the PDF's mode
+            ("pdf", pa.list_(pa.float32(), 6)),  # the level distribution
         ]
     ),
     keys=("pair_id",),
     expectations=_predictions_suite,
-    description="Predicted normalized level (0-1) per evaluated pair, beside its label.",
+    description="The model's level distribution per evaluated pair, beside its label.",
     text_keys=("pair_id",),
 )
 

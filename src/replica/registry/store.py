@@ -36,7 +36,11 @@ PROBE_TIMEOUT_S = 5.0
 MODEL_REQUIREMENTS = (
     "mlflow",
     "torch",
+    "transformers",
     "safetensors",
+    "opencv-python-headless",
+    "faiss-cpu",
+    "scipy",
     "numpy",
     "pandas",
     "pillow",
@@ -550,3 +554,22 @@ def _version_dict(mv: Any) -> dict[str, Any]:
         "run_id": mv.run_id,
         "tags": dict(mv.tags),
     }
+
+
+def download_model_dir(tracking: Tracking, model_uri: str, dst: Path) -> Path:
+    """The model directory a registered version carries (its ``model_dir`` artifact), fetched
+    from ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` into ``dst``."""
+    import mlflow
+
+    with _errors(tracking, f"fetching {model_uri!r}"):
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=str(dst), tracking_uri=tracking.uri
+            )
+        )
+    found = [
+        p.parent for p in local.rglob("config.json") if (p.parent / "model.safetensors").is_file()
+    ]
+    if not found:
+        raise RegistryError(f"{model_uri!r} holds no model directory (config.json + weights)")
+    return found[0]

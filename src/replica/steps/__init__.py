@@ -12,4 +12,6 @@ STEPS = (
     "evaluate",
     "register",
     "promote",
+    "predict",
+    "audit",
 )

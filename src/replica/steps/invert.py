@@ -9,7 +9,7 @@ Writes: the fakes dataset extended with its features, so ``train``/``evaluate --
         synthetic`` read one directory whatever the model: ``fakes.parquet``, ``blobs/`` and
         ``encoding.json`` (hard links of the input's), ``inversions.parquet`` (contract
         inversions), ``features/<sha[:2]>/<sha>.safetensors`` (float16 [9, S, S]: image, decoded
-        inverted noise, decoded reconstruction; hard links into the cache) and ``_meta.json``.
+        inverted noise, decoded reconstruction; written from the cache) and ``_meta.json``.
 Params: ``invert`` (model, image_size, steps, guidance_scale, caption_source, batch_size).
 Env:    ``REPLICA_CACHE`` (default for ``--cache``): the feature cache, keyed by image sha256 and
         model id (model, size, steps, guidance, caption source), so a rerun inverts only new
@@ -44,6 +44,7 @@ def main(
     cfg = load(params, set_)
 
     def body() -> StepSummary:
+        from safetensors.torch import save_file
         from tqdm import tqdm
 
         from replica.cache import FeatureCache
@@ -83,7 +84,8 @@ def main(
                 if tuple(feat.shape) != (9, size, size):
                     raise StepError(f"features of {row['image_id']} have shape {tuple(feat.shape)}")
                 uri = f"features/{row['sha256'][:2]}/{row['sha256']}.safetensors"
-                link_or_copy(store.path(row["sha256"]), out / uri)
+                (out / uri).parent.mkdir(parents=True, exist_ok=True)
+                save_file({"features": feat.contiguous()}, str(out / uri))
                 records.append(
                     {"image_id": row["image_id"], "image_sha256": row["sha256"], "uri": uri,
                      "sha256": _sha256(out / uri), "model_id": inverter.model_id,

@@ -1,20 +1,24 @@
 """Move the serving alias to the newly registered model version only if it passes the gate.
 
-Command: ``replica promote --registration data/registry/registration.json
---output data/registry/promotion.json`` (``--rollback``: give the alias back to ``previous``)
+Command: ``replica promote --family copy --registration data/registry/copy/registration.json
+--output data/registry/copy/promotion.json`` (``--rollback``: give the alias back to
+``previous``)
 
 Reads:  ``--registration`` (written by ``register``: model_name, version); from MLflow, the
         candidate's tags and run metrics and those of the version now holding ``promote.alias``.
 Checks: required checks first (``validate.passed`` tag is true; the bias ``guards`` hold; the
-        candidate's ``eval.test_split`` equals the holder's), then the gate metric with
+        candidate beats every baseline of its own evaluation on ``beat_baselines``; its test
+        split holds ``min_test_pairs`` pairs of ``min_test_sources`` source images; its
+        ``eval.test_split`` equals the holder's), then the gate metric with
         ``min_improvement`` and the tie rule (a tie keeps the holder).
 Writes: on promotion, alias ``promote.alias`` -> candidate and ``previous`` -> the old holder;
         always the decision as model-version tags (``promote.*``), one line appended to the
         decisions table (``--decisions``, JSON lines) and ``--output`` (JSON).
         ``--rollback`` swaps ``promote.alias`` and ``previous`` and records that the same way.
-Params: ``promote`` (alias, require_validation, require_same_split, and per family
-        (``--family``): gate_metric, higher_is_better, min_improvement, floor, guards);
-        ``register.<family>.model_name`` for ``--rollback`` without ``--registration``.
+Params: ``promote`` (alias, require_validation, require_same_split, and per family:
+        gate_metric, higher_is_better, min_improvement, floor, guards, beat_baselines,
+        min_test_pairs, min_test_sources); ``register.<family>.model_name`` for ``--rollback``
+        without ``--registration``.
 Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``).
 
 Concurrent promoters are serialized by a lock in the registry itself (see
@@ -35,7 +39,7 @@ from typing import Annotated, Any
 
 import typer
 
-from replica.config import Family
+from replica.config import Detector
 from replica.io import StepSummary, atomic_write_text, read_json
 from replica.registry.decisions import append_decision
 from replica.registry.gate import GateRule, decide, decision_tags, parse_guard, required_checks
@@ -53,7 +57,7 @@ def main(
     decisions: Annotated[
         Path, typer.Option(help="Decisions table (JSON lines) every decision is appended to.")
     ] = Path("reports/promote/decisions.jsonl"),
-    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family of the model.")] = Detector.copy,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
@@ -115,6 +119,9 @@ def main(
                         gate.guards,
                         p.require_validation,
                         p.require_same_split,
+                        gate.beat_baselines,
+                        gate.min_test_pairs,
+                        gate.min_test_sources,
                     )
                     decision = decide(
                         rule,

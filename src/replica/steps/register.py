@@ -1,13 +1,13 @@
 """Register a trained model in MLflow with its metrics and its lineage.
 
-Command: ``replica register --model data/model --metrics data/eval --lock dvc.lock
---output data/registry/registration.json``
+Command: ``replica register --family copy --model data/models/copy --metrics data/eval/copy
+--lock dvc.lock --output data/registry/copy/registration.json``
 
 Reads:  ``--model`` (model directory with ``config.json``), ``--metrics`` (``metrics.json`` or
         the directory holding it: flat metric name -> number; ``predictions.parquet`` beside it
         gives the plot and the test split's identity), ``--lock`` (``dvc.lock``: the content
-        hash of every input of the ``train`` stage and of every stage upstream of it; absent =
-        registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
+        hash of every input of the ``train@<family>`` stage and of every stage upstream of it;
+        absent = registering outside DVC, tagged ``dvc.lock.present=false`` with a warning),
         ``--reports`` (the GX reports ``validate`` wrote, ``*.json``; each of the family's
         ``register.<family>.required_reports`` must be there, or ``validate.passed`` is false),
         the
@@ -41,6 +41,7 @@ Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``, arti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -48,7 +49,7 @@ from typing import Annotated
 
 import typer
 
-from replica.config import Family, params_digest
+from replica.config import Detector, params_digest
 from replica.io import SIDECAR, StepSummary, atomic_write_text, git_state
 from replica.lineage import StageLock, read_dvc_lock
 from replica.lineage.graph import upstream
@@ -63,18 +64,14 @@ from replica.registry.tags import (
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 LOGGED = {  # the params sections that shaped each family's model, logged as run params
-    Family.copy: ("base", "pairs", "train", "copy", "evaluate", "register"),
-    Family.synthetic: ("base", "fakes", "invert", "train", "synthetic", "register"),
+    Detector.copy: ("base", "pairs", "train", "copy", "evaluate", "register"),
+    Detector.synthetic: ("base", "fakes", "invert", "train", "synthetic", "register"),
 }
 
 
-def stage_of(family: Family, stages: dict[str, StageLock] | None) -> str:
-    """The DVC stage that trained the family's model: ``train@<family>`` (the copy family's
-    plain ``train`` stage before the stages became per family)."""
-    stage = f"train@{family.value}"
-    if family is Family.copy and stages is not None and stage not in stages:
-        return "train"
-    return stage
+def stage_of(family: Detector) -> str:
+    """The DVC stage that trained a family's model: ``train@<family>``."""
+    return f"train@{family.value}"
 
 
 def main(
@@ -87,11 +84,12 @@ def main(
     reports: Annotated[
         Path, typer.Option(help="Directory of the GX reports (*.json) written by validate.")
     ] = Path("reports/validate"),
-    family: Annotated[Family, typer.Option(help="Detector family of the model.")] = Family.copy,
+    family: Annotated[Detector, typer.Option(help="Detector family of the model.")] = Detector.copy,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
     cfg = load(params, set_)
+    stage = stage_of(family)
     where = cfg.register.family(family)
     sections = LOGGED[family]
 
@@ -110,7 +108,6 @@ def main(
             stages = read_dvc_lock(lock) if Path(lock).is_file() else None
         except ValueError as exc:  # LockError is a ValueError
             raise StepError(str(exc)) from exc
-        stage = stage_of(family, stages)
         if stages is None or stage not in stages:
             why = "not found" if stages is None else f"has no {stage!r} stage"
             typer.echo(
@@ -137,12 +134,12 @@ def main(
             **{f"validation/{name}.json": _json(rep) for name, rep in gx.items()},
         }
         predictions = metrics_path.parent / "predictions.parquet"
-        if predictions.is_file() and family is Family.synthetic:
+        if predictions.is_file() and family is Detector.synthetic:
             tags["eval.test_split"], plots = _detections(predictions)
             files |= plots
         elif predictions.is_file():
             tags["eval.test_split"], files["plots/predicted_vs_label.png"] = _predictions(
-                predictions, model_config["levels"], where.model_name
+                predictions, where.model_name
             )
         else:
             tags["eval.test_split"] = "unknown"
@@ -204,25 +201,20 @@ def _ran_with(
     return ran
 
 
-def _check_model(directory: Path, family: Family) -> dict:
+def _check_model(directory: Path, family: Detector) -> dict:
     """The model's config, after loading the model exactly as the served pyfunc will: a
     directory that is not a loadable model is an error now, not a broken registered version."""
-    from dataclasses import asdict
-
-    from replica.models.pdf_embedding import PDFEmbedding
+    from replica.models.copy import CopyDetector
     from replica.models.synthetic import load_detector
 
     try:
-        loaded = (
-            load_detector(directory)
-            if family is Family.synthetic
-            else (PDFEmbedding.load(directory))
-        )
+        if family is Detector.synthetic:
+            return dataclasses.asdict(load_detector(directory).config)
+        return CopyDetector.load(directory).config.to_dict()
     except Exception as exc:  # missing files, bad config, weights that do not fit the config
         raise StepError(
             f"--model {str(directory)!r} is not a loadable {family.value} model dir: {exc}"
         ) from exc
-    return asdict(loaded.config)
 
 
 def _json(doc: object) -> bytes:
@@ -246,7 +238,7 @@ def _read_reports(directory: Path) -> dict[str, dict]:
     return out
 
 
-def _predictions(path: Path, levels: int, name: str) -> tuple[str, bytes]:
+def _predictions(path: Path, name: str, levels: int = 6) -> tuple[str, bytes]:
     """The test split's hash and the predicted-vs-label plot, from evaluate's predictions."""
     from replica.contracts import PREDICTIONS
     from replica.registry.plots import predicted_vs_label

@@ -303,19 +303,25 @@ class FakeInversionAdapter:
     def featurize(self, images: Sequence[np.ndarray], rows: np.ndarray, view: str) -> torch.Tensor:
         if view == "clean":
             return self.clean[rows]
-        if self._inverter_factory is None or self.cache_root is None:
+        if self._inverter_factory is None:
             raise ValueError(f"view {view!r} needs the Stable Diffusion model to invert images")
         if self._inverter is None:
             self._inverter = self._inverter_factory()
         inverter = self._inverter
         images = list(images)
+        captions = [self.captions[int(r)] for r in rows]
+        if self.cache_root is None:
+            size = inverter.settings.image_size
+            return inverter.features(
+                torch.stack([to_model_input(im, size) for im in images]), captions
+            )
         store = FeatureCache(self.cache_root, inverter.model_id)
         feats = cached_features(
             inverter,
             store,
             [pixels_sha(im) for im in images],
             lambda i: images[i],
-            [self.captions[int(r)] for r in rows],
+            captions,
             max(1, self.cfg.batch_size),
         )
         return torch.stack(feats)
@@ -449,7 +455,7 @@ def candidate_for(
     model_dir: Path,
     rows: Sequence[Mapping[str, Any]],
     root: Path,
-    cache_root: Path,
+    cache_root: Path | None,
 ) -> tuple[tuple[Any, Any], list[Any]]:
     """The trained detector in ``model_dir`` as (adapter, calibrated scorer), and the
     baselines evaluated beside it: the file-format baseline always, the artefact baseline
