@@ -26,10 +26,10 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 setup: $(VENV)/.installed ## Create .venv from requirements.lock (uv, CPU torch from the local wheel)
 
-demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; ends with a champion
+demo: setup ## Run the whole pipeline on the bundled corpus with `dvc repro`; ends with two champions
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
-	@cat data/registry/promotion.json
+	@cat data/registry/copy/promotion.json data/registry/synthetic/promotion.json
 
 lock: setup ## Regenerate dvc.lock for the current code and params (runs what changed); commit it
 	$(BIN)/dvc repro
@@ -53,11 +53,12 @@ lint: setup ## ruff (lint + format check) and mypy on src/
 compile: setup ## Compile the Kubeflow pipelines into pipelines/compiled/
 	$(BIN)/python -m pipelines.compile
 
-bench: setup ## Benchmarks: dedup vs datasketch/imagehash, extraction, replica generation
+bench: setup ## Benchmarks: dedup, extraction, generation, training loader and inference, inversion
 	$(BIN)/python benchmarks/dedup_text.py --quick
 	$(BIN)/python benchmarks/dedup_images.py
 	$(BIN)/python benchmarks/extract.py
 	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/train.py
 
 clean: ## Remove pipeline outputs (data/, reports/, mlruns/)
 	rm -rf data reports mlruns

@@ -101,34 +101,63 @@ def pairs(workspace: str, base: str, params: str, gallery: str):
 
 
 @component
-def train(workspace: str, base: str, params: str, family_params: str):
-    """Train the copy detector on the pairs (GPU): ``replica train``."""
-    argv = ["replica", "train", "--input", "data/pairs", "--output", "data/model"]
-    run_step(workspace, argv, {"base": base, "train": params, "copy": family_params})
+def fakes(workspace: str, base: str, params: str):
+    """Real and generated images re-encoded alike (format parity): ``replica fakes``."""
+    argv = ["replica", "fakes", "--real", "../shared/corpus/gallery"]
+    argv += ["--fake", "../shared/corpus/generated", "--output", "data/fakes"]
+    run_step(workspace, argv, {"base": base, "fakes": params})
 
 
 @component
-def evaluate(workspace: str, params: str):
-    """Score the model on the held-out pairs: ``replica evaluate``."""
-    argv = ["replica", "evaluate", "--model", "data/model", "--input", "data/pairs"]
-    run_step(workspace, [*argv, "--output", "data/eval"], {"evaluate": params})
+def invert(workspace: str, params: str):
+    """FakeInversion features of the fakes dataset (GPU): ``replica invert``."""
+    argv = ["replica", "invert", "--input", "data/fakes", "--output", "data/invert"]
+    run_step(workspace, [*argv, "--cache", "data/cache"], {"invert": params})
 
 
 @component
-def register(workspace: str, params: str, run_id: str):
+def train(workspace: str, family: str, data: str, base: str, params: str, family_params: str):
+    """Train a detector family on its data (GPU): ``replica train --family``."""
+    argv = ["replica", "train", "--family", family, "--input", data]
+    argv += ["--output", f"data/models/{family}", "--cache", "data/cache"]
+    run_step(workspace, argv, {"base": base, "train": params, family: family_params})
+
+
+@component
+def evaluate(workspace: str, family: str, data: str, params: str, family_params: str):
+    """Score the model and its baselines on the held-out data: ``replica evaluate --family``."""
+    argv = ["replica", "evaluate", "--family", family, "--model", f"data/models/{family}"]
+    argv += ["--input", data, "--output", f"data/eval/{family}", "--cache", "data/cache"]
+    run_step(workspace, argv, {"evaluate": params, family: family_params})
+
+
+@component
+def register(workspace: str, family: str, params: str, run_id: str):
     """Register the model in MLflow with its lineage from ``dvc.lock``: ``replica register``."""
-    argv = ["replica", "register", "--model", "data/model", "--metrics", "data/eval"]
-    argv += ["--lock", "dvc.lock", "--reports", "reports/validate"]
-    argv += ["--output", "data/registry/registration.json"]
+    argv = ["replica", "register", "--family", family, "--model", f"data/models/{family}"]
+    argv += ["--metrics", f"data/eval/{family}", "--lock", "dvc.lock"]
+    argv += ["--reports", "reports/validate"]
+    argv += ["--output", f"data/registry/{family}/registration.json"]
     run_step(workspace, argv, {"register": params}, run_id)
 
 
 @component
-def promote(workspace: str, params: str, run_id: str):
+def promote(workspace: str, family: str, params: str, run_id: str):
     """Move the serving alias to the new version only through the gate: ``replica promote``."""
-    argv = ["replica", "promote", "--registration", "data/registry/registration.json"]
-    argv += ["--output", "data/registry/promotion.json"]
+    argv = ["replica", "promote", "--family", family]
+    argv += ["--registration", f"data/registry/{family}/registration.json"]
+    argv += ["--output", f"data/registry/{family}/promotion.json"]
     run_step(workspace, argv, {"promote": params}, run_id)
+
+
+@component
+def audit(
+    workspace: str, model: str, images: str, gallery: str, generator: str, params: str, predict: str
+):
+    """A generator's images against a gallery: ``replica audit`` (ratio + HTML report)."""
+    argv = ["replica", "audit", "--model", model, "--images", images, "--gallery", gallery]
+    argv += ["--generator", generator, "--output", f"reports/audit/{generator}"]
+    run_step(workspace, [*argv, "--cache", "data/cache"], {"audit": params, "predict": predict})
 
 
 @component

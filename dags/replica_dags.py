@@ -1,14 +1,21 @@
-"""The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, and ``promote``.
+"""The replica DAGs for Airflow 3: ``dataset_refresh`` → (Asset) → ``retrain``, ``promote`` and
+``audit``.
 
-- ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate, and gallery →
-  validate → pairs → validate (pairs are built from the imported gallery), then ``commit``
-  (record the new outputs in ``dvc.lock`` and the DVC cache), ``push`` (upload them to the DVC
-  remote) and ``publish``, which emits the Asset ``replica_pairs`` only when the pairs dataset
-  is a version not announced before: a refresh that reproduced the same data (same DVC hash)
-  skips ``publish``, emits nothing and queues no ``retrain``.
-- ``retrain`` (scheduled on that Asset): train → evaluate → ``commit`` (so ``register`` finds the
-  model's lineage in ``dvc.lock``) → register → promote. Only the copy detector exists as a step.
+- ``dataset_refresh`` (daily): crawl → extract → validate → dedup → validate, gallery →
+  validate → pairs → validate (pairs are built from the imported gallery), and fakes → validate
+  → invert (GPU: FakeInversion features) → validate, then ``commit`` (record the new outputs in
+  ``dvc.lock`` and the DVC cache), ``push`` (upload them to the DVC remote) and ``publish``,
+  which emits the Asset ``replica_pairs`` only when the pairs dataset is a version not announced
+  before: a refresh that reproduced the same data (same DVC hash) skips ``publish``, emits
+  nothing and queues no ``retrain``.
+- ``retrain`` (scheduled on that Asset): per detector family (``FAMILIES``: the copy detector
+  and the synthetic-image detector), train → evaluate, then ``commit`` (so ``register`` finds
+  the model's lineage in ``dvc.lock``) → register → promote. Tasks are named like the
+  ``dvc.yaml`` foreach stages: ``train_copy`` is ``train@copy``.
 - ``promote`` (manual): the promotion gate on demand, or ``rollback`` to the previous champion.
+- ``audit`` (weekly, or manual with other params): a generator's images against a gallery with
+  the champion copy detector; the replication ratio and an HTML report (``replica audit``). It
+  writes no DVC output, so it runs outside the workspace lease.
 
 Every ``replica`` task runs its ``dvc.yaml`` command verbatim, in the project directory, through
 ``/bin/sh -c``. Where it runs is the deployment's choice, set by ``REPLICA_EXECUTION`` in the
@@ -24,7 +31,8 @@ would need the metadata DB at parse time):
   selector and its taint's toleration. Images and namespace are Variables read at run time.
 
 Failure policy: a step that fails for its data fails the same way twice, so only the steps that
-talk to the network retry (crawl, gallery, push, register, promote), with exponential backoff;
+talk to the network retry (crawl, gallery, push, register, promote, audit), with exponential
+backoff;
 every task has a time limit, every DAG a run limit, and every failure is logged on
 ``replica.alerts`` (the logger that alerting watches).
 
@@ -97,9 +105,15 @@ class Step(NamedTuple):
     secrets: tuple[str, ...] = ()
 
 
+FAMILIES = ("copy", "synthetic")  # detector families: train/evaluate/register/promote each
+_FOREACH = ("validate", "train", "evaluate", "register", "promote")  # dvc.yaml foreach stages
+
+
 def dvc_stage(task_id: str) -> str:
-    """The ``dvc.yaml`` stage a task runs: ``validate_extract`` is ``validate@extract``."""
-    return task_id.replace("validate_", "validate@", 1)
+    """The ``dvc.yaml`` stage a task runs: ``validate_extract`` is ``validate@extract``,
+    ``train_copy`` is ``train@copy``."""
+    step, sep, item = task_id.partition("_")
+    return f"{step}@{item}" if sep and step in _FOREACH else task_id
 
 
 def _validate(dataset: str, upstream: str) -> Step:
@@ -152,13 +166,29 @@ _REFRESH_STEPS: tuple[Step, ...] = (
         gpu=True,
     ),
     _validate("pairs", "pairs"),
+    Step(
+        "fakes",
+        "replica fakes --real ../shared/corpus/gallery --fake ../shared/corpus/generated "
+        "--output data/fakes",
+        (),
+        timedelta(hours=2),
+    ),
+    _validate("fakes", "fakes"),
+    Step(
+        "invert",
+        "replica invert --input data/fakes --output data/invert --cache data/cache",
+        ("validate_fakes", "tiny_sd"),
+        timedelta(hours=8),
+        gpu=True,
+    ),
+    _validate("invert", "invert"),
 )
 REFRESH: tuple[Step, ...] = (
     *_REFRESH_STEPS,
     Step(
         "commit",
         "dvc commit --force " + " ".join(dvc_stage(s.task_id) for s in _REFRESH_STEPS),
-        ("validate_dedup", "validate_pairs"),
+        ("validate_dedup", "validate_pairs", "validate_invert"),
         timedelta(minutes=30),
     ),
     Step(
@@ -177,44 +207,90 @@ UNLOCK = Step(
     "unlock", f"replica workspace unlock --owner '{RUN_OWNER}'", (), timedelta(minutes=10)
 )
 
-_REGISTER = (
-    "replica register --model data/model --metrics data/eval --lock dvc.lock "
-    "--reports reports/validate --output data/registry/registration.json"
-)
-_PROMOTE = (
-    "replica promote --registration data/registry/registration.json "
-    "--output data/registry/promotion.json"
-)
+_DATA = {"copy": "data/pairs", "synthetic": "data/invert"}  # each family's training data
+
+
+def _family_steps(family: str) -> tuple[tuple[Step, ...], tuple[Step, ...]]:
+    """A family's steps before ``commit`` (train, evaluate) and after it (register, promote)."""
+    model, ev, reg = f"data/models/{family}", f"data/eval/{family}", f"data/registry/{family}"
+    before = (
+        Step(
+            f"train_{family}",
+            f"replica train --family {family} --input {_DATA[family]} --output {model} "
+            "--cache data/cache",
+            (),
+            timedelta(hours=8),
+            gpu=True,
+        ),
+        Step(
+            f"evaluate_{family}",
+            f"replica evaluate --family {family} --model {model} --input {_DATA[family]} "
+            f"--output {ev} --cache data/cache",
+            (f"train_{family}",),
+            timedelta(hours=2),
+        ),
+    )
+    after = (
+        Step(
+            f"register_{family}",
+            f"replica register --family {family} --model {model} --metrics {ev} "
+            f"--lock dvc.lock --reports reports/validate --output {reg}/registration.json",
+            ("commit",),
+            timedelta(minutes=30),
+            2,
+            secrets=(MLFLOW_SECRET,),
+        ),
+        Step(
+            f"promote_{family}",
+            f"replica promote --family {family} --registration {reg}/registration.json "
+            f"--output {reg}/promotion.json",
+            (f"register_{family}",),
+            timedelta(minutes=15),
+            1,
+            secrets=(MLFLOW_SECRET,),
+        ),
+    )
+    return before, after
+
+
+_BEFORE = tuple(s for f in FAMILIES for s in _family_steps(f)[0])
 RETRAIN: tuple[Step, ...] = (
+    *_BEFORE,
     Step(
-        "train",
-        "replica train --input data/pairs --output data/model",
-        (),
-        timedelta(hours=8),
-        gpu=True,
+        "commit",
+        "dvc commit --force " + " ".join(dvc_stage(s.task_id) for s in _BEFORE),
+        tuple(s.task_id for s in _BEFORE if s.task_id.startswith("evaluate_")),
+        timedelta(minutes=30),
     ),
-    Step(
-        "evaluate",
-        "replica evaluate --model data/model --input data/pairs --output data/eval",
-        ("train",),
-        timedelta(hours=1),
-    ),
-    Step("commit", "dvc commit --force train evaluate", ("evaluate",), timedelta(minutes=30)),
-    Step("register", _REGISTER, ("commit",), timedelta(minutes=30), 2, secrets=(MLFLOW_SECRET,)),
-    Step("promote", _PROMOTE, ("register",), timedelta(minutes=15), 1, secrets=(MLFLOW_SECRET,)),
+    *(s for f in FAMILIES for s in _family_steps(f)[1]),
 )
 
 PROMOTE: tuple[Step, ...] = (
     Step(
         "promote",
-        "replica promote {{ '--rollback' if params.rollback else '--registration ' "
-        "~ params.registration }} --output data/registry/promotion.json",
+        "replica promote --family {{ params.family }} {{ '--rollback' if params.rollback else "
+        "'--registration ' ~ params.registration }} "
+        "--output data/registry/{{ params.family }}/promotion.json",
         (),
         timedelta(minutes=15),
         1,
         secrets=(MLFLOW_SECRET,),
     ),
 )
+
+AUDIT: tuple[Step, ...] = (
+    Step(
+        "audit",
+        "replica audit --model {{ params.model }} --images {{ params.images }} "
+        "--gallery {{ params.gallery }} --generator {{ params.generator }} "
+        "--output reports/audit/{{ params.generator }} --cache data/cache",
+        (),
+        timedelta(hours=4),
+        1,
+        secrets=(MLFLOW_SECRET,),
+    ),
+)
+_SAFE = r"^[A-Za-z0-9_./@:-]+$"  # paths and models:/ URIs; no spaces or shell characters
 
 
 def notify_failure(context: Any) -> None:
@@ -366,7 +442,7 @@ with DAG(
 
 with DAG(
     dag_id="retrain",
-    description="train → evaluate → register → promote, on every new pairs dataset",
+    description="per detector family: train → evaluate → register → promote, on new data",
     doc_md=__doc__,
     schedule=[PAIRS],
     dagrun_timeout=timedelta(hours=12),
@@ -383,8 +459,9 @@ with DAG(
     dagrun_timeout=timedelta(minutes=30),
     params={
         **_PROJECT_PARAMS,
+        "family": Param("copy", enum=list(FAMILIES), description="Detector family."),
         "registration": Param(
-            "data/registry/registration.json",
+            "data/registry/copy/registration.json",
             type="string",
             pattern=r"^[A-Za-z0-9_./-]+$",
             description="registration.json (model name and version) to promote.",
@@ -396,3 +473,40 @@ with DAG(
     **_COMMON,
 ) as promote:
     _build(PROMOTE, {}, lease=False)  # a rollback must not wait for a training run
+
+with DAG(
+    dag_id="audit",
+    description="A generator's images against the gallery: replication ratio and HTML report",
+    doc_md=__doc__,
+    schedule="0 4 * * 1",
+    dagrun_timeout=timedelta(hours=6),
+    params={
+        **_PROJECT_PARAMS,
+        "model": Param(
+            "models:/replica-copy-detector@champion",
+            type="string",
+            pattern=_SAFE,
+            description="Copy detector: a model directory or models:/name@alias.",
+        ),
+        "images": Param(
+            "data/audit/images",
+            type="string",
+            pattern=_SAFE,
+            description="The generator's images: a folder or a table with a path column.",
+        ),
+        "gallery": Param(
+            "data/gallery",
+            type="string",
+            pattern=_SAFE,
+            description="Gallery images: a folder or a table with a path column.",
+        ),
+        "generator": Param(
+            "generator",
+            type="string",
+            pattern=r"^[A-Za-z0-9_.-]+$",
+            description="Name of the audited generator (the report folder).",
+        ),
+    },
+    **_COMMON,
+) as audit:
+    _build(AUDIT, {}, lease=False)  # writes no DVC output; a long audit must not block retrain

@@ -17,12 +17,13 @@ from typing import Any
 import yaml
 from kfp import compiler
 
+from pipelines.audit import audit
 from pipelines.refresh import refresh
 from pipelines.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPILED = Path(__file__).resolve().parent / "compiled"
-PIPELINES: dict[str, Any] = {"refresh": refresh, "train": train}
+PIPELINES: dict[str, Any] = {"refresh": refresh, "train": train, "audit": audit}
 
 
 def sections(pipeline: Any, params: dict[str, Any]) -> list[str]:

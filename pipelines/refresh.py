@@ -1,12 +1,12 @@
-"""The ``refresh`` pipeline: crawl → extract → dedup and gallery → pairs, each output validated,
-then DVC.
+"""The ``refresh`` pipeline: crawl → extract → dedup, gallery → pairs, and fakes → invert,
+each output validated, then DVC.
 
 The same tasks, commands and order as the Airflow DAG ``dataset_refresh``: ``commit`` records the
 new outputs in ``dvc.lock``, ``push`` uploads them, all inside the workspace lease (``lock`` and
-``unlock``). Every task runs in the workspace PVC (a DVC
-checkout of the project, ReadWriteMany: the GPU step may land on another node); ``pairs`` runs on
-the GPU pool in the GPU image. The parameters named like ``params.yaml`` sections are those
-sections as JSON, defaulted from it when compiled (``python -m pipelines.compile``).
+``unlock``). Every task runs in the workspace PVC (a DVC checkout of the project, ReadWriteMany:
+a GPU step may land on another node); ``pairs`` and ``invert`` run on the GPU pool in the GPU
+image. The parameters named like ``params.yaml`` sections are those sections as JSON, defaulted
+from it when compiled (``python -m pipelines.compile``).
 """
 
 from kfp import dsl
@@ -14,10 +14,11 @@ from kfp import dsl
 from components import steps
 from pipelines.cluster import AWS_ENV, AWS_SECRET, PVC_NAME, WORKSPACE, configure, hold_workspace
 
-VALIDATED = ("extract", "dedup", "gallery", "pairs")
+VALIDATED = ("extract", "dedup", "gallery", "pairs", "fakes", "invert")
 COMMIT_STAGES = ["crawl", "extract", "validate@extract", "dedup", "validate@dedup"]
 COMMIT_STAGES += ["gallery", "validate@gallery", "tiny_sd", "pairs", "validate@pairs"]
-PUSH_STAGES = ["crawl", "extract", "dedup", "gallery", "tiny_sd", "pairs"]
+COMMIT_STAGES += ["fakes", "validate@fakes", "invert", "validate@invert"]
+PUSH_STAGES = ["crawl", "extract", "dedup", "gallery", "tiny_sd", "pairs", "fakes", "invert"]
 
 
 @dsl.pipeline(
@@ -32,6 +33,8 @@ def refresh(
     dedup: str,
     gallery: str,
     pairs: str,
+    fakes: str,
+    invert: str,
     workspace: str = WORKSPACE,
     pvc_name: str = PVC_NAME,
     gpu_image: str = steps.GPU_IMAGE,
@@ -88,12 +91,34 @@ def refresh(
         timeout_s=1800,
         **pvc,
     ).after(t_pairs)
+    t_fakes = configure(steps.fakes(base=base, params=fakes, **ws), "fakes", timeout_s=7200, **pvc)
+    t_val_fakes = configure(
+        steps.validate(dataset="fakes", params=validate, **ws),
+        "validate_fakes",
+        timeout_s=1800,
+        **pvc,
+    ).after(t_fakes)
+    t_invert = configure(
+        steps.invert(params=invert, **ws),
+        "invert",
+        timeout_s=8 * 3600,
+        gpu=True,
+        image=gpu_image,
+        **pvc,
+    ).after(t_val_fakes, t_tiny_sd)
+    t_val_invert = configure(
+        steps.validate(dataset="invert", params=validate, **ws),
+        "validate_invert",
+        timeout_s=1800,
+        **pvc,
+    ).after(t_invert)
     t_commit = configure(
         steps.commit(stages=COMMIT_STAGES, **ws), "commit", timeout_s=1800, **pvc
-    ).after(t_val_pairs, t_val_dedup)
+    ).after(t_val_pairs, t_val_dedup, t_val_invert)
     t_push = configure(
         steps.push(stages=PUSH_STAGES, **ws), "push", timeout_s=3600, retries=2, secrets=aws, **pvc
     ).after(t_commit)
     steps_run = [t_crawl, t_extract, t_val_extract, t_dedup, t_val_dedup, t_gallery]
-    steps_run += [t_val_gallery, t_tiny_sd, t_pairs]
-    hold_workspace([*steps_run, t_val_pairs, t_commit, t_push], **ws, **pvc)
+    steps_run += [t_val_gallery, t_tiny_sd, t_pairs, t_val_pairs]
+    steps_run += [t_fakes, t_val_fakes, t_invert, t_val_invert]
+    hold_workspace([*steps_run, t_commit, t_push], **ws, **pvc)

@@ -1,9 +1,10 @@
-"""The ``train`` pipeline: train → evaluate → commit → register → promote.
+"""The ``train`` pipeline: per detector family train → evaluate, commit, register → promote.
 
-The same tasks, commands and order as the Airflow DAG ``retrain``: ``commit`` records the model
-and its evaluation in ``dvc.lock`` so ``register`` tags the version with their hashes (and the
+The same tasks, commands and order as the Airflow DAG ``retrain`` (tasks named like the DVC
+foreach stages: ``train_copy`` is ``train@copy``): ``commit`` records the models and their
+evaluations in ``dvc.lock`` so ``register`` tags each version with their hashes (and the
 pipeline job's id, as ``KFP_RUN_ID``); all inside the workspace lease (``lock``, ``unlock``).
-``train`` runs on the GPU pool in the GPU image; ``register`` and ``promote`` read
+``train_*`` runs on the GPU pool in the GPU image; ``register_*`` and ``promote_*`` read
 ``MLFLOW_TRACKING_URI`` from the ``replica-mlflow`` Secret. The parameters named like
 ``params.yaml`` sections are those sections as JSON, defaulted from it when compiled
 (``python -m pipelines.compile``).
@@ -21,15 +22,18 @@ from pipelines.cluster import (
     hold_workspace,
 )
 
+FAMILIES = {"copy": "data/pairs", "synthetic": "data/invert"}  # family -> its training data
+
 
 @dsl.pipeline(
-    name="train",
-    description="train → evaluate → register → promote on the workspace's pairs dataset.",
+    name="retrain",  # like the Airflow DAG; "train" would collide with its first component
+    description="per detector family: train → evaluate → register → promote.",
 )
 def train(
     base: str,
     train: str,
     copy: str,
+    synthetic: str,
     evaluate: str,
     register: str,
     promote: str,
@@ -41,33 +45,54 @@ def train(
     ws = {"workspace": workspace}
     pvc = {"pvc_name": pvc_name}
     mlflow = ((MLFLOW_SECRET, MLFLOW_ENV),)
-    t_train = configure(
-        steps.train(base=base, params=train, family_params=copy, **ws),
-        "train",
-        timeout_s=8 * 3600,
-        gpu=True,
-        image=gpu_image,
-        **pvc,
+    sections = {"copy": copy, "synthetic": synthetic}
+    trained, evaluated = [], []
+    for family, data in FAMILIES.items():
+        t_train = configure(
+            steps.train(
+                family=family, data=data, base=base, params=train,
+                family_params=sections[family], **ws,
+            ),
+            f"train_{family}",
+            timeout_s=8 * 3600,
+            gpu=True,
+            image=gpu_image,
+            **pvc,
+        )  # fmt: skip
+        trained.append(t_train)
+        evaluated.append(
+            configure(
+                steps.evaluate(
+                    family=family, data=data, params=evaluate,
+                    family_params=sections[family], **ws,
+                ),
+                f"evaluate_{family}",
+                timeout_s=2 * 3600,
+                **pvc,
+            ).after(t_train)
+        )  # fmt: skip
+    stages = [f"{step}@{family}" for family in FAMILIES for step in ("train", "evaluate")]
+    t_commit = configure(steps.commit(stages=stages, **ws), "commit", timeout_s=1800, **pvc).after(
+        *evaluated
     )
-    t_evaluate = configure(steps.evaluate(params=evaluate, **ws), "evaluate", timeout_s=3600, **pvc)
-    t_evaluate.after(t_train)
-    t_commit = configure(
-        steps.commit(stages=["train", "evaluate"], **ws), "commit", timeout_s=1800, **pvc
-    ).after(t_evaluate)
-    t_register = configure(
-        steps.register(params=register, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **ws),
-        "register",
-        timeout_s=1800,
-        retries=2,
-        secrets=mlflow,
-        **pvc,
-    ).after(t_commit)
-    t_promote = configure(
-        steps.promote(params=promote, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER, **ws),
-        "promote",
-        timeout_s=900,
-        retries=1,
-        secrets=mlflow,
-        **pvc,
-    ).after(t_register)
-    hold_workspace([t_train, t_evaluate, t_commit, t_register, t_promote], **ws, **pvc)
+    run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+    held = [*trained, *evaluated, t_commit]
+    for family in FAMILIES:
+        t_register = configure(
+            steps.register(family=family, params=register, run_id=run_id, **ws),
+            f"register_{family}",
+            timeout_s=1800,
+            retries=2,
+            secrets=mlflow,
+            **pvc,
+        ).after(t_commit)
+        t_promote = configure(
+            steps.promote(family=family, params=promote, run_id=run_id, **ws),
+            f"promote_{family}",
+            timeout_s=900,
+            retries=1,
+            secrets=mlflow,
+            **pvc,
+        ).after(t_register)
+        held += [t_register, t_promote]
+    hold_workspace(held, **ws, **pvc)

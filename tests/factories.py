@@ -86,3 +86,33 @@ def extract_dir(root: Path, n_images: int = 4, corrupt: bool = False) -> Path:
     ARTICLES.write(arts, root)
     IMAGES.write(rows, root)
     return root
+
+
+def textured(seed: int, size: tuple[int, int] = (160, 120)) -> Image.Image:
+    """A deterministic picture with many corners (shapes, lines, text-like strokes), so local
+    features find keypoints as they do on photographs; distinct per seed."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    img = Image.fromarray(base).resize(size, Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(40):
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+        x1, y1 = x0 + int(rng.integers(4, w // 3)), y0 + int(rng.integers(4, h // 3))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        kind = int(rng.integers(0, 3))
+        if kind == 0:
+            draw.rectangle((x0, y0, x1, y1), fill=colour)
+        elif kind == 1:
+            draw.ellipse((x0, y0, x1, y1), outline=colour, width=2)
+        else:
+            draw.line((x0, y0, x1, y1), fill=colour, width=int(rng.integers(1, 4)))
+    return img
+
+
+def jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()

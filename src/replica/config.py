@@ -16,7 +16,7 @@ import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -215,6 +215,7 @@ class Detector(enum.StrEnum):
     """The detector families ``train``/``evaluate``/``register``/``promote`` take (``--family``)."""
 
     copy = "copy"
+    synthetic = "synthetic"
 
 
 class TrainDevice(enum.StrEnum):
@@ -227,6 +228,91 @@ class TrainPrecision(enum.StrEnum):
     auto = "auto"  # bf16 autocast on GPU, fp32 on CPU
     fp32 = "fp32"
     bf16 = "bf16"
+
+
+class ImageFormat(enum.StrEnum):
+    """Encoders the ``fakes`` step writes every image with (one for the whole dataset)."""
+
+    jpeg = "jpeg"
+    png = "png"
+    webp = "webp"
+
+
+class SizePolicy(enum.StrEnum):
+    """How ``fakes`` brings every image to ``image_size`` square before encoding it.
+
+    ``resize``: scale the short side to ``image_size`` (Lanczos), then centre-crop; ``crop``:
+    centre-crop at native resolution, rejecting images smaller than ``image_size``.
+    """
+
+    resize = "resize"
+    crop = "crop"
+
+
+class MatchBy(enum.StrEnum):
+    """How the matched-real protocol finds each fake's real counterpart."""
+
+    auto = "auto"  # caption when the fake and every candidate real have text, else embedding
+    caption = "caption"
+    embedding = "embedding"
+
+
+@dataclass(frozen=True)
+class FakesConfig:
+    parity: bool = True
+    format: ImageFormat = ImageFormat.jpeg
+    quality: int = 90
+    image_size: int = 256
+    size_policy: SizePolicy = SizePolicy.resize
+    test_generators: tuple[str, ...] = ()
+    test_fraction: float = 0.3
+    val_fraction: float = 0.15
+    match_by: MatchBy = MatchBy.auto
+    max_image_pixels: int = 40_000_000
+
+
+class CaptionSource(enum.StrEnum):
+    """The text the U-Net is conditioned on while inverting an image."""
+
+    dataset = "dataset"  # the row's caption or prompt (empty when it has none)
+    empty = "empty"
+
+
+@dataclass(frozen=True)
+class InvertConfig:
+    model: str = ""
+    image_size: int = 256
+    steps: int = 50
+    guidance_scale: float = 1.0
+    caption_source: CaptionSource = CaptionSource.dataset
+    batch_size: int = 8
+
+
+class SyntheticModel(enum.StrEnum):
+    """The synthetic-image detector ``train --family synthetic`` builds."""
+
+    artefact = "artefact"  # NPR residual + spectrum features, logistic regression (CPU)
+    probe = "probe"  # UnivFD: frozen backbone embedding + logistic regression
+    fakeinversion = "fakeinversion"  # 9-channel ResNet on FakeInversion features (GPU)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    model: SyntheticModel = SyntheticModel.artefact
+    backbone: str = ""
+    c: float = 0.1
+    depths: tuple[int, ...] = (3, 4, 6, 3)
+    hidden_sizes: tuple[int, ...] = (256, 512, 1024, 2048)
+    embedding_size: int = 64
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    warmup_steps: int = 0
+    logo: bool = True
+    consistency_views: int = 0
+    robustness: tuple[str, ...] = ("jpeg75", "jpeg50", "resize0.5")
+    ece_bins: int = 15
 
 
 @dataclass(frozen=True)
@@ -255,47 +341,133 @@ class TrainConfig:
             )
 
 
+class TargetPDF(enum.StrEnum):
+    """Shape of the target distribution around the labelled level (PDF-Embedding's loss)."""
+
+    gaussian = "gaussian"  # exp(-d^2 / 2w^2)
+    exponential = "exponential"  # exp(-|d| / w)
+    linear = "linear"  # max(0, 1 - |d| / w)
+
+
+class VerifyMethod(enum.StrEnum):
+    orb = "orb"  # fast binary descriptors (Hamming)
+    sift = "sift"  # slower, more robust float descriptors (L2)
+
+
 @dataclass(frozen=True)
 class CopyConfig:
-    """The copy detector's model and optimisation hyperparameters (``train --family copy``)."""
+    """The copy detector (``train --family copy``): model, optimisation, verification, fusion."""
 
-    image_size: int = 32
-    patch_size: int = 8
-    dim: int = 64
-    depth: int = 2
-    heads: int = 4
-    levels: int = 6
-    pdf_sigma: float = 0.6
-    temperature: float = 0.1
-    steps: int = 300
+    # PDF-Embedding: a named backbone config (random init), a local dir or a hub id (pretrained)
+    backbone: str = "vit-cpu-96"
+    embed_dim: int = 128
+    temperature: float = 0.05
+    pdf: TargetPDF = TargetPDF.gaussian
+    pdf_width: float = 0.6
+    # optimisation (the loop's Schedule)
+    steps: int = 600
     batch_size: int = 32
     lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05
+    # options from the seed papers
+    augment: bool = True  # swap, joint flip and colour jitter of each training pair
+    mentor: bool = False  # MentorNet-style down-weighting of pairs the model keeps contradicting
+    mentor_percentile: float = 0.8  # pairs whose loss average is above this quantile lose weight
+    mentor_ema: float = 0.9
+    mentor_start: int = 100  # steps before weighting starts
+    stability: float = 0.0  # weight of the stability term (0 = off)
+    stability_noise: float = 0.04  # std of the pixel noise of the distorted copy
+    # local-feature verification
+    verify_method: VerifyMethod = VerifyMethod.orb
+    verify_max_side: int = 320
+    verify_features: int = 500
+    verify_ratio: float = 0.8
+    # fusion head, fitted on the validation split
+    fusion_groups: tuple[str, ...] = ("embedding", "verify", "global")
+    fusion_hidden: int = 16
+    fusion_members: int = 5  # an ensemble of small MLPs, averaged
+    fusion_clamp: float = 4.0  # standardised features are clamped to +- this
+    fusion_steps: int = 1000
+    fusion_lr: float = 0.01
+    fusion_weight_decay: float = 0.1
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    batch_size: int = 64
+    batch_size: int = 32  # images per network batch
+    shortlist: int = 20  # retrieval: candidates per search (embedding, local votes) re-ranked
+    ablations: bool = False  # also refit the fusion head on each subset of feature groups
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    batch_size: int = 32  # images per network batch
+    chunk: int = 256  # pairs (or queries) scored per round; bounds memory
+    shortlist: int = 20  # gallery mode: candidates per search re-ranked by the detector
+    top_k: int = 5  # gallery mode: matches kept per query
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    shortlist: int = 20  # candidates per search re-ranked by the detector
+    top_k: int = 3  # matches kept per generated image
+    report_matches: int = 50  # strongest matches shown side by side in the HTML report
+    thumb_side: int = 160  # pixels of the report's thumbnails
+
+
+@dataclass(frozen=True)
+class RegisterFamily:
+    """Where a family's models are registered, and the GX reports its data must have passed."""
+
+    model_name: str
+    required_reports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class RegisterConfig:
-    model_name: str = "replica-copy-detector"
     experiment: str = "replica"
-    required_reports: tuple[str, ...] = ("extract", "dedup", "pairs")
+    copy: RegisterFamily = field(
+        default_factory=lambda: RegisterFamily(
+            "replica-copy-detector", ("extract", "dedup", "pairs")
+        )
+    )
+    synthetic: RegisterFamily = field(
+        default_factory=lambda: RegisterFamily("replica-synthetic-detector", ("fakes", "invert"))
+    )
+
+    def family(self, family: Detector) -> RegisterFamily:
+        return getattr(self, family.value)
+
+
+@dataclass(frozen=True)
+class PromoteFamily:
+    """A family's promotion gate: the metric that ranks versions and the checks before it."""
+
+    gate_metric: str = "level_acc"
+    higher_is_better: bool = True
+    min_improvement: float = 0.0
+    floor: float = 0.0
+    guards: tuple[str, ...] = ()  # bias guards on the candidate's metrics, e.g. "rmse<=40"
+    # the candidate must beat every baseline of its own evaluation on each of these metrics
+    beat_baselines: tuple[str, ...] = ()
+    min_test_pairs: int = 0  # the candidate's test split must hold at least this many pairs
+    min_test_sources: int = 0  # ... and this many distinct source images
 
 
 @dataclass(frozen=True)
 class PromoteConfig:
     alias: str = "champion"
-    gate_metric: str = "pcc"
-    higher_is_better: bool = True
-    min_improvement: float = 0.0
-    floor: float = 0.0
     require_validation: bool = True
     require_same_split: bool = True
-    guards: tuple[str, ...] = ()
+    copy: PromoteFamily = field(default_factory=PromoteFamily)
+    synthetic: PromoteFamily = field(
+        default_factory=lambda: PromoteFamily(gate_metric="ap", guards=("ece<=0.25",))
+    )
+
+    def family(self, family: Detector) -> PromoteFamily:
+        return getattr(self, family.value)
 
 
 @dataclass(frozen=True)
@@ -307,9 +479,14 @@ class Params:
     validate: ValidateConfig = field(default_factory=ValidateConfig)
     gallery: GalleryConfig = field(default_factory=GalleryConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
+    fakes: FakesConfig = field(default_factory=FakesConfig)
+    invert: InvertConfig = field(default_factory=InvertConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     copy: CopyConfig = field(default_factory=CopyConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
     promote: PromoteConfig = field(default_factory=PromoteConfig)
 
@@ -367,15 +544,17 @@ def load_params(
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
+    """``section.key=value``, or ``section.sub.key=value`` for a subsection (e.g. a family's)."""
     key, sep, value = item.partition("=")
     parts = key.strip().split(".")
-    if not sep or len(parts) != 2 or not all(parts):
+    if not sep or len(parts) not in (2, 3) or not all(parts):
         raise ConfigError(f"override {item!r} must look like section.key=value")
-    section, name = parts
-    raw.setdefault(section, {})
-    if raw[section] is None:
-        raw[section] = {}
-    raw[section][name] = yaml.safe_load(value) if value.strip() else ""
+    node = raw
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            node[part] = {}
+        node = node[part]
+    node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -385,11 +564,21 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in {where!r}; known: {sorted(fields)}")
     kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
-    return cls(**kwargs)
+    for name in fields:  # an empty subsection keeps its defaults
+        if name in kwargs and dataclasses.is_dataclass(hints[name]) and not data[name]:
+            kwargs.pop(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a subsection without default missing a required key
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):  # a subsection, e.g. a family's values
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return _build(cast(type, tp), value, where)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)

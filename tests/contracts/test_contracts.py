@@ -77,7 +77,17 @@ GOOD_AND_BAD = [
     (METRICS, [{"metric": "pcc", "split": "test", "value": 40.0, "n": 10}], {"n": 0}),
     (
         PREDICTIONS,
-        [{"pair_id": "p", "split": "test", "level": 3, "predicted": 0.5}],
+        [
+            {
+                "pair_id": "p",
+                "split": "test",
+                "family": "crop",
+                "level": 3,
+                "predicted": 0.5,
+                "predicted_level": 3,
+                "pdf": [0.0, 0.1, 0.2, 0.4, 0.2, 0.1],
+            }
+        ],
         {"predicted": 1.5},
     ),
     (

@@ -23,8 +23,9 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 GIT = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
-STEPS = ["crawl", "extract", "validate", "dedup", "gallery", "pairs", "train", "evaluate"]
-STEPS += ["register"]
+STEPS = ["crawl", "extract", "validate", "dedup", "gallery", "pairs", "fakes", "invert", "train"]
+STEPS += ["evaluate", "register", "promote"]
+FAMILIES = ("copy", "synthetic")
 
 
 def _sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -71,7 +72,7 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
 
     work, env, _ = demo
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlruns/mlflow.db")
-    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["copy"]["model_name"]
     champion = client.get_model_version_by_alias(name, "champion")
     head = _sh(["git", "rev-parse", "HEAD"], work, env).stdout.strip()
     assert champion.tags["git.commit"] == head
@@ -79,20 +80,44 @@ def test_demo_ends_with_a_champion_tagged_with_its_lineage(demo: tuple[Path, dic
     assert _sh(["git", "status", "--porcelain"], work, env).stdout.split() == ["M", "dvc.lock"]
     assert champion.tags["git.dirty"] == "false"
     lock = yaml.safe_load((work / "dvc.lock").read_text())
-    pairs_dep = next(d for d in lock["stages"]["train"]["deps"] if d["path"] == "data/pairs")
+    pairs_dep = next(d for d in lock["stages"]["train@copy"]["deps"] if d["path"] == "data/pairs")
     assert champion.tags["dvc.data/pairs"] == pairs_dep["md5"]
+
+
+def test_demo_ends_with_both_detectors_each_a_champion_through_its_gate(
+    demo: tuple[Path, dict, str],
+) -> None:
+    from mlflow import MlflowClient
+
+    work, _, _ = demo
+    client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlruns/mlflow.db")
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    for family in FAMILIES:
+        decision = json.loads((work / "data/registry" / family / "promotion.json").read_text())
+        assert decision["promoted"] and decision["alias"] == "champion", decision
+        name = params["register"][family]["model_name"]
+        assert decision["model_name"] == name
+        champion = client.get_model_version_by_alias(name, "champion")
+        assert champion.tags["family"] == family
+        assert champion.tags["promote.decision"] == "promoted"
+    synthetic = client.get_model_version_by_alias("replica-synthetic-detector", "champion")
+    lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    invert = next(o for o in lock["invert"]["outs"] if o["path"] == "data/invert")
+    assert synthetic.tags["dvc.data/invert"] == invert["md5"]
+    metrics = json.loads((work / "data/eval/synthetic/metrics.json").read_text())
+    assert metrics["baseline.format.auroc"] == 0.5, "format parity: the file tells nothing"
 
 
 def test_lineage_names_the_lock_hashes_and_the_gallery(demo: tuple[Path, dict, str]) -> None:
     work, env, _ = demo
-    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["model_name"]
+    name = yaml.safe_load((work / "params.yaml").read_text())["register"]["copy"]["model_name"]
     res = _sh([str(BIN / "replica"), "lineage", "model", f"{name}@champion", "--json"], work, env)
     assert res.returncode == 0, res.stderr[-3000:]
     doc = json.loads(res.stdout)
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
     outs = {o["path"]: o["md5"] for st in lock.values() for o in st.get("outs", [])}
     datasets = {d["path"]: d for d in doc["datasets"]}
-    assert {"data/gallery", "data/tiny-sd", "data/pairs", "data/model"} <= set(datasets)
+    assert {"data/gallery", "data/tiny-sd", "data/pairs", "data/models/copy"} <= set(datasets)
     assert all(d["hash"] == outs[p] for p, d in datasets.items())
     pairs_meta = json.loads((work / "data" / "pairs" / "_meta.json").read_text())
     assert datasets["data/pairs"]["rows"] == pairs_meta["rows_out"] > 0
@@ -100,7 +125,7 @@ def test_lineage_names_the_lock_hashes_and_the_gallery(demo: tuple[Path, dict, s
     gallery = next(d for d in lock["gallery"]["deps"] if d["path"] == folder)
     assert {"path": folder, "hash": gallery["md5"]} in doc["inputs"]
     names = [s["name"] for s in doc["stages"]]
-    assert names[0] == "gallery" and names[-1] == "train" and "pairs" in names
+    assert names[0] == "gallery" and names[-1] == "train@copy" and "pairs" in names
     assert doc["sources"] == []  # the pairs come from the gallery, not from the crawl
 
     pairs_hash = outs["data/pairs"]

@@ -33,7 +33,7 @@ def server(mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def named(name: str) -> tuple[str, str]:
-    return ("--set", f"register.model_name={name}")
+    return ("--set", f"register.copy.model_name={name}")
 
 
 def holder(client: MlflowClient, name: str, alias: str = "champion") -> str | None:

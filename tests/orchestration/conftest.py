@@ -55,14 +55,21 @@ def _paths(entries: list[Any]) -> tuple[str, ...]:
 
 
 def _expand(name: str, body: dict[str, Any]) -> list[Stage]:
-    """A plain stage, or one stage per item of a ``foreach`` (``${item}`` substituted)."""
+    """A plain stage, or one stage per item of a ``foreach``: a list (``${item}`` substituted)
+    or a mapping (``${key}`` and each ``${item.<field>}`` substituted)."""
     if "foreach" not in body:
         outs = _paths(body.get("outs", [])) + _paths(body.get("metrics", []))
         return [Stage(name, tuple(shlex.split(body["cmd"])), tuple(body.get("deps", [])), outs)]
     stages = []
-    for item in body["foreach"]:
-        text = yaml.safe_dump(body["do"]).replace("${item}", item)
-        stages.extend(_expand(f"{name}_{item}", yaml.safe_load(text)))
+    items = body["foreach"]
+    for key, item in items.items() if isinstance(items, dict) else ((i, i) for i in items):
+        text = yaml.safe_dump(body["do"]).replace("${key}", key)
+        if isinstance(item, dict):
+            for field, value in item.items():
+                text = text.replace(f"${{item.{field}}}", str(value))
+        else:
+            text = text.replace("${item}", item)
+        stages.extend(_expand(f"{name}_{key}", yaml.safe_load(text)))
     return stages
 
 

@@ -18,7 +18,7 @@ from tests.orchestration.conftest import DAGS, ROOT
 DAG_FILE = DAGS / "replica_dags.py"
 DVC_TASKS = {"commit", "push"}  # the DVC commands around the replica steps
 WORKSPACE_TASKS = {"lock", "unlock", "publish"}  # `replica workspace ...`: lease and announcement
-GPU_TASKS = {"pairs", "train"}
+GPU_TASKS = {"pairs", "invert", "train_copy", "train_synthetic"}
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def _replica_tasks(dag: Any) -> list[Any]:
     return [t for t in dag.tasks if t.task_id not in DVC_TASKS | WORKSPACE_TASKS]
 
 
-def test_dag_folder_parses_cleanly_into_the_three_dags(dag_bag: Any) -> None:
+def test_dag_folder_parses_cleanly_into_the_four_dags(dag_bag: Any) -> None:
     assert dag_bag.import_errors == {}
-    assert sorted(dag_bag.dag_ids) == ["dataset_refresh", "promote", "retrain"]
+    assert sorted(dag_bag.dag_ids) == ["audit", "dataset_refresh", "promote", "retrain"]
 
 
 def test_refresh_and_retrain_hold_one_task_per_dvc_stage(dags: dict, dvc_stages: dict) -> None:
@@ -42,7 +42,8 @@ def test_refresh_and_retrain_hold_one_task_per_dvc_stage(dags: dict, dvc_stages:
     retrain = {t.task_id for t in _replica_tasks(dags["retrain"])}
     assert refresh.isdisjoint(retrain)
     assert sorted(refresh | retrain) == sorted(dvc_stages)
-    assert retrain == {"train", "evaluate", "register", "promote"}
+    steps = ("train", "evaluate", "register", "promote")
+    assert retrain == {f"{s}_{f}" for s in steps for f in ("copy", "synthetic")}
 
 
 def test_each_replica_task_runs_its_dvc_command_in_the_project_dir(
@@ -55,12 +56,17 @@ def test_each_replica_task_runs_its_dvc_command_in_the_project_dir(
 
 
 def test_task_order_matches_dvc_dependencies(dags: dict, dvc_ancestors: dict) -> None:
-    """Within each DAG, a task waits for every stage upstream of it that the DAG also runs."""
+    """Within each DAG, a task waits for every stage upstream of it that the DAG also runs, and
+    for nothing else but what the one ``commit`` waits for (every family's training)."""
     for dag in (dags["dataset_refresh"], dags["retrain"]):
         ids = {t.task_id for t in _replica_tasks(dag)}
         for task in _replica_tasks(dag):
-            upstream = task.get_flat_relative_ids(upstream=True) - DVC_TASKS - WORKSPACE_TASKS
-            assert upstream == dvc_ancestors[task.task_id] & ids, task.task_id
+            upstream = task.get_flat_relative_ids(upstream=True)
+            expected = dvc_ancestors[task.task_id] & ids
+            if "commit" in upstream:
+                expected |= dag.get_task("commit").get_flat_relative_ids(upstream=True)
+            other = DVC_TASKS | WORKSPACE_TASKS
+            assert upstream - other == expected - other, task.task_id
 
 
 def test_commit_records_every_stage_the_dag_ran_before_it(dags: dict, dvc_stages: dict) -> None:
@@ -71,10 +77,13 @@ def test_commit_records_every_stage_the_dag_ran_before_it(dags: dict, dvc_stages
         targets = commit.bash_command.split()
         assert targets[:3] == ["dvc", "commit", "--force"]
         as_tasks = {t.replace("@", "_") for t in targets[3:]}
+        assert all(t.count("@") <= 1 for t in targets[3:])
         assert as_tasks <= set(dvc_stages), as_tasks - set(dvc_stages)
         ran = {t.task_id for t in _replica_tasks(dag)}
         assert as_tasks == ran & commit.get_flat_relative_ids(upstream=True)
-    assert dags["retrain"].get_task("register").get_flat_relative_ids(upstream=True) >= {"commit"}
+    for family in ("copy", "synthetic"):
+        register = dags["retrain"].get_task(f"register_{family}")
+        assert register.get_flat_relative_ids(upstream=True) >= {"commit"}
 
 
 def test_push_uploads_the_cached_outputs_and_publish_emits_the_asset(
@@ -111,11 +120,13 @@ def test_refresh_and_retrain_run_inside_the_workspace_lease(dags: dict) -> None:
         assert lock.bash_command == f"replica workspace lock {owner}"
         assert unlock.bash_command == f"replica workspace unlock {owner}"
     assert {t.task_id for t in dags["promote"].tasks} == {"promote"}, "a rollback never waits"
+    assert {t.task_id for t in dags["audit"].tasks} == {"audit"}, "an audit writes no DVC output"
 
 
 def test_schedules(dags: dict) -> None:
     assert dags["dataset_refresh"].schedule == "0 2 * * *"
     assert dags["promote"].schedule is None
+    assert dags["audit"].schedule == "0 4 * * 1"
     for dag in dags.values():
         assert dag.max_active_runs == 1, "runs share one workspace"
         assert dag.catchup is False
@@ -125,7 +136,8 @@ def test_schedules(dags: dict) -> None:
 def test_promote_is_manual_with_validated_params(dags: dict) -> None:
     promote = dags["promote"]
     assert promote.params["rollback"] is False
-    assert promote.params["registration"] == "data/registry/registration.json"
+    assert promote.params["registration"] == "data/registry/copy/registration.json"
+    assert promote.params["family"] == "copy"
     (task,) = promote.tasks
     assert "params.rollback" in task.bash_command
     from airflow.sdk.exceptions import ParamValidationError
@@ -134,9 +146,22 @@ def test_promote_is_manual_with_validated_params(dags: dict) -> None:
         promote.params.get_param("registration").resolve("x; rm -rf /")
 
 
+def test_audit_runs_replica_audit_with_validated_params(dags: dict) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    audit = dags["audit"]
+    (task,) = audit.tasks
+    assert task.bash_command.startswith("replica audit --model {{ params.model }}")
+    assert audit.params["model"] == "models:/replica-copy-detector@champion"
+    for name in ("model", "images", "gallery", "generator"):
+        with pytest.raises(ParamValidationError, match="does not match"):  # no shell injection
+            audit.params.get_param(name).resolve("x; rm -rf /")
+
+
 def test_failure_policy(dags: dict) -> None:
     """Only network-bound tasks retry; every task has a time limit and a failure alert."""
-    retrying = {"crawl", "gallery", "push", "register", "promote"}
+    retrying = {"crawl", "gallery", "push", "promote", "audit"}
+    retrying |= {f"{s}_{f}" for s in ("register", "promote") for f in ("copy", "synthetic")}
     for dag in dags.values():
         assert dag.on_failure_callback is not None
         for task in dag.tasks:

@@ -128,10 +128,12 @@ def test_retrain_ends_with_a_champion_built_on_the_pushed_data(
 
     work, run = retrained
     assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
-    promotion = json.loads((work / "data" / "registry" / "promotion.json").read_text())
+    promotion = json.loads((work / "data" / "registry" / "copy" / "promotion.json").read_text())
     params = yaml.safe_load((work / "params.yaml").read_text())
     client = MlflowClient(tracking_uri=f"sqlite:///{work}/mlruns/mlflow.db")
-    champion = client.get_model_version_by_alias(params["register"]["model_name"], "champion")
+    champion = client.get_model_version_by_alias(
+        params["register"]["copy"]["model_name"], "champion"
+    )
     assert promotion["promoted"] is True
     assert str(champion.version) == promotion["alias_version"]
     lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]

@@ -13,13 +13,18 @@ from airflow.dag_processing.dagbag import DagBag
 
 from tests.orchestration.conftest import DAGS
 
-GPU_TASKS = {"pairs", "train"}
+GPU_TASKS = {"pairs", "invert", "train_copy", "train_synthetic"}
 SECRETS = {
     "crawl": ["replica-aws"],
     "gallery": ["replica-aws"],
     "push": ["replica-aws"],
-    "register": ["replica-mlflow"],
     "promote": ["replica-mlflow"],
+    "audit": ["replica-mlflow"],
+    **{
+        f"{s}_{f}": ["replica-mlflow"]
+        for s in ("register", "promote")
+        for f in ("copy", "synthetic")
+    },
 }
 KUBECONFIG = """\
 apiVersion: v1
@@ -53,7 +58,7 @@ def pods(tmp_path_factory: pytest.TempPathFactory, dag_bag: Any) -> dict[tuple[s
 
 
 def test_every_task_is_a_pod_running_the_local_command_in_the_workspace(pods: dict) -> None:
-    assert {dag for dag, _ in pods} == {"dataset_refresh", "retrain", "promote"}
+    assert {dag for dag, _ in pods} == {"dataset_refresh", "retrain", "promote", "audit"}
     for key, (pod, local, task) in pods.items():
         (container,) = pod["spec"]["containers"]
         assert type(task).__name__ == "KubernetesPodOperator", key

@@ -84,13 +84,13 @@ def test_refresh_then_retrain_run_every_step_in_dvc_order(
     assert sorted(steps) == sorted(dvc_stages)
     for i, name in enumerate(steps):
         assert dvc_ancestors[name] <= set(steps[:i]), f"{name} ran before {dvc_ancestors[name]}"
-    assert order.index("push") < order.index("train"), "retrain starts after the push"
+    assert order.index("push") < order.index("train_copy"), "retrain starts after the push"
 
 
 @pytest.mark.parametrize(
     ("conf", "expected"),
     [
-        ({}, ["--registration", "data/registry/registration.json"]),
+        ({}, ["--registration", "data/registry/copy/registration.json"]),
         (
             {"registration": "data/registry/other.json"},
             ["--registration", "data/registry/other.json"],
@@ -109,9 +109,11 @@ def test_promote_dag_params_shape_the_command(
     assert [tool, *args] == [
         "replica",
         "promote",
+        "--family",
+        "copy",
         *expected,
         "--output",
-        "data/registry/promotion.json",
+        "data/registry/copy/promotion.json",
     ]
 
 

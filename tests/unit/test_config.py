@@ -58,3 +58,18 @@ def test_unknown_key_in_file_is_an_error(tmp_path: Path) -> None:
     p.write_text("dedup:\n  threshold: 0.8\n  treshold: 0.9\n")
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['treshold'\] in 'dedup'"):
         load_params(p)
+
+
+def test_family_subsections_load_override_and_reject_unknown_keys(params_file: Path) -> None:
+    from replica.config import Detector
+
+    p = load_params(params_file, ["promote.copy.floor=0.25", "register.copy.model_name=m"])
+    assert p.promote.family(Detector.copy).floor == 0.25
+    assert p.promote.copy.beat_baselines  # the rest of the subsection keeps its values
+    assert p.register.family(Detector.copy).model_name == "m"
+    whole = load_params(params_file, ['register.copy={"model_name": "n"}'])  # as KFP passes it
+    assert whole.register.copy.model_name == "n"
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['flor'\] in 'promote.copy'"):
+        load_params(params_file, ["promote.copy.flor=1"])
+    with pytest.raises(ConfigError, match=r"promote\.copy must be a mapping"):
+        load_params(params_file, ["promote.copy=3"])

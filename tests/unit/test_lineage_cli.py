@@ -30,6 +30,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         register(root, params_file, 0.6, "--lock", str(root / "dvc.lock"))
         reg = str(root / "registry" / "registration.json")
         args = ["promote", "--registration", reg, "--output", str(root / "p.json")]
+        args += ["--set", "promote.copy.gate_metric=pcc", "--set", "promote.copy.beat_baselines=[]"]
         assert runner.invoke(app, [*args, "--params", str(params_file)]).exit_code == 0
     return root
 

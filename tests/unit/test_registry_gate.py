@@ -104,3 +104,39 @@ def test_guards_parse_or_fail_with_the_rule() -> None:
     for bad in ("rmse = 40", "rmse<=high", "<=3"):
         with pytest.raises(ValueError, match="guard"):
             parse_guard(bad)
+
+
+BASELINE_METRICS = {
+    "level_acc": 0.7,
+    "pcc_0_3": 80.0,
+    "baseline.phash.level_acc": 0.4,
+    "baseline.histhog.level_acc": 0.55,
+    "baseline.phash.pcc_0_3": 30.0,
+    "baseline.histhog.pcc_0_3": 82.0,
+    "n_test": 300.0,
+    "n_test_sources": 50.0,
+}
+
+
+def _codes(metrics: dict, **kwargs: object) -> list[str]:
+    return [c for c, _ in required_checks({"validate.passed": "true"}, metrics, None, **kwargs)]
+
+
+def test_the_candidate_must_beat_every_baseline_of_its_own_evaluation() -> None:
+    assert _codes(BASELINE_METRICS, beat_baselines=["level_acc"]) == []
+    failed = required_checks(
+        {"validate.passed": "true"}, BASELINE_METRICS, None, beat_baselines=["level_acc", "pcc_0_3"]
+    )
+    assert [c for c, _ in failed] == ["baseline_not_beaten"]
+    assert "histhog=82.0000" in failed[0][1] and "phash" not in failed[0][1]
+    tie = BASELINE_METRICS | {"baseline.histhog.level_acc": 0.7}
+    assert _codes(tie, beat_baselines=["level_acc"]) == ["baseline_not_beaten"]
+    no_baselines = {"level_acc": 0.9}
+    assert _codes(no_baselines, beat_baselines=["level_acc"]) == ["baseline_missing"]
+
+
+def test_a_test_split_too_small_is_refused() -> None:
+    assert _codes(BASELINE_METRICS, min_test_pairs=300, min_test_sources=50) == []
+    assert _codes(BASELINE_METRICS, min_test_pairs=301) == ["test_split_too_small"]
+    assert _codes(BASELINE_METRICS, min_test_sources=51) == ["test_split_too_small"]
+    assert _codes({"level_acc": 0.9}, min_test_sources=1) == ["test_split_too_small"]

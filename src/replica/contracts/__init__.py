@@ -3,10 +3,13 @@
 from replica.contracts.articles import ARTICLES, ARTICLES_DEDUP
 from replica.contracts.base import Contract, ContractError, stamp_of
 from replica.contracts.dedup import DUPLICATES, TEXT_CLUSTERS
+from replica.contracts.fakes import FAKES
 from replica.contracts.images import IMAGES, IMAGES_DEDUP
-from replica.contracts.metrics import METRICS, PREDICTIONS
+from replica.contracts.inversions import INVERSIONS
+from replica.contracts.metrics import DETECTION_METRICS, DETECTIONS, METRICS, PREDICTIONS
 from replica.contracts.pairs import LABELS, PAIRS, PAIRS_GALLERY
 from replica.contracts.rejects import REJECTS
+from replica.contracts.scores import AUDIT_MATCHES, SCORES
 from replica.contracts.stories import STORIES
 
 REGISTRY: dict[str, Contract] = {
@@ -16,15 +19,21 @@ REGISTRY: dict[str, Contract] = {
         ARTICLES_DEDUP,
         IMAGES,
         IMAGES_DEDUP,
+        INVERSIONS,
         DUPLICATES,
+        FAKES,
         PAIRS,
         PAIRS_GALLERY,
         LABELS,
         METRICS,
         PREDICTIONS,
+        DETECTION_METRICS,
+        DETECTIONS,
         REJECTS,
         STORIES,
         TEXT_CLUSTERS,
+        SCORES,
+        AUDIT_MATCHES,
     )
 }
 
@@ -40,9 +49,14 @@ def by_ref(ref: str) -> Contract:
 __all__ = [
     "ARTICLES",
     "ARTICLES_DEDUP",
+    "AUDIT_MATCHES",
+    "DETECTIONS",
+    "DETECTION_METRICS",
     "DUPLICATES",
+    "FAKES",
     "IMAGES",
     "IMAGES_DEDUP",
+    "INVERSIONS",
     "LABELS",
     "METRICS",
     "PAIRS",
@@ -50,6 +64,7 @@ __all__ = [
     "PREDICTIONS",
     "REGISTRY",
     "REJECTS",
+    "SCORES",
     "STORIES",
     "TEXT_CLUSTERS",
     "Contract",

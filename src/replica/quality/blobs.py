@@ -2,8 +2,8 @@
 how they are encoded (format, JPEG quality, chroma subsampling, mode), read from the files.
 
 The encoding is derived from the bytes, never trusted from a column: the JPEG quality is the
-IJG quality whose scaled standard luminance table equals the file's (libjpeg, Pillow and most
-encoders scale it this way; other tables read as ``q~N``, the nearest IJG quality).
+IJG quality whose scaled standard luminance table equals the file's (``quality.encoding``;
+other tables read as ``q~N``, the nearest IJG quality).
 """
 
 from __future__ import annotations
@@ -19,36 +19,15 @@ from typing import Any
 from PIL import Image
 
 from replica.guard.paths import UnsafePath, inside
+from replica.quality.encoding import jpeg_quality
 
-# The IJG standard luminance quantization table (ITU-T T.81 Annex K), natural order.
-_LUMA = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
-)  # fmt: skip
 _SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 
 
-def ijg_table(quality: int) -> list[int]:
-    """The luminance table libjpeg writes for ``quality`` (1..100, baseline clamp 255)."""
-    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    return [min(255, max(1, (v * scale + 50) // 100)) for v in _LUMA]
-
-
-_TABLES = {q: ijg_table(q) for q in range(1, 101)}
-
-
-def jpeg_quality(luma: Sequence[int]) -> str:
+def quality_tag(luma: Sequence[int]) -> str:
     """``q<N>`` for an exact IJG table, else ``q~<N>`` for the nearest one."""
-    table = list(luma)
-    for q, t in _TABLES.items():
-        if t == table:
-            return f"q{q}"
-    nearest = min(
-        _TABLES, key=lambda q: sum(abs(a - b) for a, b in zip(_TABLES[q], table, strict=False))
-    )
-    return f"q~{nearest}"
+    q, exact = jpeg_quality(list(luma))
+    return f"q{q}" if exact else f"q~{q}"
 
 
 def encoding_of(img: Image.Image) -> str:
@@ -58,7 +37,7 @@ def encoding_of(img: Image.Image) -> str:
         from PIL import JpegImagePlugin
 
         quant: dict[int, Any] = getattr(img, "quantization", None) or {}
-        quality = jpeg_quality(quant[0]) if 0 in quant else "q?"
+        quality = quality_tag(quant[0]) if 0 in quant else "q?"
         sampling = _SUBSAMPLING.get(JpegImagePlugin.get_sampling(img), "ss?")
         return f"JPEG/{quality}/{sampling}/{img.mode}"
     if fmt == "WEBP":

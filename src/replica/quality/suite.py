@@ -84,8 +84,8 @@ def run_suite(contract: Contract, df: pd.DataFrame, max_examples: int = 5) -> Su
             examples = [r.exception_info.get("exception_message")]
         else:
             examples = list(res.get("partial_unexpected_list") or [])[:max_examples]
-            if not examples and res.get("observed_value") is not None:  # aggregate rules
-                examples = [f"observed: {res['observed_value']}"]
+            if not examples and not r.success and res.get("observed_value") is not None:
+                examples = [f"observed: {res['observed_value']}"]  # aggregate rules have no rows
         outcomes.append(
             ExpectationOutcome(
                 expectation=cfg.type,

@@ -8,8 +8,10 @@ Pure decision on numbers, so every rule is unit-tested without a registry:
   a tie keeps the champion, because moving it would change the served model for no gain;
 - a candidate that already holds the alias stays (re-running promote changes nothing);
 - before any metric comparison, the required checks (``required_checks``) must pass: the
-  candidate's data passed its GX suites, its bias guards hold, and it was evaluated on the same
-  test split as the holder (otherwise the two numbers are not comparable).
+  candidate's data passed its GX suites, its bias guards hold, it beats every baseline of its
+  own evaluation on the named metrics, its test split is large enough (pairs and distinct
+  source images), and it was evaluated on the same test split as the holder (otherwise the two
+  numbers are not comparable).
 """
 
 from __future__ import annotations
@@ -155,14 +157,30 @@ def required_checks(
     guards: Sequence[str] = (),
     require_validation: bool = True,
     require_same_split: bool = True,
+    beat_baselines: Sequence[str] = (),
+    min_test_pairs: int = 0,
+    min_test_sources: int = 0,
 ) -> list[Failure]:
     """The checks a candidate must pass before its metric is compared, as failures.
 
     - validation: ``validate.passed`` is ``true`` (register tags it from the GX reports);
     - guards: each ``metric<op>bound`` holds on the candidate's run metrics (bias guards);
+    - baselines: for each metric in ``beat_baselines``, the candidate's value is above every
+      ``baseline.<name>.<metric>`` of the same run (higher is better for these metrics);
+    - test size: ``n_test`` >= ``min_test_pairs`` and ``n_test_sources`` >= ``min_test_sources``;
     - same split: ``eval.test_split`` equals the holder's (only when there is a holder).
     """
     failed: list[Failure] = []
+    failed += _baseline_checks(candidate_metrics, beat_baselines)
+    for key, least in (("n_test", min_test_pairs), ("n_test_sources", min_test_sources)):
+        have = candidate_metrics.get(key)
+        if least > 0 and (have is None or math.isnan(have) or have < least):
+            failed.append(
+                (
+                    "test_split_too_small",
+                    f"the candidate's test split has {key}={have} (< {least} required)",
+                )
+            )
     if require_validation:
         passed = candidate_tags.get("validate.passed", "unknown")
         if passed == "false":
@@ -204,6 +222,38 @@ def required_checks(
                     "different_test_split",
                     f"candidate was evaluated on test split {mine}, the holder on {theirs}: "
                     "their metrics are not comparable",
+                )
+            )
+    return failed
+
+
+def _baseline_checks(metrics: Mapping[str, float], names: Sequence[str]) -> list[Failure]:
+    """Failures for each metric in ``names`` on which some baseline is not beaten."""
+    failed: list[Failure] = []
+    for name in names:
+        value = metrics.get(name)
+        baselines = {
+            k.split(".")[1]: v
+            for k, v in metrics.items()
+            if k.startswith("baseline.") and k.endswith(f".{name}") and k.count(".") == 2
+        }
+        if value is None or math.isnan(value) or not baselines:
+            failed.append(
+                (
+                    "baseline_missing",
+                    f"cannot compare {name} with the baselines: the candidate has "
+                    f"{name}={value} and baselines {sorted(baselines)}",
+                )
+            )
+            continue
+        beaten_by = {b: v for b, v in baselines.items() if not value > v}
+        if beaten_by:
+            shown = ", ".join(f"{b}={v:.4f}" for b, v in sorted(beaten_by.items()))
+            failed.append(
+                (
+                    "baseline_not_beaten",
+                    f"candidate {name}={value:.4f} does not beat baseline(s) {shown} on its own "
+                    "test split",
                 )
             )
     return failed

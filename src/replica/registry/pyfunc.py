@@ -1,12 +1,17 @@
-"""The copy detector as an MLflow pyfunc model: image bytes in, replication level out.
+"""The two detector families as MLflow pyfunc models (the family's ``register`` picks one).
 
-Input: a pandas DataFrame with columns ``query`` and ``reference``, one image pair per row,
-each cell the PNG/JPEG bytes (the signature's ``binary`` type) or the same bytes as a base64
-string (what JSON clients such as ``mlflow models serve`` send).
-Output: a DataFrame with ``predicted`` (normalized level in [0, 1]) and ``level`` (0..levels-1).
+``CopyDetectorModel`` (``copy``): a pandas DataFrame with columns ``query`` and ``reference``,
+one image pair per row, each cell the PNG/JPEG bytes (the signature's ``binary`` type) or the
+same bytes as a base64 string (what JSON clients such as ``mlflow models serve`` send). Output:
+``predicted`` (expected level / 5, in [0, 1]) and ``level`` (the mode of the fused level
+distribution, 0..5), one row per pair; scoring is ``replica.scoring.score.score_pairs``
+(verification and fusion included).
 
-The wrapper holds no weights when pickled: ``load_context`` loads the model directory that
-MLflow stored as the ``model_dir`` artifact, with ``PDFEmbedding.load``.
+``SyntheticDetectorModel`` (``synthetic``): column ``image`` (and optionally ``caption``) in,
+``probability`` and ``generated`` out (see the class).
+
+The wrappers hold no weights when pickled: ``load_context`` loads the model directory that
+MLflow stored as the ``model_dir`` artifact (``CopyDetector.load`` / ``SyntheticScorer``).
 """
 
 from __future__ import annotations
@@ -27,44 +32,43 @@ class CopyDetectorModel(PythonModel):
     """Scores how strongly ``query`` replicates ``reference`` (0 = unrelated, 1 = a copy)."""
 
     def load_context(self, context: Any) -> None:
-        from replica.models.pdf_embedding import PDFEmbedding
+        from replica.models.copy import CopyDetector
+        from replica.scoring.features import Featurizer
 
-        self._model = PDFEmbedding.load(context.artifacts["model_dir"])
-        self._model.eval()
+        self._featurizer = Featurizer(CopyDetector.load(context.artifacts["model_dir"]))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        import torch
+        from pathlib import Path
 
-        from replica.models.pdf_embedding import preprocess
+        from replica.scoring.features import ImageRef
+        from replica.scoring.fuse import expected
+        from replica.scoring.score import score_pairs
 
         frame = pd.DataFrame(model_input)
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"input needs columns {list(COLUMNS)}; missing {missing}")
-        size = self._model.config.image_size
-        top = self._model.config.levels - 1
-        scores: list[torch.Tensor] = []
-        with torch.inference_mode():
-            for start in range(0, len(frame), BATCH_SIZE):
-                rows = frame.iloc[start : start + BATCH_SIZE]
-                # [B, 3, H, W] in [0, 1] for each side of the pair
-                query, reference = (
-                    torch.stack(
-                        [
-                            preprocess(decode_image(v, col, start + i), size)
-                            for i, v in enumerate(rows[col])
-                        ]
-                    )
-                    for col in COLUMNS
-                )
-                scores.append(self._model.predict_level(query, reference).float().clamp(0, 1))
-        predicted = torch.cat(scores).numpy() if scores else torch.empty(0).numpy()
+        query, reference = (
+            [
+                ImageRef(Path(f"{col}[{i}]"), data=image_bytes(v, col, i))
+                for i, v in enumerate(frame[col])
+            ]
+            for col in COLUMNS
+        )
+        pdf = score_pairs(self._featurizer, query, reference, BATCH_SIZE)
         return pd.DataFrame(
             {
-                "predicted": predicted.astype("float64"),
-                "level": (predicted * top).round().astype("int64"),
+                "predicted": expected(pdf).astype("float64"),
+                "level": pdf.argmax(1).astype("int64"),
             }
         )
+
+
+def image_bytes(value: Any, column: str, row: int) -> bytes:
+    """PNG/JPEG bytes (or their base64 text) that decode as an image; a clear error names the
+    cell."""
+    decode_image(value, column, row)
+    return base64.b64decode(value) if isinstance(value, str) else bytes(value)
 
 
 def decode_image(value: Any, column: str, row: int) -> Any:
@@ -97,3 +101,59 @@ def input_example(size: int = 16) -> pd.DataFrame:
         return buf.getvalue()
 
     return pd.DataFrame({"query": [png(40)], "reference": [png(200)]})
+
+
+SYNTHETIC_COLUMNS = ("image",)
+
+
+class SyntheticDetectorModel(PythonModel):
+    """Scores whether each ``image`` was generated (the ``synthetic`` family).
+
+    Input: a DataFrame with column ``image`` (PNG/JPEG bytes or their base64 text) and
+    optionally ``caption`` (FakeInversion conditions its inversion on it). Output: ``probability``
+    (calibrated P(generated), in [0, 1]) and ``generated`` (at the threshold chosen on the
+    validation split). Images are re-encoded like the training data first (the model's
+    ``encoding``), so a PNG and a JPEG of the same picture get the same score.
+    """
+
+    def load_context(self, context: Any) -> None:
+        from pathlib import Path
+
+        from replica.train.synthetic import SyntheticScorer
+
+        self._scorer = SyntheticScorer(Path(context.artifacts["model_dir"]))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        frame = pd.DataFrame(model_input)
+        if "image" not in frame.columns:
+            raise ValueError(f"input needs column 'image'; got {list(frame.columns)}")
+        images = [decode_image(v, "image", i) for i, v in enumerate(frame["image"])]
+        captions = (
+            [c if isinstance(c, str) else "" for c in frame["caption"]]
+            if "caption" in frame.columns
+            else None
+        )
+        prob = self._scorer.probabilities(images, captions)
+        return pd.DataFrame(
+            {"probability": prob.astype("float64"), "generated": prob >= self._scorer.threshold}
+        )
+
+
+def synthetic_signature() -> Any:
+    """Image bytes in; P(generated) and the decision out. Declared, not inferred."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("binary", "image")]),
+        outputs=Schema([ColSpec("double", "probability"), ColSpec("boolean", "generated")]),
+    )
+
+
+def synthetic_input_example(size: int = 32) -> pd.DataFrame:
+    """A one-row example (a small PNG): defines the signature, is stored with the model."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), (90, 140, 200)).save(buf, format="PNG")
+    return pd.DataFrame({"image": [buf.getvalue()]})

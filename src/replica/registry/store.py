@@ -36,7 +36,11 @@ PROBE_TIMEOUT_S = 5.0
 MODEL_REQUIREMENTS = (
     "mlflow",
     "torch",
+    "transformers",
     "safetensors",
+    "opencv-python-headless",
+    "faiss-cpu",
+    "scipy",
     "numpy",
     "pandas",
     "pillow",
@@ -156,15 +160,26 @@ def register_model(
     tags: Mapping[str, str],
     files: Mapping[str, bytes] | None = None,
     run_name: str = "register",
+    family: str = "copy",
 ) -> Registration:
     """Log one run (params, metrics, tags, ``files``: artifact path -> content, the pyfunc
-    model) and register the model as a new version."""
+    model of ``family``) and register the model as a new version."""
     import tempfile
 
     import mlflow
 
-    from replica.registry.pyfunc import CopyDetectorModel, input_example
+    from replica.registry import pyfunc
     from replica.registry.tags import json_metrics
+
+    if family == "synthetic":
+        served: Any = pyfunc.SyntheticDetectorModel()
+        signature, example = pyfunc.synthetic_signature(), pyfunc.synthetic_input_example()
+    else:
+        served, signature, example = (
+            pyfunc.CopyDetectorModel(),
+            _signature(),
+            pyfunc.input_example(),
+        )
 
     client = connect(tracking)
     with _errors(tracking, f"registering {model_name!r}"):
@@ -189,11 +204,11 @@ def register_model(
                     mlflow.log_artifacts(tmp)
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=CopyDetectorModel(),
+                python_model=served,
                 artifacts={"model_dir": str(model_dir)},
                 code_paths=[str(code_dir)],
-                signature=_signature(),
-                input_example=input_example(),
+                signature=signature,
+                input_example=example,
                 pip_requirements=_requirements(),
                 registered_model_name=model_name,
             )
@@ -539,3 +554,22 @@ def _version_dict(mv: Any) -> dict[str, Any]:
         "run_id": mv.run_id,
         "tags": dict(mv.tags),
     }
+
+
+def download_model_dir(tracking: Tracking, model_uri: str, dst: Path) -> Path:
+    """The model directory a registered version carries (its ``model_dir`` artifact), fetched
+    from ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` into ``dst``."""
+    import mlflow
+
+    with _errors(tracking, f"fetching {model_uri!r}"):
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=str(dst), tracking_uri=tracking.uri
+            )
+        )
+    found = [
+        p.parent for p in local.rglob("config.json") if (p.parent / "model.safetensors").is_file()
+    ]
+    if not found:
+        raise RegistryError(f"{model_uri!r} holds no model directory (config.json + weights)")
+    return found[0]

@@ -7,8 +7,12 @@ STEPS = (
     "validate",
     "gallery",
     "pairs",
+    "fakes",
+    "invert",
     "train",
     "evaluate",
     "register",
     "promote",
+    "predict",
+    "audit",
 )

@@ -55,3 +55,21 @@ def run(step: str, body: Callable[[], StepSummary]) -> StepSummary:
     typer.echo(summary.finish().line())
     sys.stdout.flush()
     return summary
+
+
+def model_dir(model: str, scratch: Path) -> Path:
+    """A model directory, or a registered model (``models:/<name>@<alias>`` or
+    ``models:/<name>/<version>``) fetched from MLflow into ``scratch``."""
+    if not model.startswith("models:/"):
+        path = Path(model)
+        if not path.is_dir():
+            raise StepError(f"--model {model!r} is neither a directory nor a models:/ URI")
+        return path
+    import os
+
+    from replica.registry.store import RegistryError, download_model_dir, tracking_from_env
+
+    try:
+        return download_model_dir(tracking_from_env(os.environ, Path.cwd()), model, scratch)
+    except RegistryError as exc:
+        raise StepError(str(exc)) from exc

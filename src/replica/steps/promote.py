@@ -1,20 +1,24 @@
 """Move the serving alias to the newly registered model version only if it passes the gate.
 
-Command: ``replica promote --registration data/registry/registration.json
---output data/registry/promotion.json`` (``--rollback``: give the alias back to ``previous``)
+Command: ``replica promote --family copy --registration data/registry/copy/registration.json
+--output data/registry/copy/promotion.json`` (``--rollback``: give the alias back to
+``previous``)
 
 Reads:  ``--registration`` (written by ``register``: model_name, version); from MLflow, the
         candidate's tags and run metrics and those of the version now holding ``promote.alias``.
 Checks: required checks first (``validate.passed`` tag is true; the bias ``guards`` hold; the
-        candidate's ``eval.test_split`` equals the holder's), then the gate metric with
+        candidate beats every baseline of its own evaluation on ``beat_baselines``; its test
+        split holds ``min_test_pairs`` pairs of ``min_test_sources`` source images; its
+        ``eval.test_split`` equals the holder's), then the gate metric with
         ``min_improvement`` and the tie rule (a tie keeps the holder).
 Writes: on promotion, alias ``promote.alias`` -> candidate and ``previous`` -> the old holder;
         always the decision as model-version tags (``promote.*``), one line appended to the
         decisions table (``--decisions``, JSON lines) and ``--output`` (JSON).
         ``--rollback`` swaps ``promote.alias`` and ``previous`` and records that the same way.
-Params: ``promote`` (alias, gate_metric, higher_is_better, min_improvement, floor,
-        require_validation, require_same_split, guards); ``register.model_name`` for
-        ``--rollback`` without ``--registration``.
+Params: ``promote`` (alias, require_validation, require_same_split, and per family:
+        gate_metric, higher_is_better, min_improvement, floor, guards, beat_baselines,
+        min_test_pairs, min_test_sources); ``register.<family>.model_name`` for ``--rollback``
+        without ``--registration``.
 Env:    ``MLFLOW_TRACKING_URI`` (default: SQLite in ``./mlruns/mlflow.db``).
 
 Concurrent promoters are serialized by a lock in the registry itself (see
@@ -35,6 +39,7 @@ from typing import Annotated, Any
 
 import typer
 
+from replica.config import Detector
 from replica.io import StepSummary, atomic_write_text, read_json
 from replica.registry.decisions import append_decision
 from replica.registry.gate import GateRule, decide, decision_tags, parse_guard, required_checks
@@ -52,11 +57,13 @@ def main(
     decisions: Annotated[
         Path, typer.Option(help="Decisions table (JSON lines) every decision is appended to.")
     ] = Path("reports/promote/decisions.jsonl"),
+    family: Annotated[Detector, typer.Option(help="Detector family of the model.")] = Detector.copy,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
 ) -> None:
     cfg = load(params, set_)
     p = cfg.promote
+    gate = p.family(family)
 
     def body() -> StepSummary:
         from replica.registry.store import (
@@ -71,14 +78,14 @@ def main(
         from replica.registry.store import rollback as roll_back
 
         summary = StepSummary("promote", rows_in=1)
-        for guard in p.guards:
+        for guard in gate.guards:
             try:
                 parse_guard(guard)
             except ValueError as exc:
-                raise StepError(f"promote.guards: {exc}") from exc
+                raise StepError(f"promote.{family.value}.guards: {exc}") from exc
         if registration is None and not rollback:
             raise StepError("--registration is required (or --rollback)")
-        name, version = cfg.register.model_name, None
+        name, version = cfg.register.family(family).model_name, None
         if registration is not None:
             try:
                 reg = read_json(registration)
@@ -86,7 +93,7 @@ def main(
             except (ValueError, KeyError, TypeError) as exc:
                 raise StepError(f"{registration} is not a registration.json: {exc!r}") from exc
         tracking = tracking_from_env(os.environ, Path.cwd())
-        rule = GateRule(p.gate_metric, p.higher_is_better, p.min_improvement, p.floor)
+        rule = GateRule(gate.gate_metric, gate.higher_is_better, gate.min_improvement, gate.floor)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         try:
             client = connect(tracking)
@@ -103,15 +110,18 @@ def main(
                     }
                 else:
                     standing = read_standing(
-                        client, tracking, name, version, p.alias, p.gate_metric
+                        client, tracking, name, version, p.alias, gate.gate_metric
                     )
                     failed = required_checks(
                         standing.candidate_tags,
                         standing.candidate_metrics,
                         standing.champion_tags,
-                        p.guards,
+                        gate.guards,
                         p.require_validation,
                         p.require_same_split,
+                        gate.beat_baselines,
+                        gate.min_test_pairs,
+                        gate.min_test_sources,
                     )
                     decision = decide(
                         rule,

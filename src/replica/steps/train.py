@@ -1,19 +1,30 @@
 """Train a detector family on its training data with the generic loop (``replica.train``).
 
 Command: ``replica train --family copy --input data/pairs --output data/models/copy``
-         (under ``torchrun --nproc_per_node N -m replica.cli train ...`` for DDP)
+         (under ``torchrun --nproc_per_node N -m replica.cli train ...`` for DDP);
+         ``replica train --family synthetic --input data/invert --output data/models/synthetic``
 
-Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; train split to fit,
-        val split for early stopping.
+Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; the train split trains
+        PDF-Embedding (val split: early stopping), then the fusion head is fitted on the val
+        split's pair features.
+        ``synthetic``: ``fakes.parquet`` (contract fakes), its images and ``encoding.json``
+        (the ``fakes`` or ``invert`` output), with ``synthetic.model=fakeinversion`` also
+        ``inversions.parquet`` (the ``invert`` output); train split to fit, val split to
+        calibrate (temperature and threshold, saved in the model's config) and, for
+        FakeInversion, to stop early.
+        ``--cache``: where per-image features (copy: embeddings and descriptors; synthetic:
+        probe embeddings) are cached.
 Writes: the model directory (``config.json`` + ``model.safetensors``), ``train_log.json``
         (loss curve and validations), ``_meta.json``; an MLflow run ``train`` (params, curves,
         ``plots/curves.png``) in experiment ``register.experiment``.
         Checkpoints go to ``--checkpoints`` (default: ``.<output name>.checkpoints`` beside the
         output), one folder per params+data fingerprint; a rerun with the same fingerprint
         resumes there, and the folder is removed once the model is written.
-Params: ``train`` (loop settings), the family's section (``copy``), ``base.seed``.
+Params: ``train`` (loop settings), the family's section (``copy`` or ``synthetic``),
+        ``base.seed``.
 Env:    ``MLFLOW_TRACKING_URI`` (default SQLite in ``./mlruns``); torchrun's ``RANK``,
-        ``WORLD_SIZE``, ``LOCAL_RANK``.
+        ``WORLD_SIZE``, ``LOCAL_RANK``; ``REPLICA_CACHE`` (default for ``--cache``: the probe's
+        embedding cache).
 """
 
 from __future__ import annotations
@@ -24,17 +35,18 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from replica.config import Detector, Params
-from replica.contracts import PAIRS
+from replica.contracts import FAKES, PAIRS
 from replica.io import StepSummary, atomic_dir, write_sidecar
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
 if TYPE_CHECKING:
     from replica.train.loop import Distributed, Result
+    from replica.train.synthetic import Trained
 
 
 def main(
@@ -43,6 +55,10 @@ def main(
     family: Annotated[Detector, typer.Option(help="Detector family to train.")] = Detector.copy,
     checkpoints: Annotated[
         Path | None, typer.Option(help="Checkpoint folder (default: beside --output).")
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(envvar="REPLICA_CACHE", help="Feature cache folder (default: memory only)."),
     ] = None,
     params: ParamsPath = Path("params.yaml"),
     set_: Overrides = None,
@@ -60,18 +76,34 @@ def main(
         dist = Distributed.from_env(os.environ)
         section = family.value
         digest = cfg.digest("base", "train", section)
-        fingerprint = _fingerprint(digest, Path(input) / PAIRS.filename)
+        table = FAKES if family is Detector.synthetic else PAIRS
+        fingerprint = _fingerprint(digest, Path(input) / table.filename)
         base = checkpoints or Path(output).parent / f".{Path(output).name}.checkpoints"
         ckpt = base / fingerprint
         tracking = tracking_from_env(os.environ, Path.cwd())
         data = cfg.to_dict()
         run_params = flatten({s: data[s] for s in ("base", "train", section)})
+        if dist.rank != 0:  # DDP: only rank 0 logs and writes
+            if family is Detector.synthetic:
+                n = _train_synthetic(cfg, Path(input), cache, ckpt, dist, None).n_train
+            else:
+                n = _train_copy(cfg, Path(input), ckpt, dist, None, cache)[1]
+            summary.rows_in = summary.rows_out = n
+            return summary
         try:
             with open_run(
                 tracking, cfg.register.experiment, "train", run_params, {"family": section}
             ) as mlrun:
-                result, n_train, save = _train_copy(cfg, Path(input), ckpt, dist, mlrun.metrics)
-                if dist.rank == 0:
+                if family is Detector.synthetic:
+                    trained = _train_synthetic(cfg, Path(input), cache, ckpt, dist, mlrun.metrics)
+                    mlrun.metrics({f"val_{k}": v for k, v in trained.val_metrics.items()})
+                    result, n_train, save = trained.loop, trained.n_train, trained.save
+                    extra: dict[str, Any] = {}
+                else:
+                    result, n_train, save, extra = _train_copy(
+                        cfg, Path(input), ckpt, dist, mlrun.metrics, cache
+                    )
+                if result is not None:
                     title = f"{section}: {result.steps} steps ({result.stopped})"
                     mlrun.file(
                         "plots/curves.png",
@@ -80,7 +112,17 @@ def main(
         except RegistryError as exc:
             raise StepError(str(exc)) from exc
         summary.rows_in = summary.rows_out = n_train
-        if dist.rank != 0:
+        if result is None:  # a detector fitted in closed form: nothing of the loop to log
+            with atomic_dir(output) as out:
+                save(out)
+                log_doc = {"family": section, "model": trained.kind, "n_train": n_train,
+                           "n_val": trained.n_val, "val": trained.val_metrics}  # fmt: skip
+                (out / "train_log.json").write_text(json.dumps(log_doc) + "\n")
+                summary.outputs = {"train_images": n_train, "val_images": trained.n_val}
+                shown = " ".join(f"{k}={v:.3f}" for k, v in trained.val_metrics.items())
+                typer.echo(f"[train] {section}/{trained.kind}: val {shown}")
+                ran_with = cfg.sections("base", "train", section)
+                write_sidecar(out, summary.finish(), {"fakes": FAKES.ref}, digest, ran_with)
             return summary
         with atomic_dir(output) as out:
             save(out)
@@ -95,6 +137,7 @@ def main(
                 "samples_per_s": round(result.samples_per_s, 2),
                 "history": result.history,
                 "validation": result.validation,
+                **extra,
             }
             (out / "train_log.json").write_text(json.dumps(log) + "\n")
             summary.outputs = {"train_pairs": n_train, "steps": result.steps}
@@ -104,7 +147,7 @@ def main(
                 f"{losses[0]:.4f} -> {losses[-1]:.4f}, {result.samples_per_s:.1f} samples/s"
             )
             ran_with = cfg.sections("base", "train", section)
-            write_sidecar(out, summary.finish(), {"pairs": PAIRS.ref}, digest, ran_with)
+            write_sidecar(out, summary.finish(), {table.name: table.ref}, digest, ran_with)
         shutil.rmtree(ckpt, ignore_errors=True)
         return summary
 
@@ -124,30 +167,94 @@ def _train_copy(
     input: Path,
     ckpt: Path,
     dist: Distributed,
-    log: Callable[[dict[str, float], int], None],
-) -> tuple[Result, int, Callable[[Path], None]]:
-    """Fit the copy detector; returns the loop's result, the train pair count and a saver."""
-    from replica.models.pdf_embedding import PDFEmbedding
-    from replica.train.copy import schedule, task
-    from replica.train.loop import fit
+    log: Callable[[dict[str, float], int], None] | None,
+    cache: Path | None,
+) -> tuple[Result, int, Callable[[Path], None], dict[str, Any]]:
+    """Fit the copy detector (PDF-Embedding, then the fusion head on the val split); returns
+    the loop's result, the train pair count, a saver and what to add to the training log."""
+    from replica.cache import ArrayCache
+    from replica.train.copy import train
 
     rows = PAIRS.read(input).to_pylist()
     train_rows = [r for r in rows if r["split"] == "train"]
     val_rows = [r for r in rows if r["split"] == "val"]
     if not train_rows:
         raise StepError(f"no train-split pairs in {str(input)!r}")
+    if not val_rows:
+        raise StepError(f"no val-split pairs in {str(input)!r}: the fusion head is fitted on them")
     try:
-        spec = task(cfg.copy, train_rows, val_rows, input, cfg.base.seed)
-        result = fit(
-            spec,
-            schedule(cfg.copy),
+        out = train(
+            cfg.copy,
             cfg.train,
+            train_rows,
+            val_rows,
+            input,
             cfg.base.seed,
+            checkpoint_dir=ckpt,
+            log=log,
+            distributed=dist,
+            cache=ArrayCache(cache) if cache is not None else None,
+        )
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+    fusion = {}
+    if out.fusion is not None:
+        fusion = {
+            "fusion": {
+                "n_val_pairs": out.fusion.n_pairs,
+                "features": list(out.fusion.features),
+                "final_loss": round(out.fusion.final_loss, 5),
+            }
+        }
+    return out.result, len(train_rows), out.detector.save, fusion
+
+
+def _train_synthetic(
+    cfg: Params,
+    input: Path,
+    cache: Path | None,
+    ckpt: Path,
+    dist: Distributed,
+    log: Callable[[dict[str, float], int], None] | None,
+) -> Trained:
+    """Fit and calibrate the synthetic detector ``synthetic.model`` on a fakes dataset."""
+    from replica.config import SyntheticModel
+    from replica.train.synthetic import inversions_of, load_pixels, train_detector
+
+    rows = FAKES.read(input).to_pylist()
+    inputs = None
+    try:
+        if cfg.synthetic.model is SyntheticModel.fakeinversion:
+            inputs = inversions_of(rows, input)
+        trained = train_detector(
+            cfg.synthetic,
+            cfg.train,
+            rows,
+            lambda i: load_pixels(input / rows[i]["uri"]),
+            cfg.base.seed,
+            features=inputs,
+            cache_root=cache,
+            ece_bins=cfg.synthetic.ece_bins,
+            encoding=_encoding(input),
+            invert=cfg.invert,
             checkpoint_dir=ckpt,
             log=log,
             distributed=dist,
         )
     except ValueError as exc:
         raise StepError(str(exc)) from exc
-    model = cast(PDFEmbedding, result.model)
-    return result, len(train_rows), model.save
+    return trained
+
+
+def _encoding(directory: Path) -> dict:
+    """The fakes dataset's ``encoding.json`` (empty when the dataset has none)."""
+    from replica.fakes.encode import ENCODING_FILE
+
+    path = directory / ENCODING_FILE
+    if not path.is_file():
+        typer.echo(f"[train] warning: {path} missing; new images will be scored as given", err=True)
+        return {}
+    try:
+        return dict(json.loads(path.read_text()))
+    except ValueError as exc:
+        raise StepError(f"{str(path)!r} is not JSON: {exc}") from exc

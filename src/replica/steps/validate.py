@@ -3,10 +3,13 @@
 Command: ``replica validate --input data/extract --report reports/validate/extract.json``
 
 Reads:  every ``*.parquet`` in ``--input`` stamped with a known contract (name@version in the
-        Parquet metadata); for contracts with blob columns, the referenced files (checked, and
-        their encoding read back as the derived column ``blob_format``). A ``*.parquet`` that is
-        not Parquet, carries an unknown stamp, or whose columns do not fit its contract fails as
-        a dataset of the report (``readable_contract_table``).
+        Parquet metadata); for contracts with blob columns, the referenced files, which give
+        the derived columns ``blob_ok`` (present, inside the dataset, sha256 matches, decodes),
+        ``blob_format`` (the encoding of the row's files, ``mixed:...`` when they differ) and
+        ``blob_encoding`` (format, mode, size and JPEG quality of the main blob: see
+        ``replica.quality.encoding``); suites use them for format-parity rules. A ``*.parquet``
+        that is not Parquet, carries an unknown stamp, or whose columns do not fit its contract
+        fails as a dataset of the report (``readable_contract_table``).
 Writes: ``--report`` (JSON: per dataset, expectations evaluated and the failures with examples).
 Params: ``validate`` (max_failed_examples), ``extract.max_image_pixels`` for blob decoding.
 
@@ -27,6 +30,7 @@ import typer
 from replica.contracts import Contract, ContractError, by_ref, stamp_of
 from replica.io import StepSummary, atomic_write_text
 from replica.quality.blobs import derive_blob_columns
+from replica.quality.encoding import encoding_of
 from replica.quality.suite import ExpectationOutcome, SuiteReport, run_suite
 from replica.steps._common import Overrides, ParamsPath, StepError, load, run
 
@@ -59,6 +63,11 @@ def main(
                 )
                 df["blob_ok"], df["blob_format"] = ok, formats
                 summary.rejects.update(reasons)
+                main = contract.blobs[0][0]
+                df["blob_encoding"] = [
+                    encoding_of(Path(input) / uri) if good else None
+                    for uri, good in zip(df[main], ok, strict=True)
+                ]
             result = run_suite(contract, df, cfg.validate.max_failed_examples)
             reports.append(result)
             summary.rows_in += len(df)

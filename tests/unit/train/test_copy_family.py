@@ -1,4 +1,5 @@
-"""The copy family on the generic loop: pairs on disk in, a model that learns out."""
+"""The copy family on the generic loop: PDF-Embedding learns, MentorNet and stability options,
+deterministic augmentation, and the fusion head fitted on the val split."""
 
 from __future__ import annotations
 
@@ -7,39 +8,78 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+import torch
 
-from replica.config import CopyConfig, TrainConfig
-from replica.train.copy import schedule, task
+from replica.config import TrainConfig
+from replica.train.copy import Mentor, PairSamples, schedule, task, train
 from replica.train.loop import fit
+from tests.copyfix import COPY, graded_pairs
 
-CFG = CopyConfig(image_size=16, patch_size=8, dim=16, depth=1, heads=2, steps=40, batch_size=8)
-LOOP = TrainConfig(workers=0, eval_every=20, log_every=5)
-
-
-def blend_pairs(root: Path, n: int = 12) -> list[dict]:
-    """Pairs whose level is how much of the reference the query keeps (a blend with noise)."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(n):
-        ref = rng.random((16, 16, 3))
-        alpha = (i % 6) / 5
-        query = alpha * ref + (1 - alpha) * rng.random((16, 16, 3))
-        for name, arr in (("r", ref), ("q", query)):
-            Image.fromarray((arr * 255).astype(np.uint8)).save(root / f"{name}{i}.png")
-        rows.append({"replica_uri": f"q{i}.png", "source_uri": f"r{i}.png", "level": i % 6})
-    return rows
+CFG = dataclasses.replace(COPY, steps=30, batch_size=8, warmup_steps=3, lr=2e-3)
+LOOP = TrainConfig(workers=0, eval_every=15, log_every=5)
 
 
-def test_the_copy_task_trains_on_the_generic_loop(tmp_path: Path) -> None:
-    rows = blend_pairs(tmp_path)
-    result = fit(task(CFG, rows, rows[:6], tmp_path, seed=0), schedule(CFG), LOOP, seed=0)
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict], list[dict]]:
+    root = tmp_path_factory.mktemp("pairs")
+    return root, graded_pairs(root, 4, seed=1), graded_pairs(root, 2, seed=2, split="val")
+
+
+def test_pdf_embedding_learns_on_the_loop(pairs: tuple[Path, list, list]) -> None:
+    root, tr, va = pairs
+    result = fit(task(CFG, tr, va, root, seed=0), schedule(CFG), LOOP, seed=0)
     losses = [h["loss"] for h in result.history]
-    assert losses[-1] < 0.6 * losses[0]
-    assert [v["step"] for v in result.validation] == [20.0, 40.0]
+    assert losses[-1] < 0.8 * losses[0]
+    assert [v["step"] for v in result.validation] == [15.0, 30.0]
+    assert {"loss", "level_acc"} <= set(result.validation[-1])
 
 
-def test_labels_beyond_the_model_levels_are_refused(tmp_path: Path) -> None:
-    rows = blend_pairs(tmp_path)
-    with pytest.raises(ValueError, match=r"copy\.levels is 4"):
-        task(dataclasses.replace(CFG, levels=4), rows, [], tmp_path, seed=0)
+def test_augmentation_is_the_same_for_the_same_draw_and_keeps_the_pair_aligned(
+    pairs: tuple[Path, list, list],
+) -> None:
+    root, tr, _ = pairs
+    data = PairSamples(tr, root, 32, seed=3, augment=True, distort=0.05)
+    a, b, other = data[(2, 5)], data[(2, 5)], data[(3, 5)]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["query"], other["query"]) or not torch.equal(
+        a["distorted"], other["distorted"]
+    )
+    plain = PairSamples(tr, root, 32)[5]
+    assert "distorted" not in plain and torch.equal(plain["level"], a["level"])
+
+
+def test_mentor_down_weights_pairs_the_model_keeps_contradicting() -> None:
+    mentor = Mentor(6, ema=0.5, percentile=0.5, start=1)
+    for _ in range(3):
+        mentor.update(torch.arange(6), torch.tensor([0.1, 0.1, 0.2, 0.2, 2.0, 3.0]))
+    w = mentor.weights(torch.arange(6), step=5)
+    assert torch.all(w[:4] == 1) and w[5] < w[4] < 1
+    assert torch.all(mentor.weights(torch.arange(6), step=0) == 1)  # not before `start`
+    again = Mentor(6, 0.5, 0.5, 1)
+    again.load_state_dict(mentor.state_dict())
+    assert torch.equal(again.weights(torch.arange(6), 5), w)
+
+
+def test_mentor_and_stability_options_train_and_log(pairs: tuple[Path, list, list]) -> None:
+    root, tr, va = pairs
+    cfg = dataclasses.replace(CFG, steps=10, mentor=True, mentor_start=2, stability=0.5)
+    result = fit(task(cfg, tr, va, root, seed=0), schedule(cfg), LOOP, seed=0)
+    assert {"mentor_weight", "stability", "kl"} <= set(result.history[-1])
+    assert result.history[-1]["mentor_weight"] <= 1.0
+
+
+def test_train_fits_the_fusion_head_on_the_val_split(pairs: tuple[Path, list, list]) -> None:
+    root, tr, va = pairs
+    out = train(dataclasses.replace(CFG, steps=6), LOOP, tr, va, root, seed=0)
+    assert out.fusion is not None and out.fusion.n_pairs == len(va)
+    assert out.detector.config.fusion.fitted
+    assert set(out.detector.config.fusion.features) == set(out.fusion.features)
+    assert all(f.startswith(("verify.", "global.")) for f in out.fusion.features)
+    x = torch.rand(3, len(out.fusion.features))
+    assert np.allclose(out.detector.fuse(x).sum(1).numpy(), 1, atol=1e-5)
+
+
+def test_labels_beyond_the_detector_levels_are_refused(pairs: tuple[Path, list, list]) -> None:
+    root, tr, va = pairs
+    with pytest.raises(ValueError, match="labels reach level 7"):
+        task(CFG, [*tr, {**tr[0], "level": 7}], va, root, seed=0)

@@ -1,0 +1,1 @@
+"""FakeInversion features: what Stable Diffusion's DDIM inversion makes of an image."""

@@ -1,0 +1,1 @@
+"""Local-feature verification and hand-crafted global descriptors of image pairs."""
