@@ -60,8 +60,9 @@ def score(bench: Bench, labels: np.ndarray, kept: np.ndarray | None = None) -> S
     lost_to_dates = 0
     if kept is not None:
         hits = []
+        truth_size, pred_size = np.bincount(truth), np.bincount(pred)  # counted once
         for c, o in original.items():
-            if (truth == c).sum() > 1 and (pred == pred[o]).sum() > 1:
+            if truth_size[c] > 1 and pred_size[pred[o]] > 1:
                 k = int(kept[o])
                 hits.append(k == o)
                 dated_copy = bench.docs[k].published is not None

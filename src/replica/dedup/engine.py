@@ -22,6 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -185,16 +186,34 @@ class TextTable:
             yield offset, standard_batch(batch, self.cols)
             offset += batch.num_rows
 
-    def take(self, rows: np.ndarray, batch_rows: int, standard: bool = True) -> pa.Table:
-        """The rows at positions ``rows`` (any order), read batch by batch (bounded memory)."""
+    def take(
+        self,
+        rows: np.ndarray,
+        batch_rows: int,
+        standard: bool = True,
+        pool: ProcessPoolExecutor | None = None,
+    ) -> pa.Table:
+        """The rows at positions ``rows`` (any order), read batch by batch (bounded memory);
+        with ``pool``, the row groups holding them are read by its workers, in parallel."""
         rows = np.asarray(rows, dtype=np.int64)
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
         parts = []
-        for offset, batch in self.batches(batch_rows, standard):
-            lo, hi = np.searchsorted(srt, [offset, offset + batch.num_rows])
-            if hi > lo:
-                parts.append(pa.Table.from_batches([batch.take(pa.array(srt[lo:hi] - offset))]))
+        if pool is not None and self._pf is not None and self.path is not None:
+            meta = self._pf.metadata
+            bounds = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(self.row_groups)])
+            cut = np.searchsorted(srt, bounds)
+            jobs = [
+                pool.submit(_take_group, self.path, self.cols, g, srt[lo:hi] - bounds[g], standard)
+                for g, (lo, hi) in enumerate(pairwise(cut.tolist()))
+                if hi > lo
+            ]
+            parts = [pa.Table.from_batches([f.result()]) for f in jobs]
+        else:
+            for offset, batch in self.batches(batch_rows, standard):
+                lo, hi = np.searchsorted(srt, [offset, offset + batch.num_rows])
+                if hi > lo:
+                    parts.append(pa.Table.from_batches([batch.take(pa.array(srt[lo:hi] - offset))]))
         if not parts:
             schema = self._pf.schema_arrow if self._pf is not None and not standard else None
             return schema.empty_table() if schema is not None else pa.table({})
@@ -202,6 +221,16 @@ class TextTable:
         back = np.empty(len(order), dtype=np.int64)
         back[order] = np.arange(len(order))
         return out.take(pa.array(back))
+
+
+def _take_group(
+    path: Path, cols: Columns, group: int, rows: np.ndarray, standard: bool
+) -> pa.RecordBatch:
+    """A worker's task: the rows at positions ``rows`` of one Parquet row group."""
+    pf = pq.ParquetFile(path)
+    got = pf.read_row_group(group, columns=cols.read() if standard else None)
+    batch = got.take(pa.array(rows)).combine_chunks().to_batches()[0]
+    return standard_batch(batch, cols) if standard else batch
 
 
 def workers_for(cfg: DedupConfig) -> int:
@@ -564,23 +593,26 @@ def dedup_texts(
     import time
 
     t0 = time.perf_counter()
+    # the pool stays open for the second pass, whose texts its workers read
     with open_pool(cfg, table) if engine is Engine.local else contextlib.nullcontext() as pool:
         boiler = learn_boilerplate(table, cfg, pool)
+        learned = boiler.learned if boiler else None
         index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, boiler, pool))
-    learned = boiler.learned if boiler else None
-    t1 = time.perf_counter()
-    cands = candidates(engine, index, cfg)
-    sem = semantic if semantic is not None else semantic_for(cfg)
+        del boiler  # the first pass's line keys of every row: not needed any more
+        t1 = time.perf_counter()
+        cands = candidates(engine, index, cfg)
+        sem = semantic if semantic is not None else semantic_for(cfg)
 
-    def texts(pos: np.ndarray) -> list[str]:
-        rows = table.take(index.row[pos], cfg.batch_rows)
-        batch = rows.combine_chunks().to_batches()[0] if rows.num_rows else None
-        if batch is None:
-            return []
-        drop = learned.flags(batch.column("text"), source_key_column(batch)) if learned else None
-        return clean_texts(batch.column("text"), drop)
+        def texts(pos: np.ndarray) -> list[str]:
+            rows = table.take(index.row[pos], cfg.batch_rows, pool=pool)
+            batch = rows.combine_chunks().to_batches()[0] if rows.num_rows else None
+            if batch is None:
+                return []
+            keys = source_key_column(batch)
+            drop = learned.flags(batch.column("text"), keys) if learned else None
+            return clean_texts(batch.column("text"), drop)
 
-    clusters, removals, stats = cluster_texts(index, cfg, cands, sem, texts)
+        clusters, removals, stats = cluster_texts(index, cfg, cands, sem, texts)
     stats = {
         **stats,
         "learned_boilerplate_lines": float(len(learned.keys)) if learned else 0.0,

@@ -170,29 +170,43 @@ def split_stories(
     share = np.minimum(inter / size[a], 1.0)
     order = np.argsort(own, kind="stable")
     own_s = own[order]
+    # each hub has at most ``max_neighbors`` neighbours: plain Python on short lists beats
+    # numpy calls here (their fixed cost dominates at this size)
     for x in ambiguous.tolist():
-        nb = b[start[x] : start[x] + min(deg[x], max_neighbors)]
+        lo = int(start[x])
+        hi = lo + min(int(deg[x]), max_neighbors)
         lo_p, hi_p = np.searchsorted(own_s, [x, x + 1])
         sel = order[lo_p:hi_p]
-        groups = _components(nb, uu[sel], vv[sel], ~apart[sel])
-        lo, hi = start[x], start[x] + len(nb)
-        story_share, story_fit = {}, {}
-        for g, members in groups.items():
-            inside = np.isin(nb, members)
-            story_share[g] = float(share[lo:hi][inside].max())
-            story_fit[g] = float(sh.containment[lo:hi][inside].max())
+        linked = sel[~apart[sel]]
+        root = _roots(b[lo:hi].tolist(), uu[linked].tolist(), vv[linked].tolist())
+        story_share: dict[int, float] = {}
+        story_fit: dict[int, float] = {}
+        story_size: dict[int, float] = {}
+        for r, s_, f_, z in zip(
+            root,
+            share[lo:hi].tolist(),
+            sh.containment[lo:hi].tolist(),
+            size[b[lo:hi]].tolist(),
+            strict=True,
+        ):
+            if r in story_share:
+                story_share[r] = max(story_share[r], s_)
+                story_fit[r] = max(story_fit[r], f_)
+                story_size[r] = max(story_size[r], z)
+            else:
+                story_share[r], story_fit[r], story_size[r] = s_, f_, z
         # among the stories with a text (nearly) as completely inside x, or holding x, as the
         # best one, the one explaining most of x: a page of template and story sides with the
         # story, not with pages that merely share its template
         top = max(story_fit.values()) - FIT_TIE
-        best = max((g for g in groups if story_fit[g] >= top), key=lambda g: story_share[g])
+        best = max((g for g in story_fit if story_fit[g] >= top), key=lambda g: story_share[g])
         big = [g for g, s in story_share.items() if s >= cfg.min_story_share]
-        if len(big) >= 2 and all(size[x] > size[groups[g]].max() for g in big):
+        if len(big) >= 2 and all(float(size[x]) > story_size[g] for g in big):
             concat[x] = True
-        if len(groups) < 2:
+        if len(story_share) < 2:
             continue
-        losers = np.concatenate([groups[g] for g in groups if g != best])
-        drop[edge[lo:hi][np.isin(b[lo:hi], losers)]] = True
+        lose = [lo + i for i, r in enumerate(root) if r != best]
+        drop[edge[lose]] = True
         if deg[x] > max_neighbors:  # links beyond the ones examined go too
             drop[edge[hi : start[x + 1]]] = True
     stats = dict(links.stats)
@@ -219,11 +233,10 @@ def _neighbour_pairs(
     return np.concatenate(us), np.concatenate(vs), np.concatenate(owners)
 
 
-def _components(
-    nodes: np.ndarray, u: np.ndarray, v: np.ndarray, linked: np.ndarray
-) -> dict[int, np.ndarray]:
-    """Groups of ``nodes`` joined by the ``linked`` pairs (u, v): label -> members."""
-    parent = {x: x for x in nodes.tolist()}
+def _roots(nodes: list[int], u: list[int], v: list[int]) -> list[int]:
+    """The group of every node of ``nodes`` joined by the pairs (u, v), named by its
+    smallest member."""
+    parent = {x: x for x in nodes}
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -231,14 +244,11 @@ def _components(
             x = parent[x]
         return x
 
-    for x, y in zip(u[linked].tolist(), v[linked].tolist(), strict=True):
+    for x, y in zip(u, v, strict=True):
         rx, ry = find(x), find(y)
         if rx != ry:
             parent[max(rx, ry)] = min(rx, ry)
-    out: dict[int, list[int]] = {}
-    for x in nodes.tolist():
-        out.setdefault(find(x), []).append(x)
-    return {k: np.array(m, dtype=np.int64) for k, m in out.items()}
+    return [find(x) for x in nodes]
 
 
 def consensus(labels: np.ndarray, sig: np.ndarray) -> np.ndarray:

@@ -687,9 +687,9 @@ def _sentence_keys(
     """(key, text) of every sentence with at least ``min_words`` kept words."""
     body = tok.body
     stops = np.flatnonzero((body == _U8(0x2E)) | (body == _U8(0x21)) | (body == _U8(0x3F)))
-    bounds = sorted_unique(np.concatenate([stops, tok.line_start]))
-    start = tok.start[word_ok]
-    sent = np.searchsorted(bounds, start, side="right")
+    # stops, plus lines, before each word: two words share a sentence when both counts match
+    # (the sum only ever groups words, so a stop that also starts a line may count twice)
+    sent = np.searchsorted(stops, tok.start[word_ok], side="right") + tok.line[word_ok]
     if not len(sent):
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)
     head = np.flatnonzero(np.concatenate([[True], sent[1:] != sent[:-1]]))
