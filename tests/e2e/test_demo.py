@@ -153,10 +153,14 @@ def test_a_fresh_clone_pulls_every_output_and_dvc_status_is_clean(
     assert pulled.returncode == 0, pulled.stdout[-2000:] + pulled.stderr[-2000:]
     status = _sh(["dvc", "status"], clone, env)
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout[-3000:]
-    for kept in ("data/eval/metrics.json", "reports/validate/pairs.json"):
-        assert (clone / kept).is_file(), kept
-    registration = json.loads((clone / "data/registry/registration.json").read_text())
-    assert registration == json.loads((work / "data/registry/registration.json").read_text())
+    for family in FAMILIES:
+        for kept in (f"data/eval/{family}/metrics.json", f"data/registry/{family}/promotion.json"):
+            assert (clone / kept).is_file(), kept
+        registration = f"data/registry/{family}/registration.json"
+        assert json.loads((clone / registration).read_text()) == json.loads(
+            (work / registration).read_text()
+        )
+    assert (clone / "reports/validate/pairs.json").is_file()
 
 
 def test_broken_dataset_stops_the_pipeline_at_validate(demo: tuple[Path, dict, str]) -> None:
