@@ -349,3 +349,19 @@ def test_a_response_without_target_uri_is_unreadable_not_a_crash(tmp_path: Path)
     result = crawl_sources(load_sources(tmp_path / "s.yaml"), CrawlConfig(), tmp_path / "c", "fp")
     [rej] = result.rejects
     assert rej.reason == "warc_unreadable" and "AttributeError" in (rej.detail or "")
+
+
+def test_a_status_line_no_warc_can_hold_is_a_reject_not_a_crash(tmp_path: Path) -> None:
+    """Found by the fuzz suite: a byte 0x80 before ``HTTP/1.1`` reached the WARC writer, whose
+    ASCII encoding of the status line raised UnicodeEncodeError."""
+    from replica.crawl.warc import RecordLimits, read_stream
+
+    http = b"\x80HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>x</html>"
+    head = (
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:1>\r\n"
+        b"WARC-Target-URI: https://news.example/story\r\n"
+        b"Content-Type: application/http; msgtype=response\r\n"
+        b"Content-Length: " + str(len(http)).encode() + b"\r\n\r\n"
+    )
+    out = list(read_stream(BytesIO(head + http + b"\r\n\r\n"), "x.warc", RecordLimits(10**6, 2048)))
+    assert [getattr(r, "reason", None) for r in out] == ["malformed_http"]

@@ -75,7 +75,8 @@ def read_records(
     Rejects: ``not_a_response`` (record types other than response/resource; types in ``skip``
     are passed over silently), ``no_url``, ``unsafe_url`` (control characters, over-long,
     credentials), ``too_large`` (declared longer than ``limits.max_bytes``; not read),
-    ``truncated_record`` (shorter than declared), and one ``warc_unreadable`` where the stream
+    ``truncated_record`` (shorter than declared), ``malformed_http`` (an HTTP status line that
+    is not printable ASCII: no WARC could hold it), and one ``warc_unreadable`` where the stream
     breaks (records before it are kept). The stream is read forward once (an S3 body works),
     never whole into memory.
     """
@@ -116,6 +117,12 @@ def read_records(
         if len(payload) > limits.max_bytes:
             detail = f"payload of more than {limits.max_bytes} bytes"
             yield Reject(label, "too_large", url, record_id, detail)
+            continue
+        http = record.http_headers
+        status = f"{http.protocol or ''} {http.statusline or ''}" if http is not None else ""
+        if not (status.isascii() and status.isprintable()):
+            detail = f"HTTP status line is not printable ASCII: {printable(status)[:80]!r}"
+            yield Reject(label, "malformed_http", printable(url), record_id, detail)
             continue
         short = _shortfall(record.length, record.http_headers, payload)
         if short:
