@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from replica.registry.decisions import read_decisions
 from replica.registry.pyfunc import input_example
 from tests.integration.conftest import ARTIFACT_BUCKET, S3
-from tests.steps.test_promote import promote
+from tests.steps.test_promote import PCC_GATE, promote
 from tests.steps.test_register import closed_port, register
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -104,6 +104,7 @@ def test_racing_promotions_leave_one_consistent_champion(
                 str(table),
                 "--params",
                 str(params_file),
+                *PCC_GATE,
             ],
             env=env,
             stdout=subprocess.PIPE,
