@@ -94,6 +94,8 @@ def _zlib(data: bytes, wbits: int, bound: int, members: bool) -> bytes | None:
                     return bytes(out)  # trailing bytes after the last member are ignored
                 d, pending = zlib.decompressobj(wbits), rest
             elif not pending:
+                if len(out) > bound:
+                    break  # past the bound already: the caller refuses it
                 out += d.flush(bound - len(out) + 1)
                 if not d.eof:
                     raise DecodeError("decode_error", "compressed stream ends early")
