@@ -60,79 +60,15 @@ def pictures(n: int, size: int, seed: int = 0) -> list[Image.Image]:
 
 
 def sd15_img2img() -> object:
-    """SD 1.5's architecture (config values of runwayml/stable-diffusion-v1-5), random weights."""
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionImg2ImgPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
+    """SD 1.5's architecture with random weights (``generate.architectures``), as img2img with
+    SD 1.5's default scheduler (PNDM without PRK steps)."""
+    from diffusers import PNDMScheduler, StableDiffusionImg2ImgPipeline
 
-    from replica.generate.tiny_sd import byte_vocab
+    from replica.generate.architectures import build_sd15
 
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        sample_size=64,
-        in_channels=4,
-        out_channels=4,
-        layers_per_block=2,
-        block_out_channels=(320, 640, 1280, 1280),
-        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-        cross_attention_dim=768,
-        attention_head_dim=8,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        block_out_channels=[128, 256, 512, 512],
-        down_block_types=["DownEncoderBlock2D"] * 4,
-        up_block_types=["UpDecoderBlock2D"] * 4,
-        layers_per_block=2,
-        latent_channels=4,
-        sample_size=512,
-    )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            hidden_act="quick_gelu",
-            projection_dim=768,
-            bos_token_id=0,
-            eos_token_id=1,
-            pad_token_id=1,
-        )
-    )
-    from transformers import CLIPTokenizer
-
-    tokenizer = CLIPTokenizer(
-        vocab=byte_vocab(), merges=[], model_max_length=77, pad_token="<|endoftext|>"
-    )
-    scheduler = PNDMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        num_train_timesteps=1000,
-        set_alpha_to_one=False,
-        skip_prk_steps=True,
-        steps_offset=1,
-    )
-    return StableDiffusionImg2ImgPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+    pipe = build_sd15(seed=0)
+    scheduler = PNDMScheduler.from_config(pipe.scheduler.config, skip_prk_steps=True)
+    return StableDiffusionImg2ImgPipeline(**{**pipe.components, "scheduler": scheduler})
 
 
 def tiny_img2img() -> object:
