@@ -1,8 +1,8 @@
 """A small copy detector for tests: textured pictures, graded pairs of them, a fitted fusion.
 
 ``graded_pairs`` writes (query, reference) files for levels 0-5 with simple, known edits;
-``fitted_detector`` fits the fusion head of a tiny random-init detector on such pairs, so
-predict, audit, evaluate and the pyfunc run the real scoring path in seconds.
+``fitted_detector`` fits the fusion and match heads of a tiny random-init detector on such
+pairs, so predict, audit, evaluate and the pyfunc run the real scoring path in seconds.
 """
 
 from __future__ import annotations
@@ -76,17 +76,32 @@ def graded_pairs(root: Path, n_sources: int, seed: int = 0, split: str = "train"
 
 
 def fitted_detector(directory: Path, n_sources: int = 6) -> CopyDetector:
-    """A vit-test detector whose fusion head is fitted on graded pairs; saved in ``directory``."""
+    """A vit-test detector whose fusion and match heads are fitted on graded pairs (their
+    sources are the match head's references); saved in ``directory / "model"``."""
     import torch
 
-    from replica.train.copy import detector_config, fit_fusion, pair_features
+    from replica.scoring.features import Featurizer, ImageRef
+    from replica.scoring.retrieval import Reference
+    from replica.train.copy import (
+        detector_config,
+        fit_fusion,
+        fit_match,
+        match_candidates,
+        pair_features,
+    )
 
     torch.manual_seed(0)
     detector = CopyDetector.from_config(detector_config(COPY)).eval()
-    rows = graded_pairs(directory / "fit", n_sources, seed=99)
-    matrix = pair_features(detector, rows, directory / "fit")
+    root = directory / "fit"
+    rows = graded_pairs(root, n_sources, seed=99)
+    fz = Featurizer(detector)
+    matrix = pair_features(detector, rows, root, featurizer=fz)
     fit = fit_fusion(matrix, np.array([r["level"] for r in rows]), COPY, seed=0)
     detector.with_fusion(fit.head, fit.features, COPY.fusion_groups)
+    sources = {r["source_image_id"]: r["source_uri"] for r in rows}
+    refs = [Reference(i, ImageRef(root / uri)) for i, uri in sources.items()]
+    matched = fit_match(*match_candidates(detector, rows, refs, root, COPY, fz), COPY)
+    detector.with_match(matched.head, matched.features)
     detector.save(directory / "model")
     return detector
 

@@ -392,6 +392,10 @@ class CopyConfig:
     fusion_steps: int = 1000
     fusion_lr: float = 0.01
     fusion_weight_decay: float = 0.1
+    # match head (retrieval's ranking), fitted on val queries against the val references
+    match_shortlist: int = 20  # candidates per val query (as retrieval's shortlist)
+    match_min_level: int = 1  # val pairs at or above this level are the queries
+    match_l2: float = 1e-3  # L2 penalty on the logistic weights (mean-loss scale)
 
 
 @dataclass(frozen=True)

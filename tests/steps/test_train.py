@@ -30,6 +30,9 @@ def test_train_saves_a_loadable_model_and_its_loss_curve(
     assert not list(tmp_path.glob(".model.checkpoints/*")), "checkpoints stay after success"
     model = CopyDetector.load(out)
     assert model.config.embedding.levels == 6 and model.fusion is not None
+    # the match head is fitted on val queries against the val references of gallery.parquet
+    assert model.matcher is not None and log["match"]["n_positive"] > 0
+    assert log["match"]["n_candidates"] > log["match"]["n_positive"]
     meta = json.loads((out / "_meta.json").read_text())
     assert meta["step"] == "train" and meta["rows_out"] == log["n_train"]
 

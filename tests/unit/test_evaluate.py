@@ -9,7 +9,7 @@ import pytest
 
 from replica.evaluate.baselines import Calibration
 from replica.evaluate.copy import MODEL, Reference, evaluate
-from replica.evaluate.metrics import confusion, level_metrics, pcc_pct, rmse_pct, top1
+from replica.evaluate.metrics import confusion, level_metrics, pcc_pct, rmse_pct, top1_hits
 from replica.scoring.features import ImageRef
 from tests.copyfix import COPY, fitted_detector, graded_pairs
 
@@ -36,7 +36,7 @@ def test_level_metrics_accuracy_confusion_and_top1() -> None:
     c = confusion(levels, labels)
     assert c.sum() == 6 and c[1, 2] == 1 and c[4, 5] == 1 and np.trace(c) == 4
     scores = np.array([[0.9, 0.1], [0.2, 0.3], [0.5, 0.4]])
-    assert top1(scores, [0, 1, 1]) == pytest.approx(2 / 3)
+    assert top1_hits(scores, [0, 1, 1]).tolist() == [True, True, False]
 
 
 def test_isotonic_calibration_is_monotone_and_bounded() -> None:

@@ -22,18 +22,23 @@ import numpy as np
 from replica.cache import ArrayCache
 from replica.config import CopyConfig
 from replica.evaluate.baselines import BASELINES, Calibration, pair_scores, score_matrix
-from replica.evaluate.metrics import LEVELS, RETRIEVAL_MIN_LEVEL, confusion, level_metrics, top1
+from replica.evaluate.metrics import (
+    LEVELS,
+    RETRIEVAL_MIN_LEVEL,
+    confusion,
+    level_metrics,
+    top1_hits,
+)
 from replica.models.copy import CopyDetector
 from replica.scoring.features import (
     Featurizer,
     ImageFeatures,
-    ImageRef,
     embedding_block,
     pair_matrix,
     select,
 )
 from replica.scoring.fuse import expected, fused_pdf
-from replica.scoring.retrieval import Gallery
+from replica.scoring.retrieval import Gallery, Reference
 
 MODEL = "model"
 EMBEDDING = "pdf_embedding"
@@ -44,14 +49,6 @@ ABLATION_GROUPS: tuple[tuple[str, ...], ...] = (
     ("verify", "global"),
     ("embedding", "verify", "global"),
 )
-
-
-@dataclass
-class Reference:
-    """A gallery image of the split, which test queries are searched against."""
-
-    image_id: str
-    image: ImageRef
 
 
 @dataclass
@@ -78,6 +75,9 @@ class Evaluation:
     confusion: dict[str, np.ndarray] = field(default_factory=dict)
     n_queries_retrieval: int = 0
     n_references: int = 0
+    retrieval_by_family: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # fam -> n, system -> top-1
 
 
 def _calibrated(
@@ -190,6 +190,7 @@ def evaluate(
         if int(r["level"]) >= RETRIEVAL_MIN_LEVEL and str(r["source_image_id"]) in position
     ]
     truth = [position[str(test_rows[i]["source_image_id"])] for i in queries]
+    retrieval: dict[str, dict[str, float]] = {}
     if queries and references:
         gallery_feats = fz.images([r.image for r in references], mirror=True)
         query_feats = [tq[i] for i in queries]
@@ -197,13 +198,22 @@ def evaluate(
             gallery_feats, detector.config.verify.method, detector.config.verify.ratio
         )
         found = gallery.search(detector, query_feats, shortlist, top=1)
-        hits = [bool(m) and m[0].reference == t for m, t in zip(found, truth, strict=True)]
-        table[MODEL]["top1"] = float(np.mean(hits))
+        hits = {
+            MODEL: np.array(
+                [bool(m) and m[0].reference == t for m, t in zip(found, truth, strict=True)]
+            ),
+            EMBEDDING: top1_hits(_embedding_scores(detector, query_feats, gallery_feats), truth),
+        }
         for name in BASELINES:
-            table[name]["top1"] = top1(score_matrix(name, query_feats, gallery_feats), truth)
-        table[EMBEDDING]["top1"] = top1(
-            _embedding_scores(detector, query_feats, gallery_feats), truth
-        )
+            hits[name] = top1_hits(score_matrix(name, query_feats, gallery_feats), truth)
+        for name, h in hits.items():
+            table[name]["top1"] = float(np.mean(h))
+        query_families = np.asarray([families[i] for i in queries])
+        for fam in sorted(set(query_families)):
+            m = query_families == fam
+            retrieval[fam] = {"n": float(m.sum())} | {
+                name: float(np.mean(h[m])) for name, h in hits.items()
+            }
     for name in table:
         table[name].setdefault("top1", float("nan"))
 
@@ -216,4 +226,5 @@ def evaluate(
         confusion={name: confusion(res.level, labels) for name, res in systems.items()},
         n_queries_retrieval=len(queries),
         n_references=len(references),
+        retrieval_by_family=retrieval,
     )

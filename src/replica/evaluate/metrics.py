@@ -73,10 +73,7 @@ def confusion(predicted_level: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def top1(scores: np.ndarray, truth: Sequence[int]) -> float:
-    """Share of queries whose highest-scoring reference (a row of ``scores`` [Q, R], -inf =
-    not a candidate) is ``truth[q]``; NaN without queries."""
-    if len(truth) == 0:
-        return float("nan")
-    best = np.asarray(scores).argmax(axis=1)
-    return float(np.mean(best == np.asarray(truth)))
+def top1_hits(scores: np.ndarray, truth: Sequence[int]) -> np.ndarray:
+    """Per query, whether its highest-scoring reference (a row of ``scores`` [Q, R]) is
+    ``truth[q]``: [Q] bool (the ``top1`` metric is its mean)."""
+    return np.asarray(scores).argmax(axis=1) == np.asarray(truth, np.int64)

@@ -56,6 +56,20 @@ def family_text(per_family: Mapping[str, Mapping[str, Mapping[str, float]]]) -> 
     return "\n".join([head, rule, *rows])
 
 
+def retrieval_text(by_family: Mapping[str, Mapping[str, float]]) -> str:
+    """Per family of the retrieval queries: their number and each system's top-1 retrieval."""
+    if not by_family:
+        return "(no retrieval queries)"
+    systems = [s for s in next(iter(by_family.values())) if s != "n"]
+    head = "| family | n | " + " | ".join(systems) + " |"
+    rule = "|---|---|" + "---|" * len(systems)
+    rows = [
+        f"| {fam} | {int(r['n'])} | " + " | ".join(f"{r[s]:.2f}" for s in systems) + " |"
+        for fam, r in by_family.items()
+    ]
+    return "\n".join([head, rule, *rows])
+
+
 def _png(fig: object) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")  # type: ignore[attr-defined]

@@ -24,8 +24,17 @@ measurements, global similarities: see ``pair_features``) to the final level dis
 is a one-hidden-layer MLP over standardised features, fitted on the validation split (the
 backbone never saw it), and saved in the same safetensors file.
 
+**Matching.** ``MatchHead`` reads the same pair features and gives the probability that the
+reference is the query's source. Retrieval ranks a query's candidates by it, not by the fused
+level: the level head is fitted on labelled pairs, one per query, and never learns to put the
+true source above the other gallery images a query meets, which are what retrieval compares.
+The match head is a logistic regression over standardised, clamped features, fitted on the
+validation split's queries against every shortlisted validation reference (the source is the
+positive, the others are negatives).
+
 Public API: ``CopyDetector.from_config / save / load``, ``detector.embedding`` (images ->
-token vectors), ``detector.fuse(features)`` (-> level PDF), ``target_pdf``, ``pdf_loss``.
+token vectors), ``detector.fuse(features)`` (-> level PDF), ``detector.match(features)``
+(-> probability of the same source), ``target_pdf``, ``pdf_loss``.
 """
 
 from __future__ import annotations
@@ -330,10 +339,39 @@ class FusionHead(nn.Module):
 
 
 @dataclass(frozen=True)
+class MatchConfig:
+    """The match head: the features it reads (set when fitted) and its clamp."""
+
+    clamp: float = 4.0
+    features: tuple[str, ...] = ()
+    fitted: bool = False
+
+
+class MatchHead(nn.Module):
+    """Pair features -> logit that the reference is the query's source [B]: a logistic
+    regression over standardised features clamped to +-``clamp`` (as ``FusionHead``)."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, n_features: int, clamp: float = 4.0) -> None:
+        super().__init__()
+        self.clamp = clamp
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.linear = nn.Linear(n_features, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        z = ((features - self.mean) / self.scale).clamp(-self.clamp, self.clamp)
+        return self.linear(z).squeeze(-1)
+
+
+@dataclass(frozen=True)
 class CopyDetectorConfig:
     embedding: PDFEmbeddingConfig = field(default_factory=PDFEmbeddingConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
+    match: MatchConfig = field(default_factory=MatchConfig)
 
     @property
     def levels(self) -> int:
@@ -350,11 +388,14 @@ class CopyDetectorConfig:
         v["method"] = VerifyMethod(v["method"])
         f = dict(data["fusion"])
         f["groups"], f["features"] = tuple(f["groups"]), tuple(f["features"])
-        return cls(PDFEmbeddingConfig(**e), VerifyConfig(**v), FusionConfig(**f))
+        m = dict(data.get("match", {}))  # models saved before the match head have none
+        m["features"] = tuple(m.get("features", ()))
+        return cls(PDFEmbeddingConfig(**e), VerifyConfig(**v), FusionConfig(**f), MatchConfig(**m))
 
 
 class CopyDetector(nn.Module):
-    """PDF-Embedding + verification settings + fusion head, saved and loaded together."""
+    """PDF-Embedding + verification settings + fusion and match heads, saved and loaded
+    together."""
 
     def __init__(self, config: CopyDetectorConfig) -> None:
         super().__init__()
@@ -364,6 +405,8 @@ class CopyDetector(nn.Module):
         self.fusion = (
             FusionHead(len(f.features), f.hidden, f.members, f.clamp) if f.fitted else None
         )
+        m = config.match
+        self.matcher = MatchHead(len(m.features), m.clamp) if m.fitted else None
 
     @classmethod
     def from_config(cls, config: CopyDetectorConfig) -> CopyDetector:
@@ -385,6 +428,12 @@ class CopyDetector(nn.Module):
         )
         self.config = dataclasses.replace(self.config, fusion=fusion)
 
+    def with_match(self, head: MatchHead, features: tuple[str, ...]) -> None:
+        """Attach a fitted match head reading ``features``."""
+        self.matcher = head
+        match = MatchConfig(clamp=head.clamp, features=features, fitted=True)
+        self.config = dataclasses.replace(self.config, match=match)
+
     def identity(self) -> str:
         """A digest of the embedding network's weights: the cache key of its image vectors."""
         h = hashlib.sha256(
@@ -401,6 +450,14 @@ class CopyDetector(nn.Module):
         if self.fusion is None:
             raise ValueError("this copy detector has no fitted fusion head")
         return self.fusion(features.float()).softmax(dim=1)
+
+    @torch.no_grad()
+    def match(self, features: torch.Tensor) -> torch.Tensor:
+        """Pair features [B, F] (the match head's, in ``config.match.features`` order) -> the
+        probability that the reference is the query's source [B]."""
+        if self.matcher is None:
+            raise ValueError("this copy detector has no fitted match head")
+        return torch.sigmoid(self.matcher(features.float()))
 
     def save(self, directory: Path | str) -> None:
         """Write ``config.json`` and ``model.safetensors`` (no pickle) into ``directory``."""

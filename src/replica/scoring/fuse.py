@@ -17,6 +17,15 @@ def fused_pdf(detector: CopyDetector, matrix: np.ndarray) -> np.ndarray:
     return detector.fuse(x).numpy()
 
 
+def match_probability(detector: CopyDetector, matrix: np.ndarray) -> np.ndarray | None:
+    """The match head's probability that each pair's reference is its query's source [P];
+    None for a model saved without a match head."""
+    if detector.matcher is None:
+        return None
+    x = torch.from_numpy(select(matrix, detector.config.match.features))
+    return detector.match(x).numpy()
+
+
 def expected(pdf: np.ndarray) -> np.ndarray:
     """Expected level / (levels - 1): [P] in [0, 1]."""
     return pdf @ np.arange(pdf.shape[1]) / (pdf.shape[1] - 1)

@@ -10,8 +10,9 @@ The shortlist is the union of two searches, because each misses what the other f
   nearest neighbour passes the ratio test against the nearest from another image votes for
   that image; crops, collages and pasted regions keep votes where global similarity fails.
 
-The detector then scores each (query, candidate) pair; candidates are ranked by the expected
-level of the fused PDF.
+The detector then scores each (query, candidate) pair: the fused level PDF, and the match
+head's probability that the candidate is the query's source, by which candidates are ranked
+(a model without a match head, saved before it existed, ranks by the expected level).
 """
 
 from __future__ import annotations
@@ -24,19 +25,30 @@ import numpy as np
 
 from replica.config import VerifyMethod
 from replica.models.copy import CopyDetector
-from replica.scoring.features import ImageFeatures
-from replica.scoring.fuse import fused_pdf
+from replica.scoring.features import ImageFeatures, ImageRef, pair_matrix
+from replica.scoring.fuse import expected, fused_pdf, match_probability
 
 VOTE_NEIGHBOURS = 4
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A gallery image of a split, which that split's queries are searched against."""
+
+    image_id: str
+    image: ImageRef
+
+
+@dataclass(frozen=True)
 class Match:
-    """One ranked candidate of a query: reference index, fused level PDF and expected level."""
+    """One ranked candidate of a query: reference index, fused level PDF, expected level and
+    the ranking key ``match``: the probability that it is the query's source (the expected
+    level again for a model without a match head)."""
 
     reference: int
     pdf: np.ndarray
     score: float
+    match: float
 
 
 class Gallery:
@@ -105,20 +117,25 @@ class Gallery:
         k: int,
         top: int,
     ) -> list[list[Match]]:
-        """The ``top`` best references of each query by fused expected level, among its
+        """The ``top`` best references of each query by match probability, among its
         shortlist of ``k`` per search."""
-        from replica.scoring.features import pair_matrix
-
         lists = self.shortlist(queries, k)
         flat_q = [queries[i] for i, c in enumerate(lists) for _ in c]
         flat_r = [self.refs[j] for c in lists for j in c]
-        pdf = fused_pdf(detector, pair_matrix(detector, flat_q, flat_r))
-        expected = pdf @ np.arange(pdf.shape[1]) / (pdf.shape[1] - 1)
+        matrix = pair_matrix(detector, flat_q, flat_r)
+        pdf = fused_pdf(detector, matrix)
+        level = expected(pdf)
+        found = match_probability(detector, matrix)
+        key = found if found is not None else level
         out, start = [], 0
         for cands in lists:
+            rows = range(start, start + len(cands))
             ranked = sorted(
-                (Match(j, pdf[start + n], float(expected[start + n])) for n, j in enumerate(cands)),
-                key=lambda m: -m.score,
+                (
+                    Match(j, pdf[n], float(level[n]), float(key[n]))
+                    for n, j in zip(rows, cands, strict=True)
+                ),
+                key=lambda m: -m.match,
             )
             out.append(ranked[:top])
             start += len(cands)

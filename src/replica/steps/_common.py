@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,9 @@ from replica.config import ConfigError, Params, load_params
 from replica.contracts import ContractError
 from replica.guard.secrets import install_log_redaction, redact
 from replica.io import StepSummary
+
+if TYPE_CHECKING:
+    from replica.scoring.retrieval import Reference
 
 ParamsPath = Annotated[
     Path, typer.Option("--params", help="params.yaml to read (one section per step).")
@@ -73,3 +76,24 @@ def model_dir(model: str, scratch: Path) -> Path:
         return download_model_dir(tracking_from_env(os.environ, Path.cwd()), model, scratch)
     except RegistryError as exc:
         raise StepError(str(exc)) from exc
+
+
+def split_references(root: Path, split: str, rows: Sequence[Mapping[str, Any]]) -> list[Reference]:
+    """Every reference image of ``split`` in a pairs dir, which its queries are searched
+    against: ``gallery.parquet`` (contract pairs_gallery) when the dir has one, else the
+    distinct sources of ``rows`` (that split's pairs)."""
+    from replica.contracts import PAIRS_GALLERY
+    from replica.scoring.features import ImageRef
+    from replica.scoring.retrieval import Reference
+
+    if (root / PAIRS_GALLERY.filename).is_file():
+        found = [r for r in PAIRS_GALLERY.read(root).to_pylist() if r["split"] == split]
+        return [
+            Reference(str(r["image_id"]), ImageRef(root / r["uri"], r["sha256"])) for r in found
+        ]
+    seen: dict[str, Reference] = {}
+    for r in rows:
+        sid = str(r["source_image_id"])
+        if sid not in seen:
+            seen[sid] = Reference(sid, ImageRef(root / r["source_uri"], r.get("source_sha256")))
+    return list(seen.values())

@@ -52,11 +52,17 @@ from replica.contracts import (
     FAKES,
     METRICS,
     PAIRS,
-    PAIRS_GALLERY,
     PREDICTIONS,
 )
 from replica.io import StepSummary, atomic_dir, write_sidecar
-from replica.steps._common import Overrides, ParamsPath, StepError, load, run
+from replica.steps._common import (
+    Overrides,
+    ParamsPath,
+    StepError,
+    load,
+    run,
+    split_references,
+)
 
 
 def main(
@@ -79,7 +85,13 @@ def main(
     def body() -> StepSummary:
         from replica.cache import ArrayCache
         from replica.evaluate.copy import MODEL, evaluate
-        from replica.evaluate.report import confusion_png, family_png, family_text, table_text
+        from replica.evaluate.report import (
+            confusion_png,
+            family_png,
+            family_text,
+            retrieval_text,
+            table_text,
+        )
         from replica.models.copy import CopyDetector
         from replica.registry.runs import open_run
         from replica.registry.store import RegistryError, tracking_from_env
@@ -95,7 +107,7 @@ def main(
         val = [r for r in rows if r["split"] == "val"]
         if not test:
             raise StepError(f"no test-split pairs in {str(input)!r}")
-        refs = _references(Path(input), test)
+        refs = split_references(Path(input), "test", test)
         try:
             ev = evaluate(
                 detector,
@@ -124,6 +136,8 @@ def main(
                 table_text(ev.table),
                 "## Per family: level accuracy (±1 accuracy)",
                 family_text(ev.per_family),
+                "## Per family: top-1 retrieval among all test references (queries labelled >= 3)",
+                retrieval_text(ev.retrieval_by_family),
             ]
         )
         plots = {
@@ -274,20 +288,3 @@ def _flat(table: dict[str, dict[str, float]]) -> dict[str, float]:
             if not math.isnan(value):
                 flat[f"{prefix}{key}"] = round(float(value), 4)
     return flat
-
-
-def _references(root: Path, test: list[dict]) -> list:
-    """Every test-split reference: ``gallery.parquet`` (pairs_gallery) of the pairs dir, else
-    the test pairs' distinct sources."""
-    from replica.evaluate.copy import Reference
-    from replica.scoring.features import ImageRef
-
-    if (root / PAIRS_GALLERY.filename).is_file():
-        rows = [r for r in PAIRS_GALLERY.read(root).to_pylist() if r["split"] == "test"]
-        return [Reference(str(r["image_id"]), ImageRef(root / r["uri"], r["sha256"])) for r in rows]
-    seen: dict[str, Reference] = {}
-    for r in test:
-        sid = str(r["source_image_id"])
-        if sid not in seen:
-            seen[sid] = Reference(sid, ImageRef(root / r["source_uri"], r.get("source_sha256")))
-    return list(seen.values())

@@ -6,7 +6,8 @@ Command: ``replica train --family copy --input data/pairs --output data/models/c
 
 Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; the train split trains
         PDF-Embedding (val split: early stopping), then the fusion head is fitted on the val
-        split's pair features.
+        split's pair features and the match head (retrieval's ranking) on the val queries
+        against the val references (``gallery.parquet``, else the val pairs' sources).
         ``synthetic``: ``fakes.parquet`` (contract fakes), its images and ``encoding.json``
         (the ``fakes`` or ``invert`` output), with ``synthetic.model=fakeinversion`` also
         ``inversions.parquet`` (the ``invert`` output); train split to fit, val split to
@@ -42,7 +43,7 @@ import typer
 from replica.config import Detector, Params
 from replica.contracts import FAKES, PAIRS
 from replica.io import StepSummary, atomic_dir, write_sidecar
-from replica.steps._common import Overrides, ParamsPath, StepError, load, run
+from replica.steps._common import Overrides, ParamsPath, StepError, load, run, split_references
 
 if TYPE_CHECKING:
     from replica.train.loop import Distributed, Result
@@ -194,6 +195,7 @@ def _train_copy(
             log=log,
             distributed=dist,
             cache=ArrayCache(cache) if cache is not None else None,
+            val_references=split_references(input, "val", val_rows),
         )
     except ValueError as exc:
         raise StepError(str(exc)) from exc
@@ -206,6 +208,20 @@ def _train_copy(
                 "final_loss": round(out.fusion.final_loss, 5),
             }
         }
+    if out.match is not None:
+        fusion["match"] = {
+            "n_val_queries": out.match.n_queries,
+            "n_candidates": out.match.n_candidates,
+            "n_positive": out.match.n_positive,
+            "final_loss": round(out.match.final_loss, 5),
+        }
+    else:
+        fusion["match"] = {
+            "fitted": False,
+            "reason": "no val query has both its source and another candidate among the val "
+            "references: retrieval ranks by the fused level",
+        }
+        typer.echo(f"[train] no match head: {fusion['match']['reason']}", err=True)
     return out.result, len(train_rows), out.detector.save, fusion
 
 

@@ -8,6 +8,9 @@
    query's embedding where it is under small distortions: pixel noise and a slight crop).
 2. ``fit_fusion``: the fusion head on the validation split's pair features (PDF-Embedding
    outputs, verification, global similarities): data the embedding never trained on.
+3. ``fit_match``: the match head (retrieval's ranking) on ``match_candidates``: each val query
+   labelled >= ``match_min_level`` against its shortlist among the val references, the true
+   source positive and every other candidate negative.
 """
 
 from __future__ import annotations
@@ -32,11 +35,20 @@ from replica.models.copy import (
     CopyDetectorConfig,
     FusionConfig,
     FusionHead,
+    MatchHead,
     PDFEmbeddingConfig,
     pdf_loss,
     target_pdf,
 )
-from replica.scoring.features import Featurizer, ImageRef, features_of, pair_matrix, select
+from replica.scoring.features import (
+    ALL_FEATURES,
+    Featurizer,
+    ImageRef,
+    features_of,
+    pair_matrix,
+    select,
+)
+from replica.scoring.retrieval import Gallery, Reference
 from replica.train.data import read_image
 from replica.train.loop import (
     Distributed,
@@ -312,6 +324,86 @@ def fit_fusion(
     return FusionFit(head.eval(), names, len(y), float(loss.detach()) / len(head.members))
 
 
+@dataclass(frozen=True)
+class MatchFit:
+    """The fitted match head and what it was fitted on."""
+
+    head: MatchHead
+    features: tuple[str, ...]
+    n_queries: int
+    n_candidates: int
+    n_positive: int
+    final_loss: float
+
+
+def match_candidates(
+    detector: CopyDetector,
+    rows: Sequence[Mapping[str, Any]],
+    references: Sequence[Reference],
+    root: Path,
+    cfg: CopyConfig,
+    featurizer: Featurizer,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Features [C, len(ALL_FEATURES)] and is-source labels [C] of every shortlisted
+    (query, reference) candidate of the queries in ``rows`` (level >= ``match_min_level``, source
+    among ``references``); also the number of queries. The shortlist is retrieval's own
+    (``Gallery.shortlist``), so the head learns on the candidates it will rank."""
+    position = {r.image_id: i for i, r in enumerate(references)}
+    queries = [
+        r
+        for r in rows
+        if int(r["level"]) >= cfg.match_min_level and str(r["source_image_id"]) in position
+    ]
+    if not queries:
+        return np.zeros((0, len(ALL_FEATURES)), np.float32), np.zeros(0), 0
+    refs = featurizer.images([r.image for r in references], mirror=True)
+    qf = featurizer.images(pair_refs(queries, root)[0])
+    gallery = Gallery(refs, detector.config.verify.method, detector.config.verify.ratio)
+    lists = gallery.shortlist(qf, cfg.match_shortlist)
+    truth = [position[str(r["source_image_id"])] for r in queries]
+    matrix = pair_matrix(
+        detector,
+        [qf[i] for i, c in enumerate(lists) for _ in c],
+        [refs[j] for c in lists for j in c],
+    )
+    labels = np.array([float(j == t) for c, t in zip(lists, truth, strict=True) for j in c])
+    return matrix, labels, len(queries)
+
+
+def fit_match(
+    matrix: np.ndarray, is_source: np.ndarray, n_queries: int, cfg: CopyConfig
+) -> MatchFit:
+    """Fit the match head: logistic regression (L-BFGS, deterministic) on standardised,
+    clamped features, L2 penalty ``match_l2`` on the weights."""
+    names = features_of(tuple(cfg.fusion_groups))
+    positives = int(is_source.sum())
+    if positives == 0 or positives == len(is_source):
+        raise ValueError(
+            f"the match head needs val queries whose source is among the val references and "
+            f"other candidates, got {positives} positives of {len(is_source)} candidates"
+        )
+    x = torch.from_numpy(select(matrix, names)).float()
+    y = torch.from_numpy(is_source).float()
+    head = MatchHead(len(names), cfg.fusion_clamp)
+    head.mean.copy_(x.mean(0))
+    head.scale.copy_(x.std(0).clamp_min(1e-3))
+    nn.init.zeros_(head.linear.weight)
+    nn.init.zeros_(head.linear.bias)
+    opt = torch.optim.LBFGS(head.linear.parameters(), max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(head(x), y)
+        loss = loss + cfg.match_l2 * head.linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        final = float(F.binary_cross_entropy_with_logits(head(x), y))
+    return MatchFit(head.eval(), names, n_queries, len(y), positives, final)
+
+
 @dataclass
 class Trained:
     """A trained copy detector with what produced it."""
@@ -319,6 +411,7 @@ class Trained:
     detector: CopyDetector
     result: Result
     fusion: FusionFit | None
+    match: MatchFit | None = None
 
 
 def train(
@@ -333,8 +426,11 @@ def train(
     log: Callable[[dict[str, float], int], None] | None = None,
     distributed: Distributed = Distributed(),
     cache: ArrayCache | None = None,
+    val_references: Sequence[Reference] = (),
 ) -> Trained:
-    """PDF-Embedding through the generic loop, then (rank 0) the fusion head on ``val_rows``."""
+    """PDF-Embedding through the generic loop, then (rank 0) the fusion head on ``val_rows``
+    and, given the val split's ``val_references``, the match head (none when no val query has
+    both its source and another reference among them: retrieval then ranks by level)."""
     result = fit(
         task(cfg, train_rows, val_rows, root, seed),
         schedule(cfg),
@@ -348,9 +444,18 @@ def train(
     detector.embedding.load_state_dict(result.model.state_dict())
     detector.eval()
     fused = None
+    matched = None
     if distributed.rank == 0 and val_rows:
-        matrix = pair_features(detector, val_rows, root, cache)
+        fz = Featurizer(detector, cache)
+        matrix = pair_features(detector, val_rows, root, featurizer=fz)
         levels = np.array([int(r["level"]) for r in val_rows])
         fused = fit_fusion(matrix, levels, cfg, seed)
         detector.with_fusion(fused.head, fused.features, tuple(cfg.fusion_groups))
-    return Trained(detector, result, fused)
+        if val_references:
+            candidates, is_source, n_queries = match_candidates(
+                detector, val_rows, val_references, root, cfg, fz
+            )
+            if 0 < is_source.sum() < len(is_source):  # else nothing to rank: no match head
+                matched = fit_match(candidates, is_source, n_queries, cfg)
+                detector.with_match(matched.head, matched.features)
+    return Trained(detector, result, fused, matched)
