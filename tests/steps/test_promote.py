@@ -154,7 +154,7 @@ def test_a_candidate_must_beat_its_baselines_on_a_large_enough_test_split(
     code, out, doc = promote(tmp_path / "v2", params_file, *gate, *small)
     assert code == 0 and doc and doc["code"] == "test_split_too_small", out
     code, out, doc = promote(
-        tmp_path / "v2", params_file, *gate, "--set", "promote.copy.min_test_pairs=8"
+        tmp_path / "v2", params_file, *gate, "--set", "promote.copy.min_test_sources=3"
     )
     assert code == 0 and doc and doc["decision"] == "promoted", out
     assert champion(store) == "2"

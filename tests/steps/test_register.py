@@ -48,7 +48,8 @@ def make_inputs(
     as the upstream steps leave them (``test_ids``: the test split; ``valid``: GX passed)."""
     complete_detector(root / "model", seed)
     (root / "eval").mkdir(parents=True, exist_ok=True)
-    flat = {"pcc": pcc, "rmse": 0.2, "n_test": 8, "n_train": 24, **(metrics or {})}
+    # the size of a real evaluation's test split: promote.copy's minimums hold
+    flat = {"pcc": pcc, "rmse": 0.2, "n_test": 300, "n_test_sources": 50, **(metrics or {})}
     (root / "eval" / "metrics.json").write_text(json.dumps(flat))
     pdf = [0.1, 0.1, 0.2, 0.3, 0.2, 0.1]
     rows = [
@@ -133,7 +134,7 @@ def test_register_logs_run_and_version_with_lineage(in_tmp: Path, params_file: P
 
     assert reg["model_name"] == "replica-copy-detector" and reg["version"] == "1"
     assert reg["model_uri"] == "models:/replica-copy-detector/1"
-    assert reg["metrics"] == {"pcc": 0.61, "rmse": 0.2, "n_test": 8.0, "n_train": 24.0}
+    assert reg["metrics"] == {"pcc": 0.61, "rmse": 0.2, "n_test": 300.0, "n_test_sources": 50.0}
 
     client = MlflowClient(f"sqlite:///{in_tmp / 'mlruns' / 'mlflow.db'}")
     mv = client.get_model_version("replica-copy-detector", "1")
