@@ -24,9 +24,9 @@ def train(tmp_path: Path, pairs: Path, params_file: Path) -> Path:
     return out
 
 
-def evaluate(model: Path, pairs: Path, out: Path, params_file: Path):
+def evaluate(model: Path, pairs: Path, out: Path, params_file: Path, *extra: str):
     args = ["evaluate", "--model", str(model), "--input", str(pairs), "--output", str(out)]
-    return runner.invoke(app, [*args, "--params", str(params_file)])
+    return runner.invoke(app, [*args, "--params", str(params_file), *extra])
 
 
 def test_evaluate_writes_the_model_and_baselines_on_the_test_split(
@@ -34,9 +34,12 @@ def test_evaluate_writes_the_model_and_baselines_on_the_test_split(
 ) -> None:
     pairs = make_pairs(tmp_path, params_file, n_images=6)
     out = tmp_path / "eval"
-    res = evaluate(train(tmp_path, pairs, params_file), pairs, out, params_file)
+    model = train(tmp_path, pairs, params_file)
+    res = evaluate(model, pairs, out, params_file, "--set", "evaluate.ablations=true")
     assert res.exit_code == 0, res.output
     flat = json.loads((out / "metrics.json").read_text())
+    # ablation systems are named so MLflow accepts their metrics (the run logged them all)
+    assert {"fusion:verify.level_acc", "fusion:embedding-verify-global.pcc"} <= set(flat)
     measures = ("pcc", "rmse", "pcc_0_3", "level_acc", "pm1_acc", "top1")
     systems = ("", "pdf_embedding.", "baseline.phash.", "baseline.histhog.", "baseline.cls.")
     assert {f"{s}{m}" for s in systems for m in measures} <= set(flat)

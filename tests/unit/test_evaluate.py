@@ -54,7 +54,7 @@ def test_evaluate_scores_model_and_baselines_on_the_same_pairs(tmp_path: Path) -
     refs = [Reference(f"s2_{i}", ImageRef(root / f"s2_{i}.jpg")) for i in range(5)]
     ev = evaluate(detector, test, val, root, refs, shortlist=3, ablation_cfg=COPY)
     assert set(ev.table) >= {MODEL, "pdf_embedding", "phash", "histhog", "cls"}
-    assert "fusion[verify+global]" in ev.table
+    assert "fusion:verify-global" in ev.table
     for metrics in ev.table.values():
         assert {"pcc", "rmse", "pcc_0_3", "level_acc", "pm1_acc", "top1"} <= set(metrics)
     assert ev.n_queries_retrieval == 15 and ev.table[MODEL]["top1"] >= 0.8

@@ -42,6 +42,7 @@ from replica.scoring.retrieval import Gallery, Reference
 
 MODEL = "model"
 EMBEDDING = "pdf_embedding"
+ABLATION_PREFIX = "fusion:"
 ABLATION_GROUPS: tuple[tuple[str, ...], ...] = (
     ("embedding",),
     ("verify",),
@@ -49,6 +50,12 @@ ABLATION_GROUPS: tuple[tuple[str, ...], ...] = (
     ("verify", "global"),
     ("embedding", "verify", "global"),
 )
+
+
+def ablation_name(groups: Sequence[str]) -> str:
+    """The system name of a fusion head refitted on ``groups``: ``fusion:verify-global``
+    (characters MLflow accepts in metric names)."""
+    return ABLATION_PREFIX + "-".join(groups)
 
 
 @dataclass
@@ -177,7 +184,7 @@ def evaluate(
 
             with torch.no_grad():
                 p = fit.head(torch.from_numpy(select(matrix, fit.features))).softmax(1).numpy()
-            systems["fusion[" + "+".join(groups) + "]"] = SystemResult(expected(p), p.argmax(1), p)
+            systems[ablation_name(groups)] = SystemResult(expected(p), p.argmax(1), p)
 
     table = {name: res.metrics(labels) for name, res in systems.items()}
 

@@ -84,7 +84,7 @@ def main(
 
     def body() -> StepSummary:
         from replica.cache import ArrayCache
-        from replica.evaluate.copy import MODEL, evaluate
+        from replica.evaluate.copy import ABLATION_PREFIX, MODEL, evaluate
         from replica.evaluate.report import (
             confusion_png,
             family_png,
@@ -144,7 +144,7 @@ def main(
             "plots/confusion_model.png": confusion_png(ev.confusion[MODEL], "model"),
             "plots/confusion_histhog.png": confusion_png(ev.confusion["histhog"], "histhog"),
             "plots/families.png": family_png(
-                ev.per_family, [s for s in ev.table if not s.startswith("fusion[")]
+                ev.per_family, [s for s in ev.table if not s.startswith(ABLATION_PREFIX)]
             ),
         }
         model_out = ev.systems[MODEL]
