@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from replica.dedup import kernels
+
 EMPTY = np.uint32(0xFFFFFFFF)  # an empty MinHash bin; real values are at most EMPTY - 1
 
 # Whole lines that are page furniture rather than story, matched after NFKC and case folding.
@@ -311,18 +313,7 @@ _U8 = np.uint8
 def _hot(data: np.ndarray) -> np.ndarray:
     """Positions of the bytes that need a closer look: control bytes (line breaks), '&', and
     lead bytes of multi-byte characters from U+0080 on (byte comparisons, no lookup table)."""
-    return np.flatnonzero((data <= _U8(0x0D)) | (data == _U8(0x26)) | (data >= _U8(0xC2)))
-
-
-def _lower(data: np.ndarray) -> np.ndarray:
-    """ASCII upper case to lower case."""
-    upper = (data - _U8(0x41)) < _U8(26)
-    return data | (upper.view(_U8) << _U8(5))
-
-
-def _word_bytes(body: np.ndarray) -> np.ndarray:
-    """ASCII letters and digits (of lower-cased bytes), and every byte of a non-ASCII char."""
-    return ((body - _U8(0x61)) < _U8(26)) | ((body - _U8(0x30)) < _U8(10)) | (body >= _U8(0x80))
+    return kernels.hot_positions(data)
 
 
 @dataclass(frozen=True)
@@ -345,10 +336,12 @@ class Tokens:
         return len(self.offsets) - 1
 
 
-def _classify_special(body: np.ndarray, lead: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The word mask (bytes of word characters) with multi-byte characters corrected, and the
-    starts of CJK characters (``lead``: positions of special lead bytes)."""
-    word = _word_bytes(body)
+def _classify_special(
+    body: np.ndarray, word: np.ndarray, lead: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The word mask (``word``: ASCII letters and digits and every non-ASCII byte, corrected
+    here in place for multi-byte characters), and the starts of CJK characters (``lead``:
+    positions of special lead bytes)."""
     if not lead.size:
         return word, lead
     pad = np.concatenate([body, np.zeros(2, np.uint8)])
@@ -381,28 +374,12 @@ def _hash_spans_high(
     buf: np.ndarray, starts: np.ndarray, ends: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint64 hash of every byte span ``buf[starts:ends]``, and whether it holds a non-ASCII
-    byte: its 8-byte chunks times a random odd multiplier per chunk position, folded and
-    summed, then mixed with the length. Most words are one chunk: one multiply and one mix."""
-    if not len(starts):
-        return np.zeros(0, np.uint64), np.zeros(0, bool)
+    byte: its 8-byte little-endian chunks times a random odd multiplier per chunk position
+    (chunks after the first folded: ``t ^ t >> 29``), summed, then mixed with the length.
+    Most words are one chunk: one multiply and one mix."""
     padded = np.concatenate([np.zeros(8, np.uint8), buf, np.zeros(8, np.uint8)])
     win = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
-    lens = ends - starts
-    chunk = win[starts + 8] & _MASKS[np.minimum(lens, 8)]
-    sums = chunk * _MULT[0]
-    has_high = (chunk & _HIGH) != 0
-    long = np.flatnonzero(lens > 8)
-    if long.size:  # the chunks after the first of the long spans
-        n_more = (lens[long] - 1) // 8
-        first = np.cumsum(n_more) - n_more
-        span = np.repeat(long, n_more)
-        j = np.arange(int(n_more.sum()), dtype=np.int64) - np.repeat(first, n_more) + 1
-        more = win[starts[span] + 8 * j + 8] & _MASKS[np.minimum(lens[span] - 8 * j, 8)]
-        terms = more * _MULT[j & 63]
-        terms ^= terms >> np.uint64(29)
-        sums[long] += np.add.reduceat(terms, first)
-        has_high[long] |= np.logical_or.reduceat((more & _HIGH) != 0, first)
-    return mix64(sums ^ (lens.astype(np.uint64) * _GOLD)), has_high
+    return kernels.hash_spans(win, starts, ends, _MULT)
 
 
 def sorted_unique(a: np.ndarray) -> np.ndarray:
@@ -414,26 +391,6 @@ def sorted_unique(a: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(a[1:], a[:-1], out=keep[1:])
     return a[keep]
-
-
-def _runs(word: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and ends of the runs of True in ``word``, also cut at the positions ``cuts``."""
-    n = len(word)
-    w = word.view(np.int8)
-    d = np.empty(n + 1, dtype=np.int8)
-    d[:1] = w[:1]
-    np.subtract(w[1:], w[:-1], out=d[1:n])
-    d[n:] = -w[-1:] if n else 0
-    change = np.flatnonzero(d)
-    up = d[change] > 0
-    start, end = change[up], change[~up]
-    if cuts.size:
-        cuts = cuts[(cuts > 0) & (cuts < n)]
-        inner = sorted_unique(cuts[word[cuts - 1] & word[cuts]])
-        if inner.size:  # merge the cuts into both sorted arrays (no re-sort)
-            start = np.insert(start, np.searchsorted(start, inner), inner)
-            end = np.insert(end, np.searchsorted(end, inner), inner)
-    return start, end
 
 
 def _owner(first_of: np.ndarray, n_items: int) -> np.ndarray:
@@ -448,10 +405,11 @@ def tokenize(texts: pa.Array | list[str]) -> Tokens:
         texts = pa.array(texts, pa.string())
     data, off, hot = _scan(texts)
     hot_bytes = data[hot]
-    body = _lower(data)
-    word, cjk = _classify_special(body, hot[_SPECIAL[hot_bytes]])
+    body, word = kernels.lower_and_word(data)  # ASCII lower-cased; word-character bytes
+    word, cjk = _classify_special(body, word, hot[_SPECIAL[hot_bytes]])
     # word runs, cut at every text start and on both sides of every CJK character
-    start, end = _runs(word, np.concatenate([off, cjk, cjk + 3]) if cjk.size else off)
+    cuts = sorted_unique(np.concatenate([off, cjk, cjk + 3])) if cjk.size else off
+    start, end = kernels.runs(word, cuts)
     doc = _owner(np.searchsorted(start, off[:-1]), len(start))
     breaks = hot[_NEWLINE[hot_bytes]] + 1
     line_start = sorted_unique(np.concatenate([off[:-1], breaks]))
@@ -669,11 +627,9 @@ def fingerprint(
             word_ok = np.where(emptied[tok.doc], fixed, word_ok)
     word_hash, word_doc = tok.hash[word_ok], tok.doc[word_ok]
     n_words = np.bincount(word_doc, minlength=n).astype(np.int64)
-    exact = _sequence_hash(word_hash, n_words)
-    # 3. shingles: hash of ``shingle_size`` consecutive words of one text
-    sh_hash, sh_doc = _shingle_hashes(word_hash, word_doc, n_words, shingle_size)
-    # 4. one-permutation MinHash with optimal densification
-    sig = _oph(sh_hash, sh_doc, n, num_perm, seed)
+    # 3. the exact hash, shingles (``shingle_size`` consecutive words of one text, or all of a
+    # shorter text) and one-permutation MinHash with optimal densification, text by text
+    exact, sig = _signatures(word_hash, n_words, shingle_size, num_perm, seed)
     fp = Fingerprints(exact=exact, n_words=n_words, n_raw_words=n_raw, signature=sig)
     if sentence_words > 0:
         key, doc = _sentence_keys(tok, word_ok, sentence_words)
@@ -684,22 +640,14 @@ def fingerprint(
 def _sentence_keys(
     tok: Tokens, word_ok: np.ndarray, min_words: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(key, text) of every sentence with at least ``min_words`` kept words."""
-    body = tok.body
-    stops = np.flatnonzero((body == _U8(0x2E)) | (body == _U8(0x21)) | (body == _U8(0x3F)))
-    # stops, plus lines, before each word: two words share a sentence when both counts match
-    # (the sum only ever groups words, so a stop that also starts a line may count twice)
-    sent = np.searchsorted(stops, tok.start[word_ok], side="right") + tok.line[word_ok]
-    if not len(sent):
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    head = np.flatnonzero(np.concatenate([[True], sent[1:] != sent[:-1]]))
-    size = np.diff(np.append(head, len(sent)))
-    pos = np.arange(len(sent), dtype=np.int64) - np.repeat(head, size)
-    terms = tok.hash[word_ok] * _MULT[pos & 63]
-    terms ^= pos.view(np.uint64) * _GOLD
-    keys = mix64(np.add.reduceat(terms, head) ^ (size.astype(np.uint64) * _GOLD))
-    long = size >= min_words
-    return keys[long], tok.doc[word_ok][head[long]]
+    """(key, text) of every sentence with at least ``min_words`` kept words. A sentence is a
+    run of words with the same count of stops (``.``, ``!``, ``?``) and line breaks before
+    them (the sum only ever groups words, so a stop that also starts a line may count twice);
+    its key mixes each word's hash times a multiplier for its position (mod 64), the position
+    itself, and the word count."""
+    return kernels.sentence_keys(
+        tok.body, tok.start, tok.line, tok.hash, tok.doc, word_ok, _MULT, min_words,
+    )  # fmt: skip
 
 
 def clean_texts(texts: pa.Array | list[str], drop_lines: np.ndarray | None = None) -> list[str]:
@@ -722,78 +670,22 @@ def clean_texts(texts: pa.Array | list[str], drop_lines: np.ndarray | None = Non
     return [b"\n".join(p).decode("utf-8", errors="replace") for p in parts]
 
 
-def _sequence_hash(word_hash: np.ndarray, n_words: np.ndarray) -> np.ndarray:
-    """Order-sensitive hash of each text's word sequence (uint64 per text)."""
-    first = np.concatenate([[0], np.cumsum(n_words)[:-1]]).astype(np.int64)
-    if len(word_hash) == 0:
-        return mix64(n_words.astype(np.uint64))
-    pos = np.arange(len(word_hash), dtype=np.int64)
-    pos -= np.repeat(first, n_words)
-    terms = word_hash * _MULT[pos & 63]  # position-dependent (position mod 64, and below)
-    terms ^= pos.view(np.uint64) * _GOLD
-    # a trailing zero term keeps every start index valid (empty texts at the end)
-    sums = np.add.reduceat(np.append(terms, np.uint64(0)), first)
-    sums[n_words == 0] = 0
-    return mix64(sums ^ mix64(n_words.astype(np.uint64)))
-
-
-def _shingle_hashes(
-    word_hash: np.ndarray, word_doc: np.ndarray, n_words: np.ndarray, k: int
+def _signatures(
+    word_hash: np.ndarray, n_words: np.ndarray, k: int, num_perm: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of word k-grams that stay inside one text; a shorter text is one shingle."""
-    first_word = np.concatenate([[0], np.cumsum(n_words)[:-1]])
-    acc = word_hash.copy()
-    out_h = []
-    out_d = []
-    for t in range(1, k + 1):
-        if t > 1:
-            acc = acc[:-1] * _P + word_hash[t - 1 :]
-        short = np.flatnonzero(n_words == t) if t < k else np.zeros(0, np.int64)
-        if short.size:  # texts of exactly t < k words: their one shingle is all their words
-            out_h.append(acc[first_word[short]])
-            out_d.append(short)
-    if len(acc):
-        valid = word_doc[: len(acc)] == word_doc[k - 1 :]
-        out_h.append(acc[valid])
-        out_d.append(word_doc[: len(acc)][valid])
-    if not out_h:
-        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    return np.concatenate(out_h), np.concatenate(out_d)  # _oph mixes them with the seed
+    """(exact hash, MinHash signature) of each text, its words back to back in ``word_hash``.
 
-
-def _oph(hashes: np.ndarray, doc: np.ndarray, n: int, num_perm: int, seed: int) -> np.ndarray:
-    """One-permutation MinHash: bin by hash, keep each bin's minimum, densify empty bins."""
-    h = mix64(hashes ^ mix64(np.array([seed], dtype=np.uint64) + _GOLD))
-    bins = (h >> np.uint64(32)) % np.uint64(num_perm)
-    vals = np.minimum(h & np.uint64(0xFFFFFFFF), np.uint64(EMPTY - 1)).astype(np.uint32)
-    sig = np.full(n * num_perm, EMPTY, dtype=np.uint32)
-    np.minimum.at(sig, doc * num_perm + bins.astype(np.int64), vals)
-    return densify(sig.reshape(n, num_perm), seed)
-
-
-def densify(sig: np.ndarray, seed: int) -> np.ndarray:
-    """Optimal densification: an empty bin copies the first non-empty bin on its probe path.
-
-    The probe path of bin ``k`` depends only on ``(k, attempt, seed)``, never on the text, so
-    two texts with the same shingles fill their empty bins identically. Rows with no shingle at
-    all stay EMPTY.
-    """
-    num_perm = sig.shape[1]
-    out = sig.copy()
-    has_any = (sig != EMPTY).any(axis=1)
-    rows, cols = np.nonzero((sig == EMPTY) & has_any[:, None])
-    attempt = 1
-    salt = mix64(np.array([seed + 1], dtype=np.uint64))
-    while rows.size:
-        step = mix64(np.array([attempt], dtype=np.uint64))
-        probe = mix64(cols.astype(np.uint64) * _GOLD + step + salt)
-        src = (probe % np.uint64(num_perm)).astype(np.int64)
-        got = sig[rows, src]
-        done = got != EMPTY
-        out[rows[done], cols[done]] = got[done]
-        rows, cols = rows[~done], cols[~done]
-        attempt += 1
-    return out
+    The exact hash is order-sensitive: the sum of each word's hash times a multiplier for its
+    position (mod 64), xor the position, mixed with the word count. Shingles are the
+    polynomial hash (FNV prime) of ``k`` consecutive words, mixed with the seed; each lands in
+    bin ``hash >> 32 mod num_perm``, the bin keeps the minimum of its low 32 bits, and empty
+    bins are densified (``kernels.signatures``). A text with no words keeps an all-EMPTY row."""
+    seed_mix = mix64(np.array([seed], dtype=np.uint64) + _GOLD)[0]
+    salt = mix64(np.array([seed + 1], dtype=np.uint64))[0]
+    exact, sig = kernels.signatures(word_hash, n_words, k, num_perm, seed_mix, salt, _MULT)
+    if len(word_hash) == 0:  # no words in the whole batch: the count alone
+        exact = mix64(n_words.astype(np.uint64))
+    return exact, sig
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:

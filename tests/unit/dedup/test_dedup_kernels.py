@@ -1,0 +1,70 @@
+"""The compiled fingerprint kernels give the fingerprints of the numpy path they replaced,
+bit for bit: the expected digests below were computed by the numpy implementation (commit
+0cd3c5f) on the same seeded corpus, so any change of words, hashes, shingles, densification or
+sentence keys shows here."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from replica.dedup import text
+
+PIECES = [
+    "The", "council", "approved", "cooperation", "agreement", "Tuesday", "STRASSE", "Straße",
+    "café", "cafe\u0301", "co\u00adoperation", "agree\u200bment", "It&#8217;s", "&amp;", "AT&T",
+    "東京タワー", "日本", "\uff34\uff48\uff45", "\uff11\uff12", "\ufb01nal", "Ελλάδα", "Москва",
+    "internationalization", "a" * 70, "x9", "3.5%", "e-mail", "\u00bd", "\u2019", "naïve",
+    ".", "!", "?", ",", "\n", "\r\n", "\n\n", "By Jane Doe\n", "Share this article\n",
+    "© 2024 News Corp. All rights reserved.\n", "Read more: elsewhere\n", "\ufeff", "&#10;",
+]  # fmt: skip
+
+
+def _corpus(n: int = 300, seed: int = 7) -> list[str]:
+    """Texts mixing scripts, entities, invisible characters, words longer than 8 and 64
+    bytes, boilerplate lines, sentence stops and empty texts."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        k = int(rng.integers(0, 120))
+        picks = rng.integers(0, len(PIECES), size=k)
+        seps = rng.choice([" ", "", "  ", "\t"], size=k, p=[0.8, 0.08, 0.07, 0.05])
+        out.append(
+            "".join(PIECES[p] + s for p, s in zip(picks.tolist(), seps.tolist(), strict=True))
+        )
+    return out
+
+
+def _digest(fp: text.Fingerprints) -> str:
+    h = hashlib.sha256()
+    for a in (fp.exact, fp.n_words, fp.n_raw_words, fp.signature, fp.sentence_key, fp.sentence_doc):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("shingle", "num_perm", "seed", "sentence_words", "expected"),
+    [
+        (1, 64, 0, 0, "8867466ea0d1d4e5b072a4ee17deae3e0150116ad08d83ce3d998678c24ee323"),
+        (2, 128, 0, 12, "7b80abe4372386acf2f5b24993feb3b411bead51c03766e8c6928702ef91696d"),
+        (3, 128, 5, 4, "3e0620cb0a6235d43d0e9d061813fc9551a67b90c1fcebeb3259e06fe30b1687"),
+        (5, 256, 1, 1, "4ceb3388c746e234a9453264ce3c44e1a43c866618b168f5f76824056dc9c80e"),
+    ],
+)
+def test_fingerprints_are_those_of_the_numpy_path(
+    shingle: int, num_perm: int, seed: int, sentence_words: int, expected: str
+) -> None:
+    fp = text.fingerprint(_corpus(), shingle, num_perm, seed, None, sentence_words)
+    assert _digest(fp) == expected
+
+
+def test_a_batch_gives_each_text_its_own_fingerprint() -> None:
+    texts = _corpus(60)
+    whole = text.fingerprint(texts, 2, 128, 0, None, 12)
+    for i in (0, 7, 59):
+        one = text.fingerprint([texts[i]], 2, 128, 0, None, 12)
+        assert one.exact[0] == whole.exact[i]
+        assert np.array_equal(one.signature[0], whole.signature[i])
+        assert np.array_equal(one.sentence_key, whole.sentence_key[whole.sentence_doc == i])
