@@ -535,24 +535,34 @@ class SyntheticScorer:
                                 lambda i: pixels[i], list(captions), self.batch_size)  # fmt: skip
         return torch.stack(feats)
 
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """``image`` as the model's training data held it: uint8 RGB after the dataset's
+        decode -> size policy -> encoder (``fakes.encode``); TooSmall when the size policy
+        cannot make the square."""
+        from replica.fakes.encode import reencode
+
+        return np.asarray(reencode(image, self.config.encoding))
+
+    def score(self, pixels: Sequence[np.ndarray], captions: Sequence[str]) -> np.ndarray:
+        """[N] calibrated probabilities of prepared images (``prepare``), in batches."""
+        from replica.evaluate.synthetic import sigmoid
+
+        scorer: Any = self.detector
+        if isinstance(self.detector, FakeInversionClassifier):
+            scorer = FittedClassifier(self.detector, self.batch_size)
+        out = []
+        for s in range(0, len(pixels), self.batch_size):
+            x = self._inputs(list(pixels[s : s + self.batch_size]),
+                             captions[s : s + self.batch_size])  # fmt: skip
+            out.append(sigmoid(scorer.logits(x) / self.config.temperature))
+        return np.concatenate(out) if out else np.empty(0)
+
     def probabilities(
         self, images: Sequence[Image.Image], captions: Sequence[str] | None = None
     ) -> np.ndarray:
         """[N] calibrated probabilities that each image is generated."""
-        from replica.evaluate.synthetic import sigmoid
-        from replica.fakes.encode import reencode
-
         caps = list(captions) if captions is not None else [""] * len(images)
-        out = []
-        for s in range(0, len(images), self.batch_size):
-            chunk = [np.asarray(reencode(im, self.config.encoding))
-                     for im in images[s : s + self.batch_size]]  # fmt: skip
-            x = self._inputs(chunk, caps[s : s + self.batch_size])
-            scorer: Any = self.detector
-            if isinstance(self.detector, FakeInversionClassifier):
-                scorer = FittedClassifier(self.detector, self.batch_size)
-            out.append(sigmoid(scorer.logits(x) / self.config.temperature))
-        return np.concatenate(out) if out else np.empty(0)
+        return self.score([self.prepare(im) for im in images], caps)
 
     @property
     def threshold(self) -> float:
