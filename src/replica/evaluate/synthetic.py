@@ -4,8 +4,10 @@ content-matched reals, calibrated probabilities, degraded files.
 Metrics (fake = positive class): average precision ``ap``, ``auroc``, balanced accuracy ``acc``
 at the threshold chosen on the validation split, expected calibration error of the
 probability of "generated" before (``ece_raw``) and after (``ece``) temperature scaling fitted
-on the validation split, and ``ece_consistency`` when consistency calibration is on (the mean
-calibrated probability over random mild views of each image).
+on the validation split, and the ``consistency`` view when consistency calibration is on (the
+mean calibrated probability over the clean image and random mild views of it, each view brought
+back to the training encoding as ``predict`` would; for the test split and every held-out
+generator).
 
 Protocols, each computed for every model (the candidate and the baselines, same rows):
 - ``test``: the candidate as trained (baselines trained on the same train split) on the test
@@ -266,12 +268,13 @@ def evaluate(
     baselines: Sequence[Adapter],
     settings: Settings,
     progress: Callable[[str], None] = lambda _: None,
+    prepare: Callable[[np.ndarray], np.ndarray] = lambda im: im,
 ) -> Result:
     """Every model, protocol, reals set and view (see the module docstring).
 
     ``pixels(i)`` gives row i's image as uint8 RGB. The candidate comes trained and calibrated;
     each baseline (and the candidate's kind, for leave-one-generator-out) is trained here on
-    the same splits.
+    the same splits. ``prepare`` brings a consistency view back to the training encoding.
     """
     result = Result()
     test = np.flatnonzero(table.split == "test")
@@ -303,6 +306,14 @@ def evaluate(
     cand_adapter, cand = candidate
     cand_inputs = inputs_of(cand_adapter)
     models.append(("candidate", cand_adapter, cand, cand_inputs))
+    consistency: list[Any] = []
+    if settings.consistency_views > 0:
+        rng = np.random.default_rng(settings.seed)
+        progress(f"{cand_adapter.name}: {settings.consistency_views} consistency views")
+        for k in range(settings.consistency_views):
+            views = [prepare(random_view(clean[int(i)], rng)) for i in scored]
+            x = cand_adapter.featurize(views, scored, f"consistency{k}")
+            consistency.append(_Scattered(x, scored, len(everything)))
     for adapter in baselines:
         x = inputs_of(adapter)
         progress(f"{adapter.name}: training on {len(train)} images")
@@ -312,6 +323,9 @@ def evaluate(
         )  # fmt: skip
     for name, _, cal, x in models:
         _score_sets(result, name, "test", table, cal, x, test_fakes, test_reals, settings, True)
+    if consistency:
+        _consistency(result, "test", table, cand, cand_inputs["clean"], consistency,
+                     test_fakes, test_reals, settings)  # fmt: skip
     # Phase 3: leave one generator out, every model kind retrained per held-out generator: it
     # trains on the train split plus the other generators' test-split fakes (a generator held
     # out of the test split is a training generator here), never on a test-split real.
@@ -333,11 +347,11 @@ def evaluate(
                 cal = train_calibrated(adapter, x["clean"], table.label, tr, va, settings.seed)
                 _score_sets(result, name, f"logo:{g}", table, cal, x, held, test_reals,
                             settings, False)  # fmt: skip
+                if name == "candidate" and consistency:
+                    _consistency(result, f"logo:{g}", table, cal, x["clean"], consistency,
+                                 held, test_reals, settings)  # fmt: skip
     elif settings.logo:
         result.notes.append(f"leave-one-generator-out needs >= 2 generators, got {gens}")
-    # Phase 4: consistency calibration of the candidate on the test split.
-    if settings.consistency_views > 0:
-        _consistency(result, table, clean, cand_adapter, cand, test_fakes, test_reals, settings)
     return result
 
 
@@ -357,33 +371,25 @@ class _Scattered:
 
 def _consistency(
     result: Result,
+    protocol: str,
     table: Table,
-    clean: Sequence[np.ndarray],
-    adapter: Adapter,
     cal: Calibrated,
+    clean: Any,
+    views: Sequence[Any],
     fakes: np.ndarray,
     reals: np.ndarray,
     settings: Settings,
 ) -> None:
-    """ECE and AP of the calibrated probability averaged over ``consistency_views`` random
-    mild views plus the clean image: a prediction that a re-save would flip loses weight."""
-    rng = np.random.default_rng(settings.seed)
-    rows = np.unique(np.concatenate([fakes, reals, table.match[fakes][table.match[fakes] >= 0]]))
-    probs = [sigmoid(cal.model.logits(adapter.featurize([clean[i] for i in rows], rows, "clean"))
-                     / cal.temperature)]  # fmt: skip
-    for k in range(settings.consistency_views):
-        views = [random_view(clean[i], rng) for i in rows]
-        x = adapter.featurize(views, rows, f"consistency{k}")
-        probs.append(sigmoid(cal.model.logits(x) / cal.temperature))
-    mean = np.full(len(table.label), np.nan)
-    mean[rows] = np.mean(probs, axis=0)
+    """Metrics of the calibrated probability averaged over the clean image and its random
+    mild views (view ``consistency``): a prediction that a re-save would flip loses weight."""
     for reals_name, idx in test_sets(table, fakes, reals).items():
-        y, p = table.label[idx], mean[idx]
+        probs = [sigmoid(cal.model.logits(x[idx]) / cal.temperature) for x in (clean, *views)]
+        p = np.mean(probs, axis=0)
         logit = np.log(np.clip(p, 1e-9, 1 - 1e-9) / np.clip(1 - p, 1e-9, 1))
-        values = detection_metrics(y, logit, 1.0, cal.threshold, settings.bins)
+        values = detection_metrics(table.label[idx], logit, 1.0, cal.threshold, settings.bins)
         for metric in ("ap", "auroc", "acc", "ece"):
             result.records.append(
-                {"model": "candidate", "protocol": "test", "generator": "all",
+                {"model": "candidate", "protocol": protocol, "generator": "all",
                  "reals": reals_name, "view": "consistency", "metric": metric,
                  "value": values[metric], "n": len(idx)}
             )  # fmt: skip
@@ -407,12 +413,13 @@ def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) ->
         out[metric] = get("candidate", "test", "plain", "clean", metric)
         out[f"{metric}_matched"] = get("candidate", "test", "matched", "clean", metric)
     logo = sorted({r["protocol"] for r in result.records if r["protocol"].startswith("logo:")})
-    for metric in ("ap", "auroc", "acc", "ece"):
+    for metric in ("ap", "auroc", "acc", "ece", "ece_raw"):
         values = [get("candidate", p, "plain", "clean", metric) for p in logo]
         if values:
             out[f"logo_{metric}_mean"] = float(np.mean(values))
-            out[f"logo_{metric}_{'max' if metric == 'ece' else 'min'}"] = float(
-                np.max(values) if metric == "ece" else np.min(values)
+            worst_is_max = metric.startswith("ece")
+            out[f"logo_{metric}_{'max' if worst_is_max else 'min'}"] = float(
+                np.max(values) if worst_is_max else np.min(values)
             )
     for view in views:
         if view != "clean":
@@ -422,6 +429,9 @@ def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) ->
         value = get("candidate", "test", "plain", "consistency", metric)
         if not math.isnan(value):
             out[f"consistency_{metric}"] = value
+        values = [get("candidate", p, "plain", "consistency", metric) for p in logo]
+        if values and not any(math.isnan(v) for v in values):
+            out[f"logo_consistency_{metric}_mean"] = float(np.mean(values))
     for model in models:
         for metric in ("ap", "auroc", "acc"):
             out[f"baseline.{model}.{metric}"] = get(model, "test", "plain", "clean", metric)
@@ -466,6 +476,18 @@ def markdown_tables(result: Result, table: Table, models: Sequence[str]) -> str:
                     for m in METRICS
                 ]  # fmt: skip
                 lines.append("| **mean** | " + " | ".join(f"{v:.3f}" for v in means) + " | |")
+    logo_gens = [g for g in gens if any(r["protocol"] == f"logo:{g}" for r in result.records)]
+    if logo_gens:
+        lines += ["", "### Calibration per held-out generator (candidate, plain reals): ECE", "",
+                  "| held-out generator | raw | temperature | consistency | n |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for g in logo_gens:
+            vals = [result.value("candidate", f"logo:{g}", "all", "plain", view, metric)
+                    for view, metric in (("clean", "ece_raw"), ("clean", "ece"),
+                                         ("consistency", "ece"))]  # fmt: skip
+            n = next(r["n"] for r in result.records if r["protocol"] == f"logo:{g}"
+                     and r["model"] == "candidate" and r["reals"] == "plain")  # fmt: skip
+            lines.append(f"| {g} | " + " | ".join(f"{v:.3f}" for v in vals) + f" | {n} |")
     views = sorted({r["view"] for r in result.records} - {"clean"})
     if views:
         lines += ["", "### Views of the test images (candidate)", "",

@@ -195,6 +195,8 @@ def _evaluate_synthetic(
     ``replica.evaluate.synthetic``): every protocol, the table printed and written."""
     from replica.evaluate import synthetic as ev
     from replica.evaluate.views import check_view
+    from replica.fakes.encode import reencode_pixels
+    from replica.models.synthetic import CONFIG_FILE
     from replica.registry.runs import open_run
     from replica.registry.store import RegistryError, tracking_from_env
     from replica.train.synthetic import candidate_for, load_pixels
@@ -210,6 +212,7 @@ def _evaluate_synthetic(
         for view in settings.views:
             check_view(view)
         candidate, baselines = candidate_for(cfg, Path(model), rows, input, cache)
+        encoding = json.loads((Path(model) / CONFIG_FILE).read_text()).get("encoding") or {}
         result = ev.evaluate(
             table,
             lambda i: load_pixels(input / rows[i]["uri"]),
@@ -217,6 +220,7 @@ def _evaluate_synthetic(
             baselines,
             settings,
             progress=lambda msg: typer.echo(f"[evaluate] {msg}"),
+            prepare=lambda im: reencode_pixels(im, encoding),
         )
     except (ValueError, OSError) as exc:
         raise StepError(str(exc)) from exc

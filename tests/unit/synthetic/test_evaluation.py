@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from replica.evaluate import synthetic as ev
 from replica.evaluate.views import apply_view, check_view, random_view
@@ -106,10 +107,23 @@ def test_consistency_calibration_averages_random_views() -> None:
     x = toy.featurize(pixels, np.arange(len(pixels)), "clean")
     train, val = np.flatnonzero(table.split == "train"), np.flatnonzero(table.split == "val")
     cand = ev.train_calibrated(toy, x, table.label, train, val, 0)
+    seen: list[tuple[int, ...]] = []
+
+    def prepare(im: np.ndarray) -> np.ndarray:  # what the step does: back to the training size
+        seen.append(im.shape)
+        return np.asarray(Image.fromarray(im).resize(pixels[0].shape[1::-1]))
+
     res = ev.evaluate(table, lambda i: pixels[i], (toy, cand), [],
-                      ev.Settings(logo=False, consistency_views=3))  # fmt: skip
+                      ev.Settings(logo=True, consistency_views=3), prepare=prepare)  # fmt: skip
     assert not math.isnan(res.value("candidate", "test", "all", "plain", "consistency", "ece"))
-    assert not any(r["protocol"].startswith("logo") for r in res.records)
+    assert len(seen) == 3 * len(np.unique(np.concatenate(
+        [np.flatnonzero(table.split == "test"), np.flatnonzero(table.label == 1)])))  # fmt: skip
+    for g in table.generators:  # every held-out generator gets its consistency figures too
+        assert not math.isnan(res.value("candidate", f"logo:{g}", "all", "plain", "consistency",
+                                        "ece"))  # fmt: skip
+    flat = ev.flat_metrics(res, [], ("clean",))
+    assert {"logo_consistency_ece_mean", "logo_ece_raw_mean", "consistency_ece"} <= set(flat)
+    assert "Calibration per held-out generator" in ev.markdown_tables(res, table, [])
 
 
 def test_views_degrade_as_named() -> None:
