@@ -3,8 +3,10 @@ content-matched reals, calibrated probabilities, degraded files.
 
 Metrics (fake = positive class): average precision ``ap``, ``auroc``, balanced accuracy ``acc``
 at the threshold chosen on the validation split, expected calibration error of the
-probability of "generated" before (``ece_raw``) and after (``ece``) temperature scaling fitted
-on the validation split, and the ``consistency`` view when consistency calibration is on (the
+probability of "generated" before (``ece_raw``) and after (``ece``) the calibration fitted on the
+validation split (``synthetic.calibration``: temperature scaling, or Platt scaling = temperature
+and bias; the detectors train class-balanced, so their raw logits assume a 50 % prior that only a
+bias can undo), and the ``consistency`` view when consistency calibration is on (the
 mean calibrated probability over the clean image and random mild views of it, each view brought
 back to the training encoding as ``predict`` would; for the test split and every held-out
 generator).
@@ -69,6 +71,27 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(math.exp(res.x))
 
 
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The T > 0 and bias b minimising the NLL of sigmoid(logits / T + b) (Platt 1999)."""
+    from scipy.optimize import minimize
+
+    z, y = np.asarray(logits, np.float64), np.asarray(labels, np.float64)
+
+    def nll(params: np.ndarray) -> float:
+        p = np.clip(sigmoid(z * math.exp(-params[0]) + params[1]), 1e-12, 1 - 1e-12)
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+    bounds = [(math.log(1e-2), math.log(1e3)), (-LOGIT_CLIP, LOGIT_CLIP)]
+    res = minimize(nll, np.array([math.log(fit_temperature(z, y)), 0.0]), method="L-BFGS-B",
+                   bounds=bounds)  # fmt: skip
+    return float(math.exp(res.x[0])), float(res.x[1])
+
+
+def probability(logits: np.ndarray, temperature: float, bias: float = 0.0) -> np.ndarray:
+    """Calibrated P(generated): sigmoid(logits / temperature + bias)."""
+    return sigmoid(np.asarray(logits, np.float64) / temperature + bias)
+
+
 def balanced_accuracy(labels: np.ndarray, prob: np.ndarray, threshold: float) -> float:
     """Mean of the true-positive and true-negative rates at ``prob >= threshold``."""
     y = np.asarray(labels, bool)
@@ -86,13 +109,18 @@ def fit_threshold(prob: np.ndarray, labels: np.ndarray) -> float:
 
 
 def detection_metrics(
-    labels: np.ndarray, logits: np.ndarray, temperature: float, threshold: float, bins: int
+    labels: np.ndarray,
+    logits: np.ndarray,
+    temperature: float,
+    threshold: float,
+    bins: int,
+    bias: float = 0.0,
 ) -> dict[str, float]:
     """The metrics of one scored set (NaN where undefined, e.g. AUROC with one class)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y = np.asarray(labels, int)
-    prob = sigmoid(np.asarray(logits) / temperature)
+    prob = probability(logits, temperature, bias)
     both = len(set(y.tolist())) == 2
     return {
         "ap": float(average_precision_score(y, prob)) if both else math.nan,
@@ -127,27 +155,38 @@ class Adapter(Protocol):
 
 @dataclass
 class Calibrated:
-    """A fitted detector with the temperature and threshold chosen on the validation split."""
+    """A fitted detector with the temperature, bias and threshold chosen on the validation
+    split."""
 
     model: Fitted
     temperature: float
     threshold: float
+    bias: float = 0.0
 
 
-def calibrate(model: Fitted, x_val: Any, y_val: np.ndarray) -> Calibrated:
-    """Fit the temperature, then the threshold, on validation inputs (both classes needed)."""
+def calibrate(model: Fitted, x_val: Any, y_val: np.ndarray, method: str = "platt") -> Calibrated:
+    """Fit the calibration (``temperature`` or ``platt``), then the threshold, on validation
+    inputs (both classes needed)."""
     if len(set(np.asarray(y_val).tolist())) != 2:
         raise ValueError("calibration needs real and generated images in the validation split")
+    if method not in ("temperature", "platt"):
+        raise ValueError(f"synthetic.calibration must be temperature or platt, got {method!r}")
     z = model.logits(x_val)
-    t = fit_temperature(z, y_val)
-    return Calibrated(model, t, fit_threshold(sigmoid(z / t), y_val))
+    t, b = fit_platt(z, y_val) if method == "platt" else (fit_temperature(z, y_val), 0.0)
+    return Calibrated(model, t, fit_threshold(probability(z, t, b), y_val), b)
 
 
 def train_calibrated(
-    adapter: Adapter, x: Any, labels: np.ndarray, train: np.ndarray, val: np.ndarray, seed: int
+    adapter: Adapter,
+    x: Any,
+    labels: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    seed: int,
+    method: str = "platt",
 ) -> Calibrated:
     """Fit on the ``train`` rows of ``x``, calibrate on the ``val`` rows."""
-    return calibrate(adapter.fit(x[train], labels[train], seed), x[val], labels[val])
+    return calibrate(adapter.fit(x[train], labels[train], seed), x[val], labels[val], method)
 
 
 # ---------------------------------------------------------------- the evaluation run
@@ -203,6 +242,7 @@ class Settings:
     consistency_views: int = 0
     bins: int = 15
     seed: int = 0
+    calibration: str = "platt"  # how baselines and leave-one-out folds are calibrated
 
 
 def test_sets(table: Table, fakes: np.ndarray, reals: np.ndarray) -> dict[str, np.ndarray]:
@@ -243,7 +283,12 @@ def _score_sets(
                 continue
             for reals_name, idx in test_sets(table, gf, reals).items():
                 values = detection_metrics(
-                    table.label[idx], logits[idx], cal.temperature, cal.threshold, settings.bins
+                    table.label[idx],
+                    logits[idx],
+                    cal.temperature,
+                    cal.threshold,
+                    settings.bins,
+                    cal.bias,
                 )
                 for metric, value in values.items():
                     result.records.append(
@@ -257,7 +302,7 @@ def _score_sets(
                     {"model": model_name, "protocol": protocol, "image_id": table.image_id[i],
                      "label": int(table.label[i]), "generator": table.generator[i] or None,
                      "logit": float(logits[i]),
-                     "probability": float(sigmoid(logits[i] / cal.temperature))}
+                     "probability": float(probability(logits[i], cal.temperature, cal.bias))}
                 )  # fmt: skip
 
 
@@ -319,7 +364,7 @@ def evaluate(
         progress(f"{adapter.name}: training on {len(train)} images")
         models.append(
             (adapter.name, adapter, train_calibrated(adapter, x["clean"], table.label, train, val,
-                                                     settings.seed), x)
+                                                     settings.seed, settings.calibration), x)
         )  # fmt: skip
     for name, _, cal, x in models:
         _score_sets(result, name, "test", table, cal, x, test_fakes, test_reals, settings, True)
@@ -344,7 +389,8 @@ def evaluate(
                     result.notes.append(f"logo {g}: no val fakes left; calibrated on train")
                     va = tr
                 progress(f"{name}: leave out {g} ({len(held)} fakes)")
-                cal = train_calibrated(adapter, x["clean"], table.label, tr, va, settings.seed)
+                cal = train_calibrated(adapter, x["clean"], table.label, tr, va, settings.seed,
+                                       settings.calibration)  # fmt: skip
                 _score_sets(result, name, f"logo:{g}", table, cal, x, held, test_reals,
                             settings, False)  # fmt: skip
                 if name == "candidate" and consistency:
@@ -383,7 +429,8 @@ def _consistency(
     """Metrics of the calibrated probability averaged over the clean image and its random
     mild views (view ``consistency``): a prediction that a re-save would flip loses weight."""
     for reals_name, idx in test_sets(table, fakes, reals).items():
-        probs = [sigmoid(cal.model.logits(x[idx]) / cal.temperature) for x in (clean, *views)]
+        probs = [probability(cal.model.logits(x[idx]), cal.temperature, cal.bias)
+                 for x in (clean, *views)]  # fmt: skip
         p = np.mean(probs, axis=0)
         logit = np.log(np.clip(p, 1e-9, 1 - 1e-9) / np.clip(1 - p, 1e-9, 1))
         values = detection_metrics(table.label[idx], logit, 1.0, cal.threshold, settings.bins)
@@ -479,7 +526,7 @@ def markdown_tables(result: Result, table: Table, models: Sequence[str]) -> str:
     logo_gens = [g for g in gens if any(r["protocol"] == f"logo:{g}" for r in result.records)]
     if logo_gens:
         lines += ["", "### Calibration per held-out generator (candidate, plain reals): ECE", "",
-                  "| held-out generator | raw | temperature | consistency | n |",
+                  "| held-out generator | raw | calibrated | consistency | n |",
                   "|---|---|---|---|---|"]  # fmt: skip
         for g in logo_gens:
             vals = [result.value("candidate", f"logo:{g}", "all", "plain", view, metric)
@@ -504,7 +551,7 @@ def markdown_tables(result: Result, table: Table, models: Sequence[str]) -> str:
 
 def reliability_plots(result: Result, bins: int) -> dict[str, bytes]:
     """Reliability diagrams of the candidate: the test split, and all held-out generators of
-    leave-one-generator-out pooled; raw probabilities beside temperature-scaled ones."""
+    leave-one-generator-out pooled; raw probabilities beside calibrated ones."""
     from replica.evaluate.reliability import reliability_diagram
 
     plots = {}
@@ -515,7 +562,7 @@ def reliability_plots(result: Result, bins: int) -> dict[str, bytes]:
             y = np.array([p["label"] for p in preds], np.float64)
             curves = {
                 "raw": sigmoid(np.array([p["logit"] for p in preds])),
-                "temperature-scaled": np.array([p["probability"] for p in preds]),
+                "calibrated": np.array([p["probability"] for p in preds]),
             }
             plots[f"plots/reliability_{name}.png"] = reliability_diagram(
                 y, curves, bins, f"candidate, {name}: P(generated)"

@@ -207,7 +207,7 @@ def _evaluate_synthetic(
     table = ev.Table.from_rows(rows)
     s = cfg.synthetic
     settings = ev.Settings(("clean", *s.robustness), s.logo, s.consistency_views, s.ece_bins,
-                           cfg.base.seed)  # fmt: skip
+                           cfg.base.seed, s.calibration.value)  # fmt: skip
     try:
         for view in settings.views:
             check_view(view)

@@ -33,6 +33,21 @@ def test_temperature_scaling_recovers_an_overconfident_scale() -> None:
     assert after < before / 3
 
 
+def test_platt_scaling_undoes_a_prior_shift_that_temperature_cannot() -> None:
+    # a class-balanced classifier's logits assume a 50 % prior; 15 % of the images are fakes
+    rng = np.random.default_rng(2)
+    labels = (rng.uniform(0, 1, 20_000) < 0.15).astype(int)
+    # class-conditional N(+-1.5, 3): the log-likelihood ratio is the logit itself (50 % prior)
+    true_logit = rng.normal(np.where(labels == 1, 1.5, -1.5), np.sqrt(3.0))
+    prior = np.log(0.15 / 0.85)
+    t, b = ev.fit_platt(2.0 * true_logit, labels)
+    assert t == pytest.approx(2.0, rel=0.1) and b == pytest.approx(prior, abs=0.15)
+    temperature_only = ev.ece(labels, ev.sigmoid(2.0 * true_logit / ev.fit_temperature(
+        2.0 * true_logit, labels)), 15)  # fmt: skip
+    platt = ev.ece(labels, ev.probability(2.0 * true_logit, t, b), 15)
+    assert platt < 0.02 < temperature_only
+
+
 def test_threshold_maximises_balanced_accuracy() -> None:
     prob = np.array([0.1, 0.2, 0.3, 0.35, 0.6, 0.7])
     labels = np.array([0, 0, 0, 1, 1, 1])
