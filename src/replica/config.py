@@ -296,6 +296,13 @@ class SyntheticModel(enum.StrEnum):
     fakeinversion = "fakeinversion"  # 9-channel ResNet on FakeInversion features (GPU)
 
 
+class Calibration(enum.StrEnum):
+    """How a synthetic detector's logit becomes P(generated), fitted on the validation split."""
+
+    temperature = "temperature"  # sigmoid(z / T) (Guo et al. 2017)
+    platt = "platt"  # sigmoid(z / T + b): also undoes the 50 % prior of class-balanced training
+
+
 @dataclass(frozen=True)
 class SyntheticConfig:
     model: SyntheticModel = SyntheticModel.artefact
@@ -309,6 +316,7 @@ class SyntheticConfig:
     lr: float = 1e-4
     weight_decay: float = 0.05
     warmup_steps: int = 0
+    calibration: Calibration = Calibration.platt
     logo: bool = True
     consistency_views: int = 0
     robustness: tuple[str, ...] = ("jpeg75", "jpeg50", "resize0.5")

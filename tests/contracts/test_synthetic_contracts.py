@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from replica.contracts import DETECTION_METRICS, DETECTIONS, FAKES, INVERSIONS
+from replica.contracts import DETECTION_METRICS, DETECTIONS, FAKES, INVERSIONS, SYNTHETIC_SCORES
 from replica.quality.suite import run_suite
 
 SHA = "ab" * 32
@@ -69,6 +69,20 @@ GOOD_AND_BAD = [
             }
         ],
         {"probability": 1.2},
+    ),
+    (
+        SYNTHETIC_SCORES,
+        [
+            {
+                "path": "imgs/a.png",
+                "sha256": SHA,
+                "probability": 0.7,
+                "generated": True,
+                "threshold": 0.4,
+                "model_id": "models:/replica-synthetic-detector@champion@0123456789ab",
+            }
+        ],
+        {"probability": 1.5},
     ),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,7 +12,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from replica.cli import app
-from replica.contracts import DETECTION_METRICS, DETECTIONS, FAKES, INVERSIONS
+from replica.contracts import (
+    DETECTION_METRICS,
+    DETECTIONS,
+    FAKES,
+    INVERSIONS,
+    REJECTS,
+    SYNTHETIC_SCORES,
+)
 from tests.steps.test_fakes import make_fakes
 
 runner = CliRunner()
@@ -183,7 +191,7 @@ def test_registered_and_promoted_as_its_own_model_and_served_by_mlflow(
     import mlflow
     import pandas as pd
 
-    from tests.fakes_factory import generated, photo
+    from tests.fakes_factory import generated, photo, save
 
     model, evald, reports = tmp_path / "model", tmp_path / "eval", tmp_path / "reports"
     _run("validate", "--input", str(fakes), "--report", str(reports / "fakes.json"),
@@ -204,6 +212,18 @@ def test_registered_and_promoted_as_its_own_model_and_served_by_mlflow(
                str(tmp_path / "registration.json"), "--output", str(tmp_path / "promotion.json"),
                "--decisions", str(tmp_path / "decisions.jsonl"), params=params_file)  # fmt: skip
     assert "PROMOTED replica-synthetic-detector v1" in out, out
+    # replica predict fetches the champion from the registry and scores a folder with it
+    folder = tmp_path / "new"
+    save(generated(310), folder / "fake.png", "PNG")
+    save(photo(310), folder / "real.jpg", "JPEG")
+    uri = "models:/replica-synthetic-detector@champion"
+    _run("predict", "--family", "synthetic", "--model", uri, "--images", str(folder),
+         "--output", str(tmp_path / "scores"), params=params_file)  # fmt: skip
+    by_name = {
+        Path(r["path"]).name: r for r in SYNTHETIC_SCORES.read(tmp_path / "scores").to_pylist()
+    }
+    assert by_name["fake.png"]["probability"] > by_name["real.jpg"]["probability"]
+    assert {r["model_id"].rsplit("@", 1)[0] for r in by_name.values()} == {uri}
     served = mlflow.pyfunc.load_model("models:/replica-synthetic-detector@champion")
 
     def png(image: Image.Image) -> bytes:
@@ -218,3 +238,77 @@ def test_registered_and_promoted_as_its_own_model_and_served_by_mlflow(
     run = client.get_run(client.get_model_version("replica-synthetic-detector", "1").run_id)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/reliability_test.png" in artifacts
+
+
+def test_predict_scores_a_folder_after_the_training_encoding_and_counts_rejects(
+    tmp_path: Path, params_file: Path, fakes: Path, mlflow_uri: str
+) -> None:
+    from replica.train.synthetic import SyntheticScorer
+    from tests.fakes_factory import generated, photo, save
+
+    model = tmp_path / "model"
+    _run("train", "--family", "synthetic", "--input", str(fakes), "--output", str(model),
+         params=params_file)  # fmt: skip
+    folder = tmp_path / "images"
+    for i in range(4):  # each picture twice: PNG and JPEG (formats the training data never had)
+        save(generated(700 + i), folder / f"fake{i}.png", "PNG")
+        save(generated(700 + i), folder / f"fake{i}_jpeg.jpg", "JPEG", quality=97)
+        save(photo(700 + i), folder / f"real{i}.png", "PNG")
+        save(photo(700 + i), folder / f"real{i}_jpeg.jpg", "JPEG", quality=97)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    out = tmp_path / "scores"
+    log = _run("predict", "--family", "synthetic", "--model", str(model), "--images",
+               str(folder), "--output", str(out), params=params_file,
+               sets=["predict.chunk=5", "predict.batch_size=3"])  # fmt: skip
+    assert "16 images scored" in log and "rejects=1 (undecodable=1)" in log
+    rows = {Path(r["path"]).stem: r for r in SYNTHETIC_SCORES.read(out).to_pylist()}
+    assert len(rows) == 16
+    rejects = REJECTS.read(out).to_pylist()
+    assert [(Path(r["record_id"]).name, r["reason"]) for r in rejects] == [
+        ("broken.jpg", "undecodable")
+    ]
+    config = json.loads((model / "config.json").read_text())
+    for r in rows.values():
+        assert r["generated"] == (r["probability"] >= config["threshold"])
+        assert r["threshold"] == pytest.approx(config["threshold"])
+        assert r["sha256"] == hashlib.sha256(Path(r["path"]).read_bytes()).hexdigest()
+    fake_p = [rows[f"fake{i}"]["probability"] for i in range(4)]
+    real_p = [rows[f"real{i}"]["probability"] for i in range(4)]
+    assert np.mean(fake_p) > np.mean(real_p) + 0.3
+    # format parity: the same picture as PNG or JPEG is scored alike, as the library scores it
+    for i in range(4):
+        for kind in ("fake", "real"):
+            png, jpg = rows[f"{kind}{i}"], rows[f"{kind}{i}_jpeg"]
+            assert png["probability"] == pytest.approx(jpg["probability"], abs=0.05)
+    scorer = SyntheticScorer(model)
+    with Image.open(folder / "fake0.png") as image:
+        assert rows["fake0"]["probability"] == pytest.approx(scorer.probabilities([image])[0])
+
+
+def test_predict_reads_a_table_and_counts_a_missing_file_as_unreadable(
+    tmp_path: Path, params_file: Path, fakes: Path, mlflow_uri: str
+) -> None:
+    from tests.fakes_factory import generated, save
+
+    model = tmp_path / "model"
+    _run("train", "--family", "synthetic", "--input", str(fakes), "--output", str(model),
+         params=params_file)  # fmt: skip
+    save(generated(800), tmp_path / "imgs" / "a.png", "PNG")
+    (tmp_path / "imgs" / "list.csv").write_text("path,caption\na.png,a scene\ngone.png,\n")
+    out = tmp_path / "scores"
+    log = _run("predict", "--family", "synthetic", "--model", str(model), "--images",
+               str(tmp_path / "imgs" / "list.csv"), "--output", str(out),
+               params=params_file)  # fmt: skip
+    assert "rejects=1 (unreadable=1)" in log
+    assert [Path(r["path"]).name for r in SYNTHETIC_SCORES.read(out).to_pylist()] == ["a.png"]
+    assert REJECTS.read(out).to_pylist()[0]["reason"] == "unreadable"
+
+    def fails(*args: str) -> str:
+        common = ["--output", str(tmp_path / "o"), "--params", str(params_file)]
+        res = runner.invoke(app, ["predict", "--family", "synthetic", *common, *args])
+        assert res.exit_code == 2, res.output
+        return res.output
+
+    assert "not --pairs" in fails("--model", str(model), "--pairs", str(tmp_path / "imgs"))
+    not_a_model = fails("--model", str(fakes), "--images", str(tmp_path / "imgs"))
+    assert "has no config.json" in not_a_model

@@ -9,7 +9,7 @@ from replica.contracts.inversions import INVERSIONS
 from replica.contracts.metrics import DETECTION_METRICS, DETECTIONS, METRICS, PREDICTIONS
 from replica.contracts.pairs import LABELS, PAIRS, PAIRS_GALLERY
 from replica.contracts.rejects import REJECTS
-from replica.contracts.scores import AUDIT_MATCHES, SCORES
+from replica.contracts.scores import AUDIT_MATCHES, SCORES, SYNTHETIC_SCORES
 from replica.contracts.stories import STORIES
 
 REGISTRY: dict[str, Contract] = {
@@ -33,6 +33,7 @@ REGISTRY: dict[str, Contract] = {
         STORIES,
         TEXT_CLUSTERS,
         SCORES,
+        SYNTHETIC_SCORES,
         AUDIT_MATCHES,
     )
 }
@@ -66,6 +67,7 @@ __all__ = [
     "REJECTS",
     "SCORES",
     "STORIES",
+    "SYNTHETIC_SCORES",
     "TEXT_CLUSTERS",
     "Contract",
     "ContractError",

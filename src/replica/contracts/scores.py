@@ -1,4 +1,5 @@
-"""``scores`` (what ``predict`` writes) and ``audit_matches`` (what ``audit`` writes)."""
+"""``scores`` and ``synthetic_scores`` (what ``predict`` writes for the copy and the synthetic
+family) and ``audit_matches`` (what ``audit`` writes)."""
 
 from __future__ import annotations
 
@@ -43,4 +44,33 @@ AUDIT_MATCHES = Contract(
     keys=("query", "reference"),
     expectations=_suite,
     description="A generator's images and their best gallery matches with levels.",
+)
+
+
+def _synthetic_suite() -> list:
+    e = expectations()
+    return [
+        e.ExpectColumnValuesToBeBetween(column="probability", min_value=0.0, max_value=1.0),
+        e.ExpectColumnValuesToBeBetween(column="threshold", min_value=0.0, max_value=1.0),
+        e.ExpectColumnValuesToMatchRegex(column="sha256", regex="^[0-9a-f]{64}$"),
+        e.ExpectColumnValuesToNotBeNull(column="model_id"),
+    ]
+
+
+SYNTHETIC_SCORES = Contract(
+    name="synthetic_scores",
+    version=1,
+    schema=pa.schema(
+        [
+            ("path", pa.string()),  # the image's path as given
+            ("sha256", pa.string()),  # of the file's bytes
+            ("probability", pa.float32()),  # calibrated P(generated)
+            ("generated", pa.bool_()),  # the model's decision: probability >= threshold
+            ("threshold", pa.float32()),  # the model's threshold, chosen on its validation split
+            ("model_id", pa.string()),  # the --model given, @ a fingerprint of its files
+        ]
+    ),
+    keys=("path",),
+    expectations=_synthetic_suite,
+    description="Synthetic-detector scores: calibrated P(generated) and the decision per image.",
 )

@@ -12,7 +12,7 @@ def reliability_diagram(
     labels: np.ndarray, curves: Mapping[str, np.ndarray], bins: int, title: str
 ) -> bytes:
     """Observed share of generated images against the predicted probability, per bin, for
-    each named probability vector in ``curves`` (e.g. raw and temperature-scaled)."""
+    each named probability vector in ``curves`` (e.g. raw and calibrated)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5, 5), dpi=100)

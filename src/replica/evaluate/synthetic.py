@@ -3,9 +3,13 @@ content-matched reals, calibrated probabilities, degraded files.
 
 Metrics (fake = positive class): average precision ``ap``, ``auroc``, balanced accuracy ``acc``
 at the threshold chosen on the validation split, expected calibration error of the
-probability of "generated" before (``ece_raw``) and after (``ece``) temperature scaling fitted
-on the validation split, and ``ece_consistency`` when consistency calibration is on (the mean
-calibrated probability over random mild views of each image).
+probability of "generated" before (``ece_raw``) and after (``ece``) the calibration fitted on the
+validation split (``synthetic.calibration``: temperature scaling, or Platt scaling = temperature
+and bias; the detectors train class-balanced, so their raw logits assume a 50 % prior that only a
+bias can undo), and the ``consistency`` view when consistency calibration is on (the
+mean calibrated probability over the clean image and random mild views of it, each view brought
+back to the training encoding as ``predict`` would; for the test split and every held-out
+generator).
 
 Protocols, each computed for every model (the candidate and the baselines, same rows):
 - ``test``: the candidate as trained (baselines trained on the same train split) on the test
@@ -67,6 +71,27 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(math.exp(res.x))
 
 
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The T > 0 and bias b minimising the NLL of sigmoid(logits / T + b) (Platt 1999)."""
+    from scipy.optimize import minimize
+
+    z, y = np.asarray(logits, np.float64), np.asarray(labels, np.float64)
+
+    def nll(params: np.ndarray) -> float:
+        p = np.clip(sigmoid(z * math.exp(-params[0]) + params[1]), 1e-12, 1 - 1e-12)
+        return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+    bounds = [(math.log(1e-2), math.log(1e3)), (-LOGIT_CLIP, LOGIT_CLIP)]
+    res = minimize(nll, np.array([math.log(fit_temperature(z, y)), 0.0]), method="L-BFGS-B",
+                   bounds=bounds)  # fmt: skip
+    return float(math.exp(res.x[0])), float(res.x[1])
+
+
+def probability(logits: np.ndarray, temperature: float, bias: float = 0.0) -> np.ndarray:
+    """Calibrated P(generated): sigmoid(logits / temperature + bias)."""
+    return sigmoid(np.asarray(logits, np.float64) / temperature + bias)
+
+
 def balanced_accuracy(labels: np.ndarray, prob: np.ndarray, threshold: float) -> float:
     """Mean of the true-positive and true-negative rates at ``prob >= threshold``."""
     y = np.asarray(labels, bool)
@@ -84,13 +109,18 @@ def fit_threshold(prob: np.ndarray, labels: np.ndarray) -> float:
 
 
 def detection_metrics(
-    labels: np.ndarray, logits: np.ndarray, temperature: float, threshold: float, bins: int
+    labels: np.ndarray,
+    logits: np.ndarray,
+    temperature: float,
+    threshold: float,
+    bins: int,
+    bias: float = 0.0,
 ) -> dict[str, float]:
     """The metrics of one scored set (NaN where undefined, e.g. AUROC with one class)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     y = np.asarray(labels, int)
-    prob = sigmoid(np.asarray(logits) / temperature)
+    prob = probability(logits, temperature, bias)
     both = len(set(y.tolist())) == 2
     return {
         "ap": float(average_precision_score(y, prob)) if both else math.nan,
@@ -125,27 +155,38 @@ class Adapter(Protocol):
 
 @dataclass
 class Calibrated:
-    """A fitted detector with the temperature and threshold chosen on the validation split."""
+    """A fitted detector with the temperature, bias and threshold chosen on the validation
+    split."""
 
     model: Fitted
     temperature: float
     threshold: float
+    bias: float = 0.0
 
 
-def calibrate(model: Fitted, x_val: Any, y_val: np.ndarray) -> Calibrated:
-    """Fit the temperature, then the threshold, on validation inputs (both classes needed)."""
+def calibrate(model: Fitted, x_val: Any, y_val: np.ndarray, method: str = "platt") -> Calibrated:
+    """Fit the calibration (``temperature`` or ``platt``), then the threshold, on validation
+    inputs (both classes needed)."""
     if len(set(np.asarray(y_val).tolist())) != 2:
         raise ValueError("calibration needs real and generated images in the validation split")
+    if method not in ("temperature", "platt"):
+        raise ValueError(f"synthetic.calibration must be temperature or platt, got {method!r}")
     z = model.logits(x_val)
-    t = fit_temperature(z, y_val)
-    return Calibrated(model, t, fit_threshold(sigmoid(z / t), y_val))
+    t, b = fit_platt(z, y_val) if method == "platt" else (fit_temperature(z, y_val), 0.0)
+    return Calibrated(model, t, fit_threshold(probability(z, t, b), y_val), b)
 
 
 def train_calibrated(
-    adapter: Adapter, x: Any, labels: np.ndarray, train: np.ndarray, val: np.ndarray, seed: int
+    adapter: Adapter,
+    x: Any,
+    labels: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    seed: int,
+    method: str = "platt",
 ) -> Calibrated:
     """Fit on the ``train`` rows of ``x``, calibrate on the ``val`` rows."""
-    return calibrate(adapter.fit(x[train], labels[train], seed), x[val], labels[val])
+    return calibrate(adapter.fit(x[train], labels[train], seed), x[val], labels[val], method)
 
 
 # ---------------------------------------------------------------- the evaluation run
@@ -201,6 +242,7 @@ class Settings:
     consistency_views: int = 0
     bins: int = 15
     seed: int = 0
+    calibration: str = "platt"  # how baselines and leave-one-out folds are calibrated
 
 
 def test_sets(table: Table, fakes: np.ndarray, reals: np.ndarray) -> dict[str, np.ndarray]:
@@ -241,7 +283,12 @@ def _score_sets(
                 continue
             for reals_name, idx in test_sets(table, gf, reals).items():
                 values = detection_metrics(
-                    table.label[idx], logits[idx], cal.temperature, cal.threshold, settings.bins
+                    table.label[idx],
+                    logits[idx],
+                    cal.temperature,
+                    cal.threshold,
+                    settings.bins,
+                    cal.bias,
                 )
                 for metric, value in values.items():
                     result.records.append(
@@ -255,7 +302,7 @@ def _score_sets(
                     {"model": model_name, "protocol": protocol, "image_id": table.image_id[i],
                      "label": int(table.label[i]), "generator": table.generator[i] or None,
                      "logit": float(logits[i]),
-                     "probability": float(sigmoid(logits[i] / cal.temperature))}
+                     "probability": float(probability(logits[i], cal.temperature, cal.bias))}
                 )  # fmt: skip
 
 
@@ -266,12 +313,13 @@ def evaluate(
     baselines: Sequence[Adapter],
     settings: Settings,
     progress: Callable[[str], None] = lambda _: None,
+    prepare: Callable[[np.ndarray], np.ndarray] = lambda im: im,
 ) -> Result:
     """Every model, protocol, reals set and view (see the module docstring).
 
     ``pixels(i)`` gives row i's image as uint8 RGB. The candidate comes trained and calibrated;
     each baseline (and the candidate's kind, for leave-one-generator-out) is trained here on
-    the same splits.
+    the same splits. ``prepare`` brings a consistency view back to the training encoding.
     """
     result = Result()
     test = np.flatnonzero(table.split == "test")
@@ -303,15 +351,26 @@ def evaluate(
     cand_adapter, cand = candidate
     cand_inputs = inputs_of(cand_adapter)
     models.append(("candidate", cand_adapter, cand, cand_inputs))
+    consistency: list[Any] = []
+    if settings.consistency_views > 0:
+        rng = np.random.default_rng(settings.seed)
+        progress(f"{cand_adapter.name}: {settings.consistency_views} consistency views")
+        for k in range(settings.consistency_views):
+            views = [prepare(random_view(clean[int(i)], rng)) for i in scored]
+            x = cand_adapter.featurize(views, scored, f"consistency{k}")
+            consistency.append(_Scattered(x, scored, len(everything)))
     for adapter in baselines:
         x = inputs_of(adapter)
         progress(f"{adapter.name}: training on {len(train)} images")
         models.append(
             (adapter.name, adapter, train_calibrated(adapter, x["clean"], table.label, train, val,
-                                                     settings.seed), x)
+                                                     settings.seed, settings.calibration), x)
         )  # fmt: skip
     for name, _, cal, x in models:
         _score_sets(result, name, "test", table, cal, x, test_fakes, test_reals, settings, True)
+    if consistency:
+        _consistency(result, "test", table, cand, cand_inputs["clean"], consistency,
+                     test_fakes, test_reals, settings)  # fmt: skip
     # Phase 3: leave one generator out, every model kind retrained per held-out generator: it
     # trains on the train split plus the other generators' test-split fakes (a generator held
     # out of the test split is a training generator here), never on a test-split real.
@@ -330,14 +389,15 @@ def evaluate(
                     result.notes.append(f"logo {g}: no val fakes left; calibrated on train")
                     va = tr
                 progress(f"{name}: leave out {g} ({len(held)} fakes)")
-                cal = train_calibrated(adapter, x["clean"], table.label, tr, va, settings.seed)
+                cal = train_calibrated(adapter, x["clean"], table.label, tr, va, settings.seed,
+                                       settings.calibration)  # fmt: skip
                 _score_sets(result, name, f"logo:{g}", table, cal, x, held, test_reals,
                             settings, False)  # fmt: skip
+                if name == "candidate" and consistency:
+                    _consistency(result, f"logo:{g}", table, cal, x["clean"], consistency,
+                                 held, test_reals, settings)  # fmt: skip
     elif settings.logo:
         result.notes.append(f"leave-one-generator-out needs >= 2 generators, got {gens}")
-    # Phase 4: consistency calibration of the candidate on the test split.
-    if settings.consistency_views > 0:
-        _consistency(result, table, clean, cand_adapter, cand, test_fakes, test_reals, settings)
     return result
 
 
@@ -357,33 +417,26 @@ class _Scattered:
 
 def _consistency(
     result: Result,
+    protocol: str,
     table: Table,
-    clean: Sequence[np.ndarray],
-    adapter: Adapter,
     cal: Calibrated,
+    clean: Any,
+    views: Sequence[Any],
     fakes: np.ndarray,
     reals: np.ndarray,
     settings: Settings,
 ) -> None:
-    """ECE and AP of the calibrated probability averaged over ``consistency_views`` random
-    mild views plus the clean image: a prediction that a re-save would flip loses weight."""
-    rng = np.random.default_rng(settings.seed)
-    rows = np.unique(np.concatenate([fakes, reals, table.match[fakes][table.match[fakes] >= 0]]))
-    probs = [sigmoid(cal.model.logits(adapter.featurize([clean[i] for i in rows], rows, "clean"))
-                     / cal.temperature)]  # fmt: skip
-    for k in range(settings.consistency_views):
-        views = [random_view(clean[i], rng) for i in rows]
-        x = adapter.featurize(views, rows, f"consistency{k}")
-        probs.append(sigmoid(cal.model.logits(x) / cal.temperature))
-    mean = np.full(len(table.label), np.nan)
-    mean[rows] = np.mean(probs, axis=0)
+    """Metrics of the calibrated probability averaged over the clean image and its random
+    mild views (view ``consistency``): a prediction that a re-save would flip loses weight."""
     for reals_name, idx in test_sets(table, fakes, reals).items():
-        y, p = table.label[idx], mean[idx]
+        probs = [probability(cal.model.logits(x[idx]), cal.temperature, cal.bias)
+                 for x in (clean, *views)]  # fmt: skip
+        p = np.mean(probs, axis=0)
         logit = np.log(np.clip(p, 1e-9, 1 - 1e-9) / np.clip(1 - p, 1e-9, 1))
-        values = detection_metrics(y, logit, 1.0, cal.threshold, settings.bins)
+        values = detection_metrics(table.label[idx], logit, 1.0, cal.threshold, settings.bins)
         for metric in ("ap", "auroc", "acc", "ece"):
             result.records.append(
-                {"model": "candidate", "protocol": "test", "generator": "all",
+                {"model": "candidate", "protocol": protocol, "generator": "all",
                  "reals": reals_name, "view": "consistency", "metric": metric,
                  "value": values[metric], "n": len(idx)}
             )  # fmt: skip
@@ -407,12 +460,13 @@ def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) ->
         out[metric] = get("candidate", "test", "plain", "clean", metric)
         out[f"{metric}_matched"] = get("candidate", "test", "matched", "clean", metric)
     logo = sorted({r["protocol"] for r in result.records if r["protocol"].startswith("logo:")})
-    for metric in ("ap", "auroc", "acc", "ece"):
+    for metric in ("ap", "auroc", "acc", "ece", "ece_raw"):
         values = [get("candidate", p, "plain", "clean", metric) for p in logo]
         if values:
             out[f"logo_{metric}_mean"] = float(np.mean(values))
-            out[f"logo_{metric}_{'max' if metric == 'ece' else 'min'}"] = float(
-                np.max(values) if metric == "ece" else np.min(values)
+            worst_is_max = metric.startswith("ece")
+            out[f"logo_{metric}_{'max' if worst_is_max else 'min'}"] = float(
+                np.max(values) if worst_is_max else np.min(values)
             )
     for view in views:
         if view != "clean":
@@ -422,6 +476,9 @@ def flat_metrics(result: Result, models: Sequence[str], views: Sequence[str]) ->
         value = get("candidate", "test", "plain", "consistency", metric)
         if not math.isnan(value):
             out[f"consistency_{metric}"] = value
+        values = [get("candidate", p, "plain", "consistency", metric) for p in logo]
+        if values and not any(math.isnan(v) for v in values):
+            out[f"logo_consistency_{metric}_mean"] = float(np.mean(values))
     for model in models:
         for metric in ("ap", "auroc", "acc"):
             out[f"baseline.{model}.{metric}"] = get(model, "test", "plain", "clean", metric)
@@ -466,6 +523,18 @@ def markdown_tables(result: Result, table: Table, models: Sequence[str]) -> str:
                     for m in METRICS
                 ]  # fmt: skip
                 lines.append("| **mean** | " + " | ".join(f"{v:.3f}" for v in means) + " | |")
+    logo_gens = [g for g in gens if any(r["protocol"] == f"logo:{g}" for r in result.records)]
+    if logo_gens:
+        lines += ["", "### Calibration per held-out generator (candidate, plain reals): ECE", "",
+                  "| held-out generator | raw | calibrated | consistency | n |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for g in logo_gens:
+            vals = [result.value("candidate", f"logo:{g}", "all", "plain", view, metric)
+                    for view, metric in (("clean", "ece_raw"), ("clean", "ece"),
+                                         ("consistency", "ece"))]  # fmt: skip
+            n = next(r["n"] for r in result.records if r["protocol"] == f"logo:{g}"
+                     and r["model"] == "candidate" and r["reals"] == "plain")  # fmt: skip
+            lines.append(f"| {g} | " + " | ".join(f"{v:.3f}" for v in vals) + f" | {n} |")
     views = sorted({r["view"] for r in result.records} - {"clean"})
     if views:
         lines += ["", "### Views of the test images (candidate)", "",
@@ -482,7 +551,7 @@ def markdown_tables(result: Result, table: Table, models: Sequence[str]) -> str:
 
 def reliability_plots(result: Result, bins: int) -> dict[str, bytes]:
     """Reliability diagrams of the candidate: the test split, and all held-out generators of
-    leave-one-generator-out pooled; raw probabilities beside temperature-scaled ones."""
+    leave-one-generator-out pooled; raw probabilities beside calibrated ones."""
     from replica.evaluate.reliability import reliability_diagram
 
     plots = {}
@@ -493,7 +562,7 @@ def reliability_plots(result: Result, bins: int) -> dict[str, bytes]:
             y = np.array([p["label"] for p in preds], np.float64)
             curves = {
                 "raw": sigmoid(np.array([p["logit"] for p in preds])),
-                "temperature-scaled": np.array([p["probability"] for p in preds]),
+                "calibrated": np.array([p["probability"] for p in preds]),
             }
             plots[f"plots/reliability_{name}.png"] = reliability_diagram(
                 y, curves, bins, f"candidate, {name}: P(generated)"

@@ -44,6 +44,22 @@ class Item:
     content: np.ndarray
 
 
+def decoded(name: object, data: bytes, max_pixels: int) -> Image.Image:
+    """The image in ``data``, fully loaded; Reject ``too_large`` past ``max_pixels`` (a
+    decompression bomb) or ``undecodable``. ``name`` only labels the message."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            image = Image.open(io.BytesIO(data))
+            image.load()
+            return image
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Reject("too_large", f"{name}: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise Reject("undecodable", f"{name}: {exc}") from exc
+
+
 def prepare(candidate: Candidate, data: bytes, cfg: FakesConfig) -> Item:
     """Decode, check and encode one candidate; Reject names why it cannot be used."""
     if candidate.label == "fake" and not candidate.generator:
@@ -54,23 +70,17 @@ def prepare(candidate: Candidate, data: bytes, cfg: FakesConfig) -> Item:
             f"{candidate.path}: the manifest says {candidate.declared_label!r}, "
             f"the source is {candidate.label!r}",
         )
+    image = decoded(candidate.path, data, cfg.max_image_pixels)
+    fmt, (w, h) = image.format or "RAW", image.size
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = cfg.max_image_pixels
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                fmt, (w, h) = image.format or "RAW", image.size
-                if cfg.parity:
-                    blob = encode(image, cfg)
-                else:
-                    ext = (fmt.lower().replace("jpeg", "jpg"), PIL_MIME.get(fmt, "image/png"))
-                    blob = Encoded(data, w, h, ext[1], ext[0])
+        if cfg.parity:
+            blob = encode(image, cfg)
+        else:
+            ext = (fmt.lower().replace("jpeg", "jpg"), PIL_MIME.get(fmt, "image/png"))
+            blob = Encoded(data, w, h, ext[1], ext[0])
     except TooSmall as exc:
         raise Reject("too_small", f"{candidate.path}: {exc}") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise Reject("too_large", f"{candidate.path}: {exc}") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         raise Reject("undecodable", f"{candidate.path}: {exc}") from exc
     with Image.open(io.BytesIO(blob.data)) as stored:
         content = content_embedding(stored)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from replica.config import FakesConfig, ImageFormat, SizePolicy
@@ -57,6 +58,11 @@ def reencode(image: Image.Image, encoding: Mapping[str, Any]) -> Image.Image:
         return image.convert("RGB")
     with Image.open(io.BytesIO(encode(image, cfg).data)) as out:
         return out.convert("RGB")
+
+
+def reencode_pixels(pixels: np.ndarray, encoding: Mapping[str, Any]) -> np.ndarray:
+    """``reencode`` on uint8 RGB [H, W, 3] pixels."""
+    return np.asarray(reencode(Image.fromarray(pixels), encoding))
 
 
 class TooSmall(ValueError):

@@ -18,11 +18,12 @@ beside ``model.safetensors``, rebuilt with ``load_detector(dir)`` (dispatch on `
   input channels, [image, decoded inverted noise, decoded reconstruction] (see
   ``replica.invert``), built on ``transformers.ResNetModel``.
 
-Every detector outputs a logit for "generated"; ``temperature`` (fitted on the validation split)
-turns it into a calibrated probability and ``threshold`` is the decision threshold on that
-probability chosen on the validation split. ``encoding`` records how the training images were
-re-encoded (the ``fakes`` step's format parity), so new images are scored after the same
-re-encoding, never as files of another format or size.
+Every detector outputs a logit z for "generated"; ``temperature`` and ``bias`` (fitted on the
+validation split) turn it into a calibrated probability sigmoid(z / temperature + bias) and
+``threshold`` is the decision threshold on that probability chosen on the validation split.
+``encoding`` records how the training images were re-encoded (the ``fakes`` step's format
+parity), so new images are scored after the same re-encoding, never as files of another format
+or size.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class ArtefactConfig:
     diff_clip: int = 4
     c: float = 0.1
     temperature: float = 1.0
+    bias: float = 0.0
     threshold: float = 0.5
     encoding: dict[str, Any] = field(default_factory=dict)  # the training data's (fakes step)
 
@@ -236,6 +238,7 @@ class ProbeConfig:
     image_size: int = 0  # 0: the backbone's own input size (its config), else 224
     c: float = 0.1
     temperature: float = 1.0
+    bias: float = 0.0
     threshold: float = 0.5
     encoding: dict[str, Any] = field(default_factory=dict)
 
@@ -345,6 +348,7 @@ class FakeInversionConfig:
     layer_type: str = "bottleneck"
     image_size: int = 256
     temperature: float = 1.0
+    bias: float = 0.0
     threshold: float = 0.5
     encoding: dict[str, Any] = field(default_factory=dict)
     # how the features were made (``invert`` params), so new images get the same ones
@@ -444,6 +448,8 @@ def load_detector(directory: Path | str) -> Detector:
     return _KINDS[detector_kind(directory)].load(directory)
 
 
-def calibrated(config: Any, temperature: float, threshold: float) -> Any:
-    """The config with the temperature and threshold fitted on the validation split."""
-    return dataclasses.replace(config, temperature=float(temperature), threshold=float(threshold))
+def calibrated(config: Any, temperature: float, threshold: float, bias: float = 0.0) -> Any:
+    """The config with the temperature, bias and threshold fitted on the validation split."""
+    return dataclasses.replace(
+        config, temperature=float(temperature), bias=float(bias), threshold=float(threshold)
+    )

@@ -52,11 +52,13 @@ def features_of(groups: Sequence[str]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class ImageRef:
     """An image to describe: a file (or its bytes in ``data``, ``path`` then only names it),
-    with its sha256 when known (else hashed from the bytes)."""
+    with its sha256 when known (else hashed from the bytes) and its caption when a table gave
+    one (the synthetic detector's FakeInversion conditions on it)."""
 
     path: Path
     sha256: str | None = None
     data: bytes | None = None
+    caption: str | None = None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """What users point ``predict`` and ``audit`` at, turned into image lists: folders or tables.
 
 - an image list: a folder (every image file under it, recursively, in path order) or a table
-  (CSV or Parquet) with a ``path`` column (relative paths are relative to the table's folder);
+  (CSV or Parquet) with a ``path`` column (relative paths are relative to the table's folder)
+  and an optional ``caption`` column;
 - a pair list: a table with ``query`` and ``reference`` columns, or a folder holding ``query/``
   and ``reference/`` whose files pair by their path relative to those folders (extension aside).
 """
@@ -42,19 +43,21 @@ def image_list(source: Path) -> list[ImageRef]:
     """The images of a folder or of a table's ``path`` column; none found is an error."""
     source = Path(source)
     if source.is_dir():
-        paths = _folder(source)
+        refs = [ImageRef(p) for p in _folder(source)]
     elif source.suffix.lower() in TABLE_SUFFIXES and source.is_file():
         rows = _table(source)
         if rows and "path" not in rows[0]:
             raise ValueError(f"table {str(source)!r} needs a 'path' column, has {sorted(rows[0])}")
-        paths = [
-            _resolve(source.parent, r["path"], f"{source}[{i}].path") for i, r in enumerate(rows)
-        ]
+        refs = [
+            ImageRef(_resolve(source.parent, r["path"], f"{source}[{i}].path"),
+                     caption=str(r["caption"]) if r.get("caption") is not None else None)
+            for i, r in enumerate(rows)
+        ]  # fmt: skip
     else:
         raise ValueError(f"{str(source)!r} is neither a folder nor a .csv/.parquet table")
-    if not paths:
+    if not refs:
         raise ValueError(f"no images in {str(source)!r} (suffixes {sorted(IMAGE_SUFFIXES)})")
-    return [ImageRef(p) for p in paths]
+    return refs
 
 
 def pair_list(source: Path) -> tuple[list[ImageRef], list[ImageRef]]:

@@ -209,6 +209,8 @@ def _evaluate_synthetic(
     ``replica.evaluate.synthetic``): every protocol, the table printed and written."""
     from replica.evaluate import synthetic as ev
     from replica.evaluate.views import check_view
+    from replica.fakes.encode import reencode_pixels
+    from replica.models.synthetic import CONFIG_FILE
     from replica.registry.runs import open_run
     from replica.registry.store import RegistryError, tracking_from_env
     from replica.train.synthetic import candidate_for, load_pixels
@@ -219,11 +221,12 @@ def _evaluate_synthetic(
     table = ev.Table.from_rows(rows)
     s = cfg.synthetic
     settings = ev.Settings(("clean", *s.robustness), s.logo, s.consistency_views, s.ece_bins,
-                           cfg.base.seed)  # fmt: skip
+                           cfg.base.seed, s.calibration.value)  # fmt: skip
     try:
         for view in settings.views:
             check_view(view)
         candidate, baselines = candidate_for(cfg, Path(model), rows, input, cache)
+        encoding = json.loads((Path(model) / CONFIG_FILE).read_text()).get("encoding") or {}
         result = ev.evaluate(
             table,
             lambda i: load_pixels(input / rows[i]["uri"]),
@@ -231,6 +234,7 @@ def _evaluate_synthetic(
             baselines,
             settings,
             progress=lambda msg: typer.echo(f"[evaluate] {msg}"),
+            prepare=lambda im: reencode_pixels(im, encoding),
         )
     except (ValueError, OSError) as exc:
         raise StepError(str(exc)) from exc

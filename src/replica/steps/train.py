@@ -11,8 +11,8 @@ Reads:  ``copy``: ``pairs.parquet`` (contract pairs) and its images; the train s
         ``synthetic``: ``fakes.parquet`` (contract fakes), its images and ``encoding.json``
         (the ``fakes`` or ``invert`` output), with ``synthetic.model=fakeinversion`` also
         ``inversions.parquet`` (the ``invert`` output); train split to fit, val split to
-        calibrate (temperature and threshold, saved in the model's config) and, for
-        FakeInversion, to stop early.
+        calibrate (temperature, bias and threshold by ``synthetic.calibration``, saved in the
+        model's config) and, for FakeInversion, to stop early.
         ``--cache``: where per-image features (copy: embeddings and descriptors; synthetic:
         probe embeddings) are cached.
 Writes: the model directory (``config.json`` + ``model.safetensors``), ``train_log.json``

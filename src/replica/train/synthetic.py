@@ -389,10 +389,11 @@ def train_detector(
     **fit_kwargs: Any,
 ) -> Trained:
     """Fit ``cfg.model`` on the train split of ``rows`` (a fakes table), then fit its
-    temperature and threshold on the val split. ``features`` are the FakeInversion inputs of
-    every row (required for that kind; ``invert`` says how they were made); ``pixels(i)``
-    loads row i for the other kinds. ``encoding`` (the dataset's ``encoding.json``) is saved in
-    the model's config so new images are re-encoded the same way before scoring."""
+    calibration (``cfg.calibration``) and threshold on the val split. ``features`` are the
+    FakeInversion inputs of every row (required for that kind; ``invert`` says how they were
+    made); ``pixels(i)`` loads row i for the other kinds. ``encoding`` (the dataset's
+    ``encoding.json``) is saved in the model's config so new images are re-encoded the same way
+    before scoring."""
     enc = dict(encoding or {})
     from replica.evaluate.synthetic import calibrate, detection_metrics
 
@@ -421,9 +422,9 @@ def train_detector(
             cfg, loop, model_config, features[train], labels[train], seed,
             features[val], labels[val], **fit_kwargs,
         )  # fmt: skip
-        cal = calibrate(scorer, features[val], labels[val])
+        cal = calibrate(scorer, features[val], labels[val], cfg.calibration.value)
         network = scorer.model.cpu()
-        network.config = calibrated(model_config, cal.temperature, cal.threshold)
+        network.config = calibrated(model_config, cal.temperature, cal.threshold, cal.bias)
         x_val: Any = features[val]
         save: Callable[[Path], None] = network.save
     else:
@@ -438,12 +439,12 @@ def train_detector(
         x = np.zeros((len(rows), feats.shape[1]), np.float32)
         x[both] = feats
         detector = adapter.fit(x[train], labels[train], seed)
-        cal = calibrate(detector, x[val], labels[val])
-        detector.config = calibrated(detector.config, cal.temperature, cal.threshold)
+        cal = calibrate(detector, x[val], labels[val], cfg.calibration.value)
+        detector.config = calibrated(detector.config, cal.temperature, cal.threshold, cal.bias)
         scorer = detector
         result, x_val, save = None, x[val], detector.save
     metrics = detection_metrics(
-        labels[val], cal.model.logits(x_val), cal.temperature, cal.threshold, ece_bins
+        labels[val], cal.model.logits(x_val), cal.temperature, cal.threshold, ece_bins, cal.bias
     )
     return Trained(
         save, kind.value, len(train), len(val), cal.temperature, cal.threshold, metrics, result
@@ -487,7 +488,7 @@ def candidate_for(
     baselines: list[Any] = [FormatAdapter([root / r["uri"] for r in rows])]
     if not isinstance(detector, ArtefactDetector):
         baselines.append(ArtefactAdapter(ArtefactConfig(c=cfg.synthetic.c)))
-    return (adapter, Calibrated(scorer, conf.temperature, conf.threshold)), baselines
+    return (adapter, Calibrated(scorer, conf.temperature, conf.threshold, conf.bias)), baselines
 
 
 def inverter_of(config: FakeInversionConfig) -> Inverter:
@@ -535,24 +536,34 @@ class SyntheticScorer:
                                 lambda i: pixels[i], list(captions), self.batch_size)  # fmt: skip
         return torch.stack(feats)
 
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """``image`` as the model's training data held it: uint8 RGB after the dataset's
+        decode -> size policy -> encoder (``fakes.encode``); TooSmall when the size policy
+        cannot make the square."""
+        from replica.fakes.encode import reencode
+
+        return np.asarray(reencode(image, self.config.encoding))
+
+    def score(self, pixels: Sequence[np.ndarray], captions: Sequence[str]) -> np.ndarray:
+        """[N] calibrated probabilities of prepared images (``prepare``), in batches."""
+        from replica.evaluate.synthetic import probability
+
+        scorer: Any = self.detector
+        if isinstance(self.detector, FakeInversionClassifier):
+            scorer = FittedClassifier(self.detector, self.batch_size)
+        out = []
+        for s in range(0, len(pixels), self.batch_size):
+            x = self._inputs(list(pixels[s : s + self.batch_size]),
+                             captions[s : s + self.batch_size])  # fmt: skip
+            out.append(probability(scorer.logits(x), self.config.temperature, self.config.bias))
+        return np.concatenate(out) if out else np.empty(0)
+
     def probabilities(
         self, images: Sequence[Image.Image], captions: Sequence[str] | None = None
     ) -> np.ndarray:
         """[N] calibrated probabilities that each image is generated."""
-        from replica.evaluate.synthetic import sigmoid
-        from replica.fakes.encode import reencode
-
         caps = list(captions) if captions is not None else [""] * len(images)
-        out = []
-        for s in range(0, len(images), self.batch_size):
-            chunk = [np.asarray(reencode(im, self.config.encoding))
-                     for im in images[s : s + self.batch_size]]  # fmt: skip
-            x = self._inputs(chunk, caps[s : s + self.batch_size])
-            scorer: Any = self.detector
-            if isinstance(self.detector, FakeInversionClassifier):
-                scorer = FittedClassifier(self.detector, self.batch_size)
-            out.append(sigmoid(scorer.logits(x) / self.config.temperature))
-        return np.concatenate(out) if out else np.empty(0)
+        return self.score([self.prepare(im) for im in images], caps)
 
     @property
     def threshold(self) -> float:

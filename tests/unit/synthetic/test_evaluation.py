@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from replica.evaluate import synthetic as ev
 from replica.evaluate.views import apply_view, check_view, random_view
@@ -30,6 +31,21 @@ def test_temperature_scaling_recovers_an_overconfident_scale() -> None:
     before = ev.ece(labels, ev.sigmoid(3.0 * true_logit), 15)
     after = ev.ece(labels, ev.sigmoid(3.0 * true_logit / t), 15)
     assert after < before / 3
+
+
+def test_platt_scaling_undoes_a_prior_shift_that_temperature_cannot() -> None:
+    # a class-balanced classifier's logits assume a 50 % prior; 15 % of the images are fakes
+    rng = np.random.default_rng(2)
+    labels = (rng.uniform(0, 1, 20_000) < 0.15).astype(int)
+    # class-conditional N(+-1.5, 3): the log-likelihood ratio is the logit itself (50 % prior)
+    true_logit = rng.normal(np.where(labels == 1, 1.5, -1.5), np.sqrt(3.0))
+    prior = np.log(0.15 / 0.85)
+    t, b = ev.fit_platt(2.0 * true_logit, labels)
+    assert t == pytest.approx(2.0, rel=0.1) and b == pytest.approx(prior, abs=0.15)
+    temperature_only = ev.ece(labels, ev.sigmoid(2.0 * true_logit / ev.fit_temperature(
+        2.0 * true_logit, labels)), 15)  # fmt: skip
+    platt = ev.ece(labels, ev.probability(2.0 * true_logit, t, b), 15)
+    assert platt < 0.02 < temperature_only
 
 
 def test_threshold_maximises_balanced_accuracy() -> None:
@@ -106,10 +122,23 @@ def test_consistency_calibration_averages_random_views() -> None:
     x = toy.featurize(pixels, np.arange(len(pixels)), "clean")
     train, val = np.flatnonzero(table.split == "train"), np.flatnonzero(table.split == "val")
     cand = ev.train_calibrated(toy, x, table.label, train, val, 0)
+    seen: list[tuple[int, ...]] = []
+
+    def prepare(im: np.ndarray) -> np.ndarray:  # what the step does: back to the training size
+        seen.append(im.shape)
+        return np.asarray(Image.fromarray(im).resize(pixels[0].shape[1::-1]))
+
     res = ev.evaluate(table, lambda i: pixels[i], (toy, cand), [],
-                      ev.Settings(logo=False, consistency_views=3))  # fmt: skip
+                      ev.Settings(logo=True, consistency_views=3), prepare=prepare)  # fmt: skip
     assert not math.isnan(res.value("candidate", "test", "all", "plain", "consistency", "ece"))
-    assert not any(r["protocol"].startswith("logo") for r in res.records)
+    assert len(seen) == 3 * len(np.unique(np.concatenate(
+        [np.flatnonzero(table.split == "test"), np.flatnonzero(table.label == 1)])))  # fmt: skip
+    for g in table.generators:  # every held-out generator gets its consistency figures too
+        assert not math.isnan(res.value("candidate", f"logo:{g}", "all", "plain", "consistency",
+                                        "ece"))  # fmt: skip
+    flat = ev.flat_metrics(res, [], ("clean",))
+    assert {"logo_consistency_ece_mean", "logo_ece_raw_mean", "consistency_ece"} <= set(flat)
+    assert "Calibration per held-out generator" in ev.markdown_tables(res, table, [])
 
 
 def test_views_degrade_as_named() -> None:
