@@ -381,6 +381,7 @@ class CopyConfig:
     min_lr_ratio: float = 0.05
     # options from the seed papers
     augment: bool = True  # swap, joint flip and colour jitter of each training pair
+    decode_cache_mb: float = 512.0  # decoded training images kept per loading process (0 = none)
     mentor: bool = False  # MentorNet-style down-weighting of pairs the model keeps contradicting
     mentor_percentile: float = 0.8  # pairs whose loss average is above this quantile lose weight
     mentor_ema: float = 0.9

@@ -90,16 +90,26 @@ def schedule(cfg: CopyConfig) -> Schedule:
     )
 
 
-def load_tensor(root: Path, uri: str, size: int) -> torch.Tensor:
-    """One image as [3, size, size] in [0, 1] (JPEGs are decoded at a reduced scale)."""
+def load_pixels(root: Path, uri: str, size: int) -> torch.Tensor:
+    """One image as uint8 [3, size, size] (JPEGs are decoded at a reduced scale)."""
     image = read_image(root, uri, draft=size)
     image = image.resize((size, size), resample=2)  # bilinear
-    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
+
+
+def load_tensor(root: Path, uri: str, size: int) -> torch.Tensor:
+    """One image as [3, size, size] in [0, 1]."""
+    return load_pixels(root, uri, size).float().div_(255.0)
 
 
 class PairSamples(Dataset):
     """Pairs rows as model input. Training draws are keyed ``(epoch, index)`` and augmented
-    from that key's generator; validation items are keyed by index and never augmented."""
+    from that key's generator; validation items are keyed by index and never augmented.
+
+    Decoded images (uint8 at the model's input size) are kept in memory up to
+    ``cache_mb`` per loading process: a reference meets several pairs and every image comes
+    back each epoch, and on CPU decoding competes with the model for the same cores.
+    Augmentation still runs on every draw."""
 
     def __init__(
         self,
@@ -109,18 +119,31 @@ class PairSamples(Dataset):
         seed: int = 0,
         augment: bool = False,
         distort: float = 0.0,
+        cache_mb: float = 0.0,
     ) -> None:
         self.rows, self.root, self.size = list(rows), Path(root), size
         self.seed, self.augment, self.distort = seed, augment, distort
+        self.cache_bytes = int(cache_mb * 2**20)
+        self.decoded: dict[str, torch.Tensor] = {}
+        self.held = 0
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    def _image(self, uri: str) -> torch.Tensor:
+        pixels = self.decoded.get(uri)
+        if pixels is None:
+            pixels = load_pixels(self.root, uri, self.size)
+            if self.held + pixels.numel() <= self.cache_bytes:
+                self.decoded[uri] = pixels
+                self.held += pixels.numel()
+        return pixels.float().div_(255.0)
+
     def __getitem__(self, key: int | tuple[int, int]) -> Batch:
         epoch, index = key if isinstance(key, tuple) else (-1, key)
         row = self.rows[index]
-        query = load_tensor(self.root, row["replica_uri"], self.size)
-        reference = load_tensor(self.root, row["source_uri"], self.size)
+        query = self._image(row["replica_uri"])
+        reference = self._image(row["source_uri"])
         item = {"index": torch.tensor(index), "level": torch.tensor(int(row["level"]))}
         if epoch >= 0 and (self.augment or self.distort > 0):
             g = sample_generator(self.seed, epoch, index)
@@ -139,7 +162,7 @@ def _joint_augment(
     if u[0] < 0.5:
         q, r = q.flip(-1), r.flip(-1)
     gain, shift = 0.8 + 0.4 * float(u[1]), 0.1 * (float(u[2]) - 0.5)
-    return (q * gain + shift).clamp(0, 1), (r * gain + shift).clamp(0, 1)
+    return q.mul_(gain).add_(shift).clamp_(0, 1), r.mul_(gain).add_(shift).clamp_(0, 1)
 
 
 def _distort(x: torch.Tensor, noise: float, g: torch.Generator) -> torch.Tensor:
@@ -251,7 +274,9 @@ def task(
     return Task(
         build_model=lambda: CopyDetector.from_config(config).embedding,
         loss=loss_fn(cfg, mentor),
-        train_data=PairSamples(train_rows, root, size, seed, cfg.augment, distort),
+        train_data=PairSamples(
+            train_rows, root, size, seed, cfg.augment, distort, cfg.decode_cache_mb
+        ),
         validate=validate_fn(cfg),
         val_data=PairSamples(val_rows, root, size) if val_rows else None,
         monitor="loss",

@@ -48,6 +48,25 @@ def test_augmentation_is_the_same_for_the_same_draw_and_keeps_the_pair_aligned(
     assert "distorted" not in plain and torch.equal(plain["level"], a["level"])
 
 
+def test_decoded_images_are_kept_within_budget_and_draws_do_not_change(
+    pairs: tuple[Path, list, list],
+) -> None:
+    root, tr, _ = pairs
+    cached = PairSamples(tr, root, 32, seed=3, augment=True, distort=0.05, cache_mb=1.0)
+    plain = PairSamples(tr, root, 32, seed=3, augment=True, distort=0.05)
+    for key in [(0, 5), (0, 6), (1, 5), (2, 5), (2, 11)]:
+        a, b = cached[key], plain[key]
+        assert all(torch.equal(a[k], b[k]) for k in a), key  # augmentation never edits the cache
+    uris = {tr[i][c] for i in (5, 6, 11) for c in ("replica_uri", "source_uri")}
+    assert set(cached.decoded) == uris and cached.held == len(uris) * 3 * 32 * 32
+    assert all(v.dtype == torch.uint8 for v in cached.decoded.values())
+    small = PairSamples(tr, root, 32, cache_mb=2.5 * 3 * 32 * 32 / 2**20)  # room for 2 images
+    for i in range(4):
+        small[i]
+    assert len(small.decoded) == 2 and small.held <= small.cache_bytes
+    assert torch.equal(small[3]["query"], plain[3]["query"])  # past the budget: decoded again
+
+
 def test_mentor_down_weights_pairs_the_model_keeps_contradicting() -> None:
     mentor = Mentor(6, ema=0.5, percentile=0.5, start=1)
     for _ in range(3):
