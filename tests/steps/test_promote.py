@@ -36,8 +36,16 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Ml
     return MlflowClient(uri)
 
 
-# These tests gate on pcc alone; the baseline and test-size checks have their own test.
-PCC_GATE = ("--set", "promote.copy.gate_metric=pcc", "--set", "promote.copy.beat_baselines=[]")
+# These tests gate on pcc alone (no floor unless a test sets one: the default floor is a level
+# accuracy); the baseline and test-size checks have their own test.
+PCC_GATE = (
+    "--set",
+    "promote.copy.gate_metric=pcc",
+    "--set",
+    "promote.copy.beat_baselines=[]",
+    "--set",
+    "promote.copy.floor=0",
+)
 
 
 def promote(root: Path, params_file: Path, *extra: str) -> tuple[int, str, dict | None]:
