@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -302,6 +303,22 @@ def test_predict_reads_a_table_and_counts_a_missing_file_as_unreadable(
     assert "rejects=1 (unreadable=1)" in log
     assert [Path(r["path"]).name for r in SYNTHETIC_SCORES.read(out).to_pylist()] == ["a.png"]
     assert REJECTS.read(out).to_pylist()[0]["reason"] == "unreadable"
+
+    # a model of a dataset that kept its original files (parity off) scores images as they are:
+    # one below the artefact features' minimum side is a too_small reject, not a crashed batch
+    raw = tmp_path / "model_raw"
+    shutil.copytree(model, raw)
+    doc = json.loads((raw / "config.json").read_text())
+    doc["encoding"] = {**doc["encoding"], "parity": False}
+    (raw / "config.json").write_text(json.dumps(doc))
+    save(generated(801).resize((10, 10)), tmp_path / "imgs" / "tiny.png", "PNG")
+    (tmp_path / "imgs" / "raw.csv").write_text("path\na.png\ntiny.png\n")
+    log = _run("predict", "--family", "synthetic", "--model", str(raw), "--images",
+               str(tmp_path / "imgs" / "raw.csv"), "--output", str(tmp_path / "raw_scores"),
+               params=params_file)  # fmt: skip
+    assert "rejects=1 (too_small=1)" in log
+    scored = SYNTHETIC_SCORES.read(tmp_path / "raw_scores").to_pylist()
+    assert [Path(r["path"]).name for r in scored] == ["a.png"]
 
     def fails(*args: str) -> str:
         common = ["--output", str(tmp_path / "o"), "--params", str(params_file)]

@@ -130,11 +130,14 @@ def _chroma(x: np.ndarray, gray_hp_std: float) -> list[float]:
     return out
 
 
+MIN_SIDE = 16  # pixels: the smallest side the artefact features (and predict) accept
+
+
 def artefact_features(pixels: np.ndarray, config: ArtefactConfig) -> np.ndarray:
     """[H, W, 3] uint8 RGB -> [config.feature_dim] float32 artefact features."""
-    if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 16:
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < MIN_SIDE:
         raise ValueError(
-            f"artefact features need an RGB image of at least 16 px, got {pixels.shape}"
+            f"artefact features need an RGB image of at least {MIN_SIDE} px, got {pixels.shape}"
         )
     x = pixels.astype(np.float32) / 255.0
     h, w = x.shape[0] // 2 * 2, x.shape[1] // 2 * 2

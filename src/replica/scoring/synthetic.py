@@ -5,7 +5,8 @@ to the model's training encoding (``SyntheticScorer.prepare``: the same decode -
 encoder the training images went through), so a PNG and a JPEG of the same picture are scored
 alike. Files that cannot be used are counted rejects with a reason, never dropped silently:
 ``unreadable`` (the file cannot be read), ``undecodable``, ``too_large`` (past
-``max_image_pixels``) and ``too_small`` (the size policy cannot make the square).
+``max_image_pixels``) and ``too_small`` (the size policy cannot make the square; or, for a
+model of original files, a side below ``MIN_SIDE``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from replica.fakes.build import Reject, decoded
 from replica.fakes.encode import TooSmall
+from replica.models.synthetic import MIN_SIDE
 from replica.scoring.features import ImageRef
 from replica.train.synthetic import SyntheticScorer
 
@@ -44,6 +46,8 @@ def _prepared(ref: ImageRef, scorer: SyntheticScorer, max_pixels: int) -> tuple[
         raise Reject("too_small", f"{ref.path}: {exc}") from exc
     except (OSError, ValueError) as exc:
         raise Reject("undecodable", f"{ref.path}: {exc}") from exc
+    if min(pixels.shape[:2]) < MIN_SIDE:  # a model of original files scores them as they are
+        raise Reject("too_small", f"{ref.path}: {pixels.shape[1]}x{pixels.shape[0]} px")
     return hashlib.sha256(data).hexdigest(), pixels
 
 
