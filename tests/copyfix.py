@@ -95,7 +95,7 @@ def fitted_detector(directory: Path, n_sources: int = 6) -> CopyDetector:
     root = directory / "fit"
     rows = graded_pairs(root, n_sources, seed=99)
     fz = Featurizer(detector)
-    matrix = pair_features(detector, rows, root, featurizer=fz)
+    matrix = pair_features(detector, rows, root, fz)
     fit = fit_fusion(matrix, np.array([r["level"] for r in rows]), COPY, seed=0)
     detector.with_fusion(fit.head, fit.features, COPY.fusion_groups)
     sources = {r["source_image_id"]: r["source_uri"] for r in rows}

@@ -97,11 +97,6 @@ def load_pixels(root: Path, uri: str, size: int) -> torch.Tensor:
     return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1)
 
 
-def load_tensor(root: Path, uri: str, size: int) -> torch.Tensor:
-    """One image as [3, size, size] in [0, 1]."""
-    return load_pixels(root, uri, size).float().div_(255.0)
-
-
 class PairSamples(Dataset):
     """Pairs rows as model input. Training draws are keyed ``(epoch, index)`` and augmented
     from that key's generator; validation items are keyed by index and never augmented.
@@ -294,14 +289,9 @@ def pair_refs(
 
 
 def pair_features(
-    detector: CopyDetector,
-    rows: Sequence[Mapping[str, Any]],
-    root: Path,
-    cache: ArrayCache | None = None,
-    featurizer: Featurizer | None = None,
+    detector: CopyDetector, rows: Sequence[Mapping[str, Any]], root: Path, fz: Featurizer
 ) -> np.ndarray:
-    """Every feature of every pair, [P, len(ALL_FEATURES)]."""
-    fz = featurizer or Featurizer(detector, cache)
+    """Every feature of every pair, [P, len(ALL_FEATURES)] (images described through ``fz``)."""
     queries, refs = pair_refs(rows, root)
     return pair_matrix(detector, fz.images(queries), fz.images(refs, mirror=True))
 
@@ -472,7 +462,7 @@ def train(
     matched = None
     if distributed.rank == 0 and val_rows:
         fz = Featurizer(detector, cache)
-        matrix = pair_features(detector, val_rows, root, featurizer=fz)
+        matrix = pair_features(detector, val_rows, root, fz)
         levels = np.array([int(r["level"]) for r in val_rows])
         fused = fit_fusion(matrix, levels, cfg, seed)
         detector.with_fusion(fused.head, fused.features, tuple(cfg.fusion_groups))
