@@ -600,8 +600,10 @@ def dedup_texts(
         index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, boiler, pool))
         del boiler  # the first pass's line keys of every row: not needed any more
         t1 = time.perf_counter()
-        cands = candidates(engine, index, cfg)
         sem = semantic if semantic is not None else semantic_for(cfg)
+        if uses_pool(cfg, table.num_rows):  # a table this size has band pairs to embed
+            sem.preload()
+        cands = candidates(engine, index, cfg)
 
         def texts(pos: np.ndarray) -> list[str]:
             rows = table.take(index.row[pos], cfg.batch_rows, pool=pool)

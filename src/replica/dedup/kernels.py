@@ -259,3 +259,50 @@ def _densify_row(
                 sig[d, c] = got
                 break
             attempt += 1
+
+
+@njit(cache=True)
+def equal_share(sig: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """Share of equal signature values of rows ``a[i]`` and ``b[i]`` (the estimated Jaccard,
+    ``(sig[a] == sig[b]).mean(axis=1)`` without the two gathered copies)."""
+    m = len(a)
+    width = sig.shape[1]
+    out = np.empty(m, np.float32)
+    for i in range(m):
+        x = sig[a[i]]
+        y = sig[b[i]]
+        same = 0
+        for c in range(width):
+            same += x[c] == y[c]
+        out[i] = np.float32(same / width)
+    return out
+
+
+@njit(cache=True)
+def consensus(
+    order: np.ndarray, start: np.ndarray, size: np.ndarray, sig: np.ndarray, peers: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Mean share of equal signature values of every member of a cluster with the next
+    ``peers`` members (cyclically) of its cluster, in float32 as ``near.consensus`` adds them;
+    1 for singletons. ``order`` lists the members cluster by cluster, ``start``/``size`` each
+    cluster's run in it."""
+    n = len(order)
+    width = sig.shape[1]
+    out = np.ones(n, np.float32)
+    for g in range(len(start)):
+        s, z = start[g], size[g]
+        if z < 2:
+            continue
+        for p in range(z):
+            me = sig[order[s + p]]
+            total = np.float32(0.0)
+            count = np.float32(0.0)
+            for d in range(1, min(peers, z - 1) + 1):
+                peer = sig[order[s + (p + d) % z]]
+                same = 0
+                for c in range(width):
+                    same += me[c] == peer[c]
+                total = np.float32(np.float64(total) + same / width)
+                count += np.float32(1.0)
+            out[order[s + p]] = total / count
+    return out

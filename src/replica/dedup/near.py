@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from replica.config import DedupConfig
-from replica.dedup import lsh
+from replica.dedup import kernels, lsh
 from replica.dedup.clusters import Clusters, rank_positions, resolve
 from replica.dedup.semantic import Semantic
 
@@ -53,14 +53,9 @@ def shingle_counts(n_words: np.ndarray, k: int) -> np.ndarray:
     return np.maximum(n_words - k + 1, 1).astype(np.float32)
 
 
-def score_pairs(
-    sig: np.ndarray, size: np.ndarray, pairs: np.ndarray, chunk: int = 1 << 15
-) -> PairScores:
+def score_pairs(sig: np.ndarray, size: np.ndarray, pairs: np.ndarray) -> PairScores:
     """Estimated Jaccard and containment of each pair (from signatures and shingle counts)."""
-    j = np.empty(len(pairs), dtype=np.float32)
-    for s in range(0, len(pairs), chunk):
-        p = pairs[s : s + chunk]
-        j[s : s + chunk] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1)
+    j = kernels.equal_share(sig, pairs[:, 0].copy(), pairs[:, 1].copy())
     sa, sb = size[pairs[:, 0]], size[pairs[:, 1]]
     inter = j * (sa + sb) / (1.0 + j)
     c = np.minimum(inter / np.minimum(sa, sb), 1.0).astype(np.float32)
@@ -254,32 +249,11 @@ def _roots(nodes: list[int], u: list[int], v: list[int]) -> list[int]:
 def consensus(labels: np.ndarray, sig: np.ndarray) -> np.ndarray:
     """Mean estimated Jaccard of every text to (up to ``CONSENSUS_PEERS``) other members of its
     cluster: the copy closest to what the cluster shares scores highest; singletons score 1."""
-    n = len(labels)
-    out = np.ones(n, dtype=np.float32)
     order = np.argsort(labels, kind="stable")
     lab = labels[order]
     start = np.flatnonzero(np.concatenate([[True], lab[1:] != lab[:-1]]))
-    size = np.diff(np.append(start, n))
-    big = size > 1
-    if not big.any():
-        return out
-    pos_in = np.arange(n) - np.repeat(start, size)  # position within its cluster
-    csize = np.repeat(size, size)
-    cstart = np.repeat(start, size)
-    total = np.zeros(n, dtype=np.float32)
-    count = np.zeros(n, dtype=np.float32)
-    for d in range(1, CONSENSUS_PEERS + 1):
-        ok = csize > d
-        if not ok.any():
-            break
-        me = np.flatnonzero(ok)
-        peer = cstart[me] + (pos_in[me] + d) % csize[me]
-        j = (sig[order[me]] == sig[order[peer]]).mean(axis=1)
-        total[me] += j
-        count[me] += 1
-    has = count > 0
-    out[order[has]] = total[has] / count[has]
-    return out
+    size = np.diff(np.append(start, len(labels)))
+    return kernels.consensus(order, start, size, sig, CONSENSUS_PEERS)
 
 
 def keep_rank(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -74,7 +75,24 @@ class Semantic:
     max_texts: int
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     refused: int = 0  # texts the budget did not allow
-    seconds: float = 0.0
+    seconds: float = 0.0  # embedding, and loading the model where nothing overlapped it
+    _model: Future[Encoder] | None = field(default=None, repr=False)
+
+    def preload(self) -> None:
+        """Start loading the model in a thread, so that the load overlaps work on one core
+        (the candidate search) instead of adding to the second pass."""
+        if self.encoder is not None and self._model is None:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="replica-semantic")
+            self._model = pool.submit(self.encoder)
+            pool.shutdown(wait=False)
+
+    def model(self) -> Encoder:
+        """The encoder (loaded once; waits for a ``preload`` in flight)."""
+        assert self.encoder is not None
+        if self._model is None:
+            self._model = Future()
+            self._model.set_result(self.encoder())
+        return self._model.result()
 
     def embed(self, keys: np.ndarray, texts: Callable[[np.ndarray], list[str]]) -> np.ndarray:
         """bool per key: whether it has a vector now. ``texts(positions)`` gives the texts of
@@ -91,7 +109,7 @@ class Semantic:
         todo = todo[:room]
         if len(todo):
             t0 = time.perf_counter()
-            enc = self.encoder()
+            enc = self.model()
             vecs = enc(texts(todo))
             for k, v in zip(keys[todo].tolist(), vecs, strict=True):
                 self.vectors[int(k)] = v
