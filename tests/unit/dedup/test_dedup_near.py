@@ -233,3 +233,31 @@ def test_two_pages_of_one_site_need_more_containment_than_pages_of_two_sites() -
 
     assert len(dedup_articles(rows("courier.example"), cfg, seed=0).kept) == 2
     assert len(dedup_articles(rows("elsewhere.example"), cfg, seed=0).kept) == 1
+
+
+MENU = ["Home", "World", "Politics", "Business", "Sport", "Weather", "Most read", "Sign in",
+        "Newsletters", "Podcasts", "Video", "Opinion", "Culture", "Travel", "Science"]  # fmt: skip
+
+
+def test_the_model_reads_a_page_s_story_lines_not_the_menu_above_them() -> None:
+    from replica.dedup.semantic import story_lead
+
+    page = "\n".join(MENU * 4 + FLOOD)
+    lead = story_lead(page, 40)
+    assert lead.split() == " ".join(FLOOD).split()[:40]
+    # a text of short lines only (a list, a poem) is read as it is
+    assert story_lead("\n".join(MENU), 5) == "Home World Politics Business Sport"
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_the_packaged_minilm_accepts_a_copy_led_by_a_site_menu() -> None:
+    from replica.dedup.engine import semantic_for
+
+    cfg = DedupConfig(**{**BAND.__dict__, "semantic_model": "all-MiniLM-L6-v2"})
+    rows = [
+        _article("a", "\n".join(FLOOD)),
+        _article("b", "\n".join(MENU * 8) + "\n" + _noisy(FLOOD, 0.2, 2)),
+    ]
+    got = dedup_articles(rows, cfg, seed=0, semantic=semantic_for(cfg))
+    assert _clusters(got)["b"] == "a"
+    assert got.stats["band_pairs_accepted"] == 1
