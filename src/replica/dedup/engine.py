@@ -604,6 +604,7 @@ def dedup_texts(
         if uses_pool(cfg, table.num_rows):  # a table this size has band pairs to embed
             sem.preload()
         cands = candidates(engine, index, cfg)
+        t2 = time.perf_counter()
 
         def texts(pos: np.ndarray) -> list[str]:
             rows = table.take(index.row[pos], cfg.batch_rows, pool=pool)
@@ -620,6 +621,7 @@ def dedup_texts(
         "learned_boilerplate_lines": float(len(learned.keys)) if learned else 0.0,
         "fingerprint_seconds": t1 - t0,
         "cluster_seconds": time.perf_counter() - t1,
+        "candidate_seconds": t2 - t1,
         "pool": float(uses_pool(cfg, table.num_rows)),
     }
     return TextResult(index, clusters, removals, stats)

@@ -306,3 +306,18 @@ def consensus(
                 count += np.float32(1.0)
             out[order[s + p]] = total / count
     return out
+
+
+@njit(cache=True)
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:  # pragma: no cover
+    """uint64[n, bands]: the hash of each band of ``rows`` signature values, the band index
+    mixed in first (``lsh.band_keys``)."""
+    n = sig.shape[0]
+    keys = np.empty((n, bands), np.uint64)
+    for i in range(n):
+        for b in range(bands):
+            h = mix(_U64(b + 1))
+            for c in range(b * rows, (b + 1) * rows):
+                h = mix(h ^ _U64(sig[i, c]))
+            keys[i, b] = h
+    return keys

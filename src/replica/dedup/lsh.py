@@ -11,9 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from replica.dedup.text import mix64
-
-_GOLD = np.uint64(0x9E3779B97F4A7C15)
+from replica.dedup import kernels
 
 
 @lru_cache(maxsize=64)
@@ -45,15 +43,9 @@ def optimal_params(
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """uint64[n, bands]: one hash per band of ``rows`` signature values (band index mixed in)."""
-    n = sig.shape[0]
-    keys = np.empty((n, bands), dtype=np.uint64)
-    for b in range(bands):
-        h = mix64(np.full(n, b + 1, dtype=np.uint64))
-        for c in range(b * rows, (b + 1) * rows):
-            h = mix64(h ^ sig[:, c].astype(np.uint64))
-        keys[:, b] = h
-    return keys
+    """uint64[n, bands]: one hash per band of ``rows`` signature values (band index mixed in
+    first, then each value in turn with splitmix64; a compiled loop, ``kernels.band_keys``)."""
+    return kernels.band_keys(np.ascontiguousarray(sig, dtype=np.uint32), bands, rows)
 
 
 def bucket_pairs(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -101,6 +101,8 @@ def decide(
         "texts_embedded": float(len(semantic.vectors)) if semantic else 0.0,
         "texts_over_budget": 0.0,
         "embedding_seconds": 0.0,
+        "embedding_read_seconds": 0.0,
+        "embedding_load_seconds": 0.0,
     }
     accepted_gray = np.zeros(len(j), dtype=bool)
     cosine: dict[tuple[int, int], float] = {}
@@ -124,6 +126,8 @@ def decide(
         stats["texts_embedded"] = float(len(semantic.vectors))
         stats["texts_over_budget"] = float(semantic.refused)
         stats["embedding_seconds"] = semantic.seconds
+        stats["embedding_read_seconds"] = semantic.read_seconds
+        stats["embedding_load_seconds"] = semantic.load_seconds
     keep = sym | cont | accepted_gray
     method = np.where(sym, "minhash", np.where(cont, "containment", "semantic"))[keep]
     pairs = np.concatenate([exact_pairs, scores.pairs[keep]])

@@ -99,7 +99,9 @@ class Semantic:
     max_texts: int
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     refused: int = 0  # texts the budget did not allow
-    seconds: float = 0.0  # embedding, and loading the model where nothing overlapped it
+    seconds: float = 0.0  # reading, loading the model (where nothing overlapped it), embedding
+    read_seconds: float = 0.0  # of which reading the texts
+    load_seconds: float = 0.0  # of which waiting for the model
     _model: Future[Encoder] | None = field(default=None, repr=False)
 
     def preload(self) -> None:
@@ -133,8 +135,12 @@ class Semantic:
         todo = todo[:room]
         if len(todo):
             t0 = time.perf_counter()
+            got = texts(todo)
+            t1 = time.perf_counter()
             enc = self.model()
-            vecs = enc(texts(todo))
+            self.read_seconds += t1 - t0
+            self.load_seconds += time.perf_counter() - t1
+            vecs = enc(got)
             for k, v in zip(keys[todo].tolist(), vecs, strict=True):
                 self.vectors[int(k)] = v
             self.seconds += time.perf_counter() - t0
