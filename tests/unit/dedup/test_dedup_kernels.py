@@ -68,3 +68,53 @@ def test_a_batch_gives_each_text_its_own_fingerprint() -> None:
         assert one.exact[0] == whole.exact[i]
         assert np.array_equal(one.signature[0], whole.signature[i])
         assert np.array_equal(one.sentence_key, whole.sentence_key[whole.sentence_doc == i])
+
+
+def _signatures(n: int = 200, width: int = 64) -> np.ndarray:
+    """Signature rows with many equal values between rows (few distinct values)."""
+    return np.random.default_rng(3).integers(0, 4, size=(n, width)).astype(np.uint32)
+
+
+def test_pair_scores_are_the_share_of_equal_values() -> None:
+    from replica.dedup import near
+
+    sig = _signatures()
+    pairs = np.array([[0, 1], [5, 9], [3, 3], [10, 199]], dtype=np.int64)
+    size = np.full(len(sig), 50.0, np.float32)
+    got = near.score_pairs(sig, size, pairs).jaccard
+    expected = (sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1).astype(np.float32)
+    assert np.array_equal(got, expected) and got[2] == 1.0
+
+
+def test_consensus_is_the_mean_share_with_up_to_sixteen_cluster_peers() -> None:
+    from replica.dedup import near
+
+    sig = _signatures()
+    labels = np.repeat(np.arange(10), 20)[np.random.default_rng(4).permutation(200)]
+    labels[:3] = 1000 + np.arange(3)  # three singletons
+    got = near.consensus(labels, sig)
+    for x in (0, 1, 2):
+        assert got[x] == 1.0
+    for x in (3, 50, 199):
+        members = np.flatnonzero(labels == labels[x])  # in input order, as the kernel sees them
+        at = int(np.flatnonzero(members == x)[0])
+        peers = [members[(at + d) % len(members)] for d in range(1, min(16, len(members) - 1) + 1)]
+        expected = np.mean([(sig[x] == sig[p]).mean() for p in peers])
+        assert abs(float(got[x]) - expected) < 1e-6
+
+
+def test_band_keys_hash_each_band_of_rows_with_its_index() -> None:
+    from replica.dedup import lsh
+
+    sig = _signatures(20, 12)
+    keys = lsh.band_keys(sig, 4, 3)
+    for i in (0, 19):
+        for b in range(4):
+            h = text.mix64(np.array([b + 1], np.uint64))
+            for c in range(3 * b, 3 * b + 3):
+                h = text.mix64(h ^ np.uint64(sig[i, c]))
+            assert keys[i, b] == h[0]
+    same = _signatures(20, 12)
+    same[1, :3] = same[0, :3]  # rows 0 and 1 share their first band only
+    k = lsh.band_keys(same, 4, 3)
+    assert k[0, 0] == k[1, 0] and (k[0, 1:] != k[1, 1:]).any()

@@ -261,3 +261,22 @@ def test_the_packaged_minilm_accepts_a_copy_led_by_a_site_menu() -> None:
     got = dedup_articles(rows, cfg, seed=0, semantic=semantic_for(cfg))
     assert _clusters(got)["b"] == "a"
     assert got.stats["band_pairs_accepted"] == 1
+
+
+def test_a_preloaded_model_is_loaded_once_and_used_by_the_second_pass() -> None:
+    import threading
+
+    loads: list[str] = []
+
+    def load() -> BagOfWords:
+        loads.append(threading.current_thread().name)
+        return BagOfWords()
+
+    sem = Semantic(load, max_texts=10)
+    sem.preload()
+    sem.preload()  # a second call starts nothing
+    rows = [_article("a", "\n".join(FLOOD)), _article("b", _noisy(FLOOD, 0.2, 1))]
+    got = dedup_articles(rows, BAND, seed=0, semantic=sem)
+    assert got.stats["band_pairs_accepted"] == 1
+    assert len(loads) == 1 and loads[0].startswith("replica-semantic")
+    assert got.stats["embedding_seconds"] >= got.stats["embedding_read_seconds"] >= 0
