@@ -88,6 +88,7 @@ class DedupConfig:
     semantic_max_tokens: int = 128
     semantic_batch: int = 64
     boilerplate_min_pages: int = 10
+    boilerplate_min_stories: int = 6
     boilerplate_min_share: float = 0.2
     lsh_fp_weight: float = 0.5
     lsh_fn_weight: float = 0.5

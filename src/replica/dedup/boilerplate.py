@@ -2,10 +2,17 @@
 
 A crawl that keeps whole pages carries each site's template into every article: navigation,
 cookie notices, "most read" lists, newsletter boxes, footers, in the site's own language. No
-fixed list knows them, but they give themselves away by repeating: a line that appears on at
-least ``max(min_pages, min_share x pages)`` of one source's pages is page furniture, not story.
-Lines are counted once per page. A story syndicated into a small source many times can look
-like a template, hence both the absolute and the relative floor.
+fixed list knows them, but they give themselves away by repeating across *different stories*:
+a line is page furniture when it is on at least ``min_share x pages`` of one source's pages
+and either on ``min_pages`` pages or on pages of ``min_stories`` different stories. Lines are
+counted once per page.
+
+A story syndicated into a small source many times repeats its lines too, which is why a count
+of pages alone needs a high floor (and misses the chrome of a site that keeps only part of its
+template on each page). Counting stories instead lets the floor drop: a page's story is named
+by its longest line (a story paragraph; chrome lines are short), so five copies of one story
+count once, while a menu line on seven pages of seven stories counts seven. Copies edited
+enough to change their longest line count apart, hence a stories floor of a few, not two.
 
 The source of a row is the host of its URL (``www.`` dropped) or a column the user names; the
 line identity is the hash of its raw bytes (``text.line_hashes``).
@@ -19,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from replica.dedup.text import _arrow_bytes, _hash_spans, line_hashes, mix64
+from replica.dedup.text import _arrow_bytes, _hash_spans, line_hashes_lengths, mix64
 
 _HOST = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(?:www\.)?(?P<host>[^/:?#]*)"
 
@@ -37,33 +44,54 @@ def source_keys(values: pa.Array, from_url: bool) -> np.ndarray:
 
 def line_keys(texts: pa.Array, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(text index, key) of every line: the line hash mixed with the text's source key."""
-    doc, h = line_hashes(texts)
-    return doc, mix64(h ^ mix64(sources[doc]))
+    doc, key, _ = _line_keys_stories(texts, sources)
+    return doc, key
+
+
+def _line_keys_stories(
+    texts: pa.Array, sources: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``line_keys`` and the story key of each text: the hash of its longest line (of equally
+    long ones the smallest hash); 0 for a text without lines."""
+    doc, h, lens = line_hashes_lengths(texts)
+    story = np.zeros(len(texts), np.uint64)
+    if len(doc):
+        start = _starts(doc)  # lines come in text order
+        longest = np.maximum.reduceat(lens, start)
+        run = np.repeat(np.arange(len(start)), np.diff(np.append(start, len(doc))))
+        cand = np.where(lens == longest[run], h, np.uint64(2**64 - 1))
+        story[doc[start]] = np.minimum.reduceat(cand, start)
+    return doc, mix64(h ^ mix64(sources[doc])), story
 
 
 @dataclass
 class LineCounts:
-    """Pages per (source, line) key and pages per source, accumulated batch by batch."""
+    """Per batch, every distinct (source-line key, story key) with the pages of the batch that
+    carry both, and the source of every page; merged across batches by concatenation and
+    counted in ``learn`` (a story split over batches counts once)."""
 
-    keys: list[np.ndarray] = field(default_factory=list)  # distinct keys of a batch
-    counts: list[np.ndarray] = field(default_factory=list)  # pages of the batch with the key
+    keys: list[np.ndarray] = field(default_factory=list)  # source-line key
+    stories: list[np.ndarray] = field(default_factory=list)  # story key of the pages
+    counts: list[np.ndarray] = field(default_factory=list)  # pages of the batch with both
     key_sources: list[np.ndarray] = field(default_factory=list)  # the source of each key
     sources: list[np.ndarray] = field(default_factory=list)  # source of every page
 
     def add(self, texts: pa.Array, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Count the lines of a batch; returns (text index, key) of every line, in order."""
-        doc, key = line_keys(texts, sources)
+        doc, key, story = _line_keys_stories(texts, sources)
         all_doc, all_key = doc, key
-        # once per page: distinct (page, key), then pages per key within this batch
+        # once per page: distinct (page, key), then pages per (key, story) within this batch
         order = np.lexsort((key, doc))
         doc, key = doc[order], key[order]
         first = np.ones(len(key), dtype=bool)
         first[1:] = (key[1:] != key[:-1]) | (doc[1:] != doc[:-1])
         doc, key = doc[first], key[first]
-        order = np.argsort(key, kind="stable")
-        key, doc = key[order], doc[order]
-        start = _starts(key)
+        st = story[doc]
+        order = np.lexsort((st, key))
+        key, st, doc = key[order], st[order], doc[order]
+        start = _pair_starts(key, st)
         self.keys.append(key[start])
+        self.stories.append(st[start])
         self.counts.append(np.diff(np.append(start, len(key))))
         self.key_sources.append(sources[doc[start]])
         self.sources.append(sources)
@@ -71,26 +99,35 @@ class LineCounts:
 
     def merge(self, other: LineCounts) -> None:
         self.keys += other.keys
+        self.stories += other.stories
         self.counts += other.counts
         self.key_sources += other.key_sources
         self.sources += other.sources
 
-    def learn(self, min_pages: int, min_share: float) -> Learned:
-        """Keys of lines on at least ``max(min_pages, min_share * pages of the source)``."""
+    def learn(self, min_pages: int, min_share: float, min_stories: int = 0) -> Learned:
+        """Keys of lines on at least ``min_share * pages of the source`` pages and on at least
+        ``min_pages`` pages or on pages of at least ``min_stories`` different stories (0: no
+        stories path)."""
         if not self.keys:
             return Learned(np.zeros(0, np.uint64))
-        keys = np.concatenate(self.keys)
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
+        keys, stories = np.concatenate(self.keys), np.concatenate(self.stories)
+        order = np.lexsort((stories, keys))
+        keys, stories = keys[order], stories[order]
         counts = np.concatenate(self.counts)[order]
         key_src = np.concatenate(self.key_sources)[order]
+        new_story = np.zeros(len(keys), np.int64)
+        new_story[_pair_starts(keys, stories)] = 1
         start = _starts(keys)
+        n_stories = np.add.reduceat(new_story, start)
         keys, counts, key_src = keys[start], np.add.reduceat(counts, start), key_src[start]
         src = np.sort(np.concatenate(self.sources))
         s_start = _starts(src)
         src, pages = src[s_start], np.diff(np.append(s_start, len(src)))
-        floor = np.maximum(min_pages, min_share * pages[np.searchsorted(src, key_src)])
-        return Learned(keys[counts >= floor])
+        share = counts >= min_share * pages[np.searchsorted(src, key_src)]
+        floor = counts >= min_pages
+        if min_stories > 0:
+            floor |= n_stories >= min_stories
+        return Learned(keys[share & floor])
 
 
 def _starts(sorted_values: np.ndarray) -> np.ndarray:
@@ -98,6 +135,14 @@ def _starts(sorted_values: np.ndarray) -> np.ndarray:
     if not len(sorted_values):
         return np.zeros(0, np.int64)
     return np.flatnonzero(np.concatenate([[True], sorted_values[1:] != sorted_values[:-1]]))
+
+
+def _pair_starts(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Index of the first element of every run of equal (first, second) pairs."""
+    if not len(first):
+        return np.zeros(0, np.int64)
+    change = (first[1:] != first[:-1]) | (second[1:] != second[:-1])
+    return np.flatnonzero(np.concatenate([[True], change]))
 
 
 @dataclass(frozen=True)

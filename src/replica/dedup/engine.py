@@ -338,7 +338,12 @@ def learn_boilerplate(
     for part, doc, key in _map(_lines_of, table, cfg, _batch_rows(table, cfg), pool):
         counts.merge(part)
         lines.append((doc, key))
-    return Boilerplate(counts.learn(cfg.boilerplate_min_pages, cfg.boilerplate_min_share), lines)
+    return Boilerplate(
+        counts.learn(
+            cfg.boilerplate_min_pages, cfg.boilerplate_min_share, cfg.boilerplate_min_stories
+        ),
+        lines,
+    )
 
 
 def fingerprint_local(

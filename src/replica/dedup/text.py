@@ -528,10 +528,16 @@ def _trigger_hashes() -> np.ndarray:
 
 
 def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(text index, hash) of every line of the raw texts, in the order ``tokenize`` numbers
-    lines: the identity under which a source's repeated lines are learned (the bytes as
-    stored, without the line break). Decoding never adds or removes a line break, so line
-    ``k`` here is line ``k`` of the tokenized batch.
+    """(text index, hash) of every line, as ``line_hashes_lengths`` without the lengths."""
+    doc, h, _ = line_hashes_lengths(texts)
+    return doc, h
+
+
+def line_hashes_lengths(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(text index, hash, length in bytes) of every line of the raw texts, in the order
+    ``tokenize`` numbers lines: the identity under which a source's repeated lines are learned
+    (the bytes as stored, without the line break). Decoding never adds or removes a line
+    break, so line ``k`` here is line ``k`` of the tokenized batch.
 
     A line of up to 64 bytes is hashed whole; a longer one by its length and 8 bytes at each
     of 8 evenly spaced places (a sample: lines are counted, not compared, and two different
@@ -554,7 +560,7 @@ def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     left = np.clip(lens[:, None] - at, 0, 8)
     chunks = win[np.minimum(starts[:, None] + at, n) + 8] & _MASKS[left]
     h = (chunks * _MULT[None, :_LINE_SAMPLES]).sum(axis=1, dtype=np.uint64)
-    return doc, mix64(h ^ (lens.astype(np.uint64) * _GOLD))
+    return doc, mix64(h ^ (lens.astype(np.uint64) * _GOLD)), lens
 
 
 _LINE_SAMPLES = 8

@@ -110,3 +110,38 @@ def test_a_line_on_too_few_pages_is_kept_and_a_text_is_never_emptied() -> None:
     fp = text.fingerprint(arr, 3, 64, 0, drop_lines=flags)
     assert np.all(fp.n_words[:4] == len(text.words(pages[0])))  # on 4 pages < min_pages 5
     assert np.all(fp.n_words[4:] > 0)  # all of it learned, but the text is not emptied
+
+
+def _learn_in_batches(pages: list[str], host: str, split: int, min_stories: int):
+    """Learned lines of one source's pages counted in two batches (as the pool does)."""
+    sources = source_keys(pa.array([f"https://{host}/p/{i}" for i in range(len(pages))]), True)
+    counts = LineCounts()
+    for part in (slice(0, split), slice(split, None)):
+        batch = LineCounts()
+        batch.add(pa.array(pages[part]), sources[part])
+        counts.merge(batch)
+    return counts.learn(10, 0.2, min_stories), pa.array(pages), sources
+
+
+LONG = " ".join(["The council voted late on Tuesday to close the bridge for repairs."] * 3)
+
+
+def test_a_story_syndicated_into_one_source_counts_once_and_is_not_learned() -> None:
+    # eight copies of one story (different datelines, one copy without its second paragraph)
+    # on a source's twelve pages, over two batches: 8 pages but one story (its longest line)
+    copies = [f"Dateline {i}\n{LONG}\nResidents were told to use the ferry." for i in range(7)]
+    copies.append(f"Dateline 7\n{LONG}")
+    others = [f"Other story {i} about the weather in town {i} today." for i in range(4)]
+    assert len(_learn_in_batches(copies + others, "small.example", 5, 6)[0].keys) == 0
+
+
+def test_a_template_line_across_different_stories_is_learned_below_the_page_floor() -> None:
+    # a menu line on 7 pages of 7 stories (under min_pages 10): learned through min_stories 6
+    stories = [f"Story {i}: " + LONG.replace("bridge", f"bridge number {i}") for i in range(7)]
+    pages = [f"Home | World | Sport\n{s}" for s in stories]
+    learned, arr, sources = _learn_in_batches(pages, "site.example", 3, 6)
+    assert len(learned.keys) == 1
+    flags = learned.flags(arr, sources)
+    assert flags is not None and flags.tolist() == [True, False] * 7
+    # with the stories path off, 7 pages stay under the page floor
+    assert len(_learn_in_batches(pages, "site.example", 3, 0)[0].keys) == 0
