@@ -66,6 +66,7 @@ SWEEP: dict[str, list] = {
     "same_source_containment": [0.6, 0.7, 0.8, 0.9],
     "band_containment": [0.3, 0.4, 0.5],
     "semantic_threshold": [0.7, 0.8, 0.9],
+    "semantic_max_tokens": [64, 96, 128],
     "boilerplate_min_pages": [0, 5, 10, 20],
     "boilerplate_min_stories": [0, 4, 5, 6, 7, 8],
     "min_story_share": [0.15, 0.25, 0.35],

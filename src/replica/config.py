@@ -85,7 +85,7 @@ class DedupConfig:
     semantic_model: str = "all-MiniLM-L6-v2"
     semantic_threshold: float = 0.8
     semantic_max_texts: int = 500
-    semantic_max_tokens: int = 128
+    semantic_max_tokens: int = 96
     semantic_batch: int = 64
     boilerplate_min_pages: int = 10
     boilerplate_min_stories: int = 6
