@@ -164,12 +164,6 @@ class TextTable:
             yield offset, standard_batch(batch, self.cols) if standard else batch
             offset += batch.num_rows
 
-    def group_sizes(self, batch_rows: int) -> list[int]:
-        """Batches in each row group (``group_batches`` cuts each group separately)."""
-        assert self._pf is not None
-        meta = self._pf.metadata
-        return [-(-meta.row_group(g).num_rows // batch_rows) for g in range(meta.num_row_groups)]
-
     @property
     def row_groups(self) -> int:
         """Row groups of a Parquet table (0 for a table read whole)."""
@@ -252,53 +246,37 @@ def open_pool(cfg: DedupConfig, table: TextTable) -> contextlib.AbstractContextM
 
 
 def _map(
-    fn: Any,
-    table: TextTable,
-    cfg: DedupConfig,
-    rows: int,
-    pool: ProcessPoolExecutor | None,
-    extra: list[tuple] | None = None,
+    fn: Any, table: TextTable, cfg: DedupConfig, rows: int, pool: ProcessPoolExecutor | None
 ) -> Iterator[Any]:
-    """``fn(offset, batch, *extra[i])`` over every batch ``i``, in order: in this process, or
-    in ``pool``. Workers read whole Parquet row groups themselves (no text crosses a pipe)
-    when there are enough of them; otherwise batches are sent to them."""
+    """``fn(offset, batch)`` over every batch, in order: in this process, or in ``pool``.
+    Workers read whole Parquet row groups themselves (no text crosses a pipe) when there are
+    enough of them; otherwise batches are sent to them."""
     if pool is None:
-        for i, (off, b) in enumerate(table.batches(rows)):
-            yield fn(off, b, *(extra[i] if extra else ()))
+        for off, b in table.batches(rows):
+            yield fn(off, b)
         return
     workers = workers_for(cfg)
     pending: list[Future[Any]] = []
     if table.row_groups >= 2 * workers and table.path is not None:
-        done = 0  # batches handed out so far (extras are per batch, in order)
-        for g, n in enumerate(table.group_sizes(rows)):
-            args = extra[done : done + n] if extra else None
-            pending.append(pool.submit(_run_group, table.path, table.cols, g, rows, fn, args))
-            done += n
+        for g in range(table.row_groups):
+            pending.append(pool.submit(_run_group, table.path, table.cols, g, rows, fn))
             while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest group
                 yield from pending.pop(0).result()
         for f in pending:
             yield from f.result()
         return
-    for i, (off, b) in enumerate(table.batches(rows)):
-        pending.append(pool.submit(fn, off, b, *(extra[i] if extra else ())))
+    for off, b in table.batches(rows):
+        pending.append(pool.submit(fn, off, b))
         while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest batch
             yield pending.pop(0).result()
     for f in pending:
         yield f.result()
 
 
-def _run_group(
-    path: Path, cols: Columns, group: int, rows: int, fn: Any, extra: list[tuple] | None
-) -> list[Any]:
+def _run_group(path: Path, cols: Columns, group: int, rows: int, fn: Any) -> list[Any]:
     """A worker's task: every batch of one row group."""
     table = TextTable(path, cols)
-    out = [
-        fn(off, b, *(extra[i] if extra else ()))
-        for i, (off, b) in enumerate(table.group_batches(group, rows))
-    ]
-    if extra is not None and len(extra) != len(out):
-        raise RuntimeError(f"row group {group}: {len(out)} batches, {len(extra)} expected")
-    return out
+    return [fn(off, b) for off, b in table.group_batches(group, rows)]
 
 
 def _batch_rows(table: TextTable, cfg: DedupConfig) -> int:
@@ -308,41 +286,26 @@ def _batch_rows(table: TextTable, cfg: DedupConfig) -> int:
     return max(256, min(cfg.batch_rows, -(-table.num_rows // (4 * workers_for(cfg)))))
 
 
-def _lines_of(off: int, batch: pa.RecordBatch) -> tuple[LineCounts, np.ndarray, np.ndarray]:
+def _lines_of(off: int, batch: pa.RecordBatch) -> LineCounts:
     counts = LineCounts()
-    doc, key = counts.add(batch.column("text"), source_key_column(batch))
-    return counts, doc, key
-
-
-@dataclass
-class Boilerplate:
-    """Learned lines, and the (text, key) of every line of every batch of the first pass, so
-    the second pass looks lines up instead of hashing them again."""
-
-    learned: Learned
-    lines: list[tuple[np.ndarray, np.ndarray]]
-
-    def flags(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        doc, key = self.lines[i]
-        return doc, self.learned.contains(key)
+    counts.add(batch.column("text"), source_key_column(batch))
+    return counts
 
 
 def learn_boilerplate(
     table: TextTable, cfg: DedupConfig, pool: ProcessPoolExecutor | None = None
-) -> Boilerplate | None:
-    """Lines each source repeats across its pages (``boilerplate_min_pages`` 0 turns it off)."""
+) -> Learned | None:
+    """Lines each source repeats across its pages (``boilerplate_min_pages`` 0 turns it off).
+    Only the counts come back from the workers; the fingerprint pass hashes lines again and
+    looks them up in the (small) learned set, which is cheaper than shipping every line's key
+    to the driver and its flag back."""
     if cfg.boilerplate_min_pages <= 0:
         return None
     counts = LineCounts()
-    lines = []
-    for part, doc, key in _map(_lines_of, table, cfg, _batch_rows(table, cfg), pool):
+    for part in _map(_lines_of, table, cfg, _batch_rows(table, cfg), pool):
         counts.merge(part)
-        lines.append((doc, key))
-    return Boilerplate(
-        counts.learn(
-            cfg.boilerplate_min_pages, cfg.boilerplate_min_share, cfg.boilerplate_min_stories
-        ),
-        lines,
+    return counts.learn(
+        cfg.boilerplate_min_pages, cfg.boilerplate_min_share, cfg.boilerplate_min_stories
     )
 
 
@@ -350,25 +313,18 @@ def fingerprint_local(
     table: TextTable,
     cfg: DedupConfig,
     seed: int,
-    boiler: Boilerplate | None = None,
+    learned: Learned | None = None,
     pool: ProcessPoolExecutor | None = None,
 ) -> TextIndex:
-    """Fingerprint every row (in ``pool`` when given)."""
-    fn = partial(_fingerprint, cfg=cfg, seed=seed)
-    extra = [(boiler.flags(i),) for i in range(len(boiler.lines))] if boiler else None
-    parts = _map(fn, table, cfg, _batch_rows(table, cfg), pool, extra)
-    return TextIndex.concat(list(parts), cfg.num_perm)
+    """Fingerprint every row (in ``pool`` when given), dropping ``learned`` lines."""
+    fn = partial(_fingerprint, cfg=cfg, seed=seed, learned=learned)
+    return TextIndex.concat(list(_map(fn, table, cfg, _batch_rows(table, cfg), pool)), cfg.num_perm)
 
 
 def _fingerprint(
-    off: int,
-    batch: pa.RecordBatch,
-    flags: tuple[np.ndarray, np.ndarray] | None = None,
-    *,
-    cfg: DedupConfig,
-    seed: int,
+    off: int, batch: pa.RecordBatch, *, cfg: DedupConfig, seed: int, learned: Learned | None
 ) -> TextIndex:
-    return fingerprint_batch(batch, off, cfg, seed, line_flags=flags)
+    return fingerprint_batch(batch, off, cfg, seed, learned)
 
 
 # --- Ray Data: the same stages as distributed map/groupby operations -------------------------
@@ -427,7 +383,7 @@ def _sentence_lists(part: TextIndex, n_rejects: int) -> pa.Array:
 
 
 def fingerprint_ray(
-    table: TextTable, cfg: DedupConfig, seed: int, boiler: Boilerplate | None = None
+    table: TextTable, cfg: DedupConfig, seed: int, learned: Learned | None = None
 ) -> TextIndex:
     """Signatures as a Ray Data ``map_batches`` over the Parquet file (read by Ray)."""
     import ray
@@ -443,7 +399,7 @@ def fingerprint_ray(
             cfg=cfg,
             seed=seed,
             cols=table.cols,
-            learned=boiler.learned if boiler else None,
+            learned=learned,
         ),
         batch_format="pyarrow",
         batch_size=cfg.batch_rows,
@@ -528,12 +484,12 @@ def fingerprints(
     table: TextTable,
     cfg: DedupConfig,
     seed: int,
-    boiler: Boilerplate | None = None,
+    learned: Learned | None = None,
     pool: ProcessPoolExecutor | None = None,
 ) -> TextIndex:
     if engine is Engine.ray:
-        return fingerprint_ray(table, cfg, seed, boiler)
-    return fingerprint_local(table, cfg, seed, boiler, pool)
+        return fingerprint_ray(table, cfg, seed, learned)
+    return fingerprint_local(table, cfg, seed, learned, pool)
 
 
 def candidates(engine: Engine, index: TextIndex, cfg: DedupConfig) -> np.ndarray:
@@ -600,10 +556,9 @@ def dedup_texts(
     t0 = time.perf_counter()
     # the pool stays open for the second pass, whose texts its workers read
     with open_pool(cfg, table) if engine is Engine.local else contextlib.nullcontext() as pool:
-        boiler = learn_boilerplate(table, cfg, pool)
-        learned = boiler.learned if boiler else None
-        index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, boiler, pool))
-        del boiler  # the first pass's line keys of every row: not needed any more
+        learned = learn_boilerplate(table, cfg, pool)
+        t_lines = time.perf_counter()
+        index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, learned, pool))
         t1 = time.perf_counter()
         sem = semantic if semantic is not None else semantic_for(cfg)
         if uses_pool(cfg, table.num_rows):  # a table this size has band pairs to embed
@@ -625,6 +580,7 @@ def dedup_texts(
         **stats,
         "learned_boilerplate_lines": float(len(learned.keys)) if learned else 0.0,
         "fingerprint_seconds": t1 - t0,
+        "boilerplate_seconds": t_lines - t0,
         "cluster_seconds": time.perf_counter() - t1,
         "candidate_seconds": t2 - t1,
         "pool": float(uses_pool(cfg, table.num_rows)),

@@ -118,12 +118,9 @@ def fingerprint_batch(
     cfg: DedupConfig,
     seed: int,
     learned: Learned | None = None,
-    line_flags: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> TextIndex:
     """Fingerprint one batch of rows (``id``, ``text``, ``published``, ``url``, ``source``;
-    see ``engine.standard_batch``). Learned boilerplate lines are dropped: looked up in
-    ``learned``, or given as ``line_flags`` (text index and flag of every line of the batch,
-    from the first pass).
+    see ``engine.standard_batch``). Learned boilerplate lines (``learned``) are dropped.
 
     Refused rows become rejects: ``missing_id`` (null or blank id), ``empty_text`` (null,
     blank, or no words left after normalization), ``invalid_utf8`` and ``text_too_large``
@@ -144,12 +141,7 @@ def fingerprint_batch(
     keep = np.flatnonzero(reason == "")
     kept_texts = texts.take(pa.array(keep))
     sources = source_key_column(batch)
-    drop = None
-    if line_flags is not None:  # (text, flag) of every line of the whole batch
-        line_doc, flags = line_flags
-        drop = flags[np.isin(line_doc, keep)]
-    elif learned is not None:
-        drop = learned.flags(kept_texts, sources[keep])
+    drop = learned.flags(kept_texts, sources[keep]) if learned is not None else None
     fp = fingerprint(kept_texts, cfg.shingle_size, cfg.num_perm, seed, drop, cfg.sentence_words)
     usable = fp.n_words > 0
     reason[keep[~usable]] = "empty_text"
