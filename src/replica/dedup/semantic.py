@@ -116,8 +116,9 @@ class Semantic:
         """The encoder (loaded once; waits for a ``preload`` in flight)."""
         assert self.encoder is not None
         if self._model is None:
-            self._model = Future()
-            self._model.set_result(self.encoder())
+            done: Future[Encoder] = Future()
+            done.set_result(self.encoder())  # a failed load raises here, and again next time
+            self._model = done
         return self._model.result()
 
     def embed(self, keys: np.ndarray, texts: Callable[[np.ndarray], list[str]]) -> np.ndarray:

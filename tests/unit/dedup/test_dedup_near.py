@@ -280,3 +280,15 @@ def test_a_preloaded_model_is_loaded_once_and_used_by_the_second_pass() -> None:
     assert got.stats["band_pairs_accepted"] == 1
     assert len(loads) == 1 and loads[0].startswith("replica-semantic")
     assert got.stats["embedding_seconds"] >= got.stats["embedding_read_seconds"] >= 0
+
+
+def test_a_model_that_fails_to_load_says_so_every_time() -> None:
+    def broken() -> BagOfWords:
+        raise RuntimeError("no weights here")
+
+    later, early = Semantic(broken, max_texts=10), Semantic(broken, max_texts=10)
+    early.preload()  # the failure surfaces when the model is needed, not in the thread
+    for sem in (later, early):
+        for _ in range(2):
+            with pytest.raises(RuntimeError, match="no weights here"):
+                sem.model()
