@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from replica.dedup.text import _arrow_bytes, _hash_spans, line_hashes_lengths, mix64
+from replica.dedup.text import _arrow_bytes, _hash_spans, line_hashes, mix64
 
 _HOST = r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^@/?#]*@)?(?:www\.)?(?P<host>[^/:?#]*)"
 
@@ -44,24 +44,25 @@ def source_keys(values: pa.Array, from_url: bool) -> np.ndarray:
 
 def line_keys(texts: pa.Array, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(text index, key) of every line: the line hash mixed with the text's source key."""
-    doc, key, _ = _line_keys_stories(texts, sources)
-    return doc, key
+    doc, h, _ = line_hashes(texts)
+    return doc, _with_source(h, sources[doc])
 
 
-def _line_keys_stories(
-    texts: pa.Array, sources: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``line_keys`` and the story key of each text: the hash of its longest line (of equally
-    long ones the smallest hash); 0 for a text without lines."""
-    doc, h, lens = line_hashes_lengths(texts)
-    story = np.zeros(len(texts), np.uint64)
+def _with_source(h: np.ndarray, source: np.ndarray) -> np.ndarray:
+    return mix64(h ^ mix64(source))
+
+
+def _story_keys(n_texts: int, doc: np.ndarray, h: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The story key of each text: the hash of its longest line (of equally long ones the
+    smallest hash); 0 for a text without lines. Lines come in text order."""
+    story = np.zeros(n_texts, np.uint64)
     if len(doc):
-        start = _starts(doc)  # lines come in text order
+        start = _starts(doc)
         longest = np.maximum.reduceat(lens, start)
         run = np.repeat(np.arange(len(start)), np.diff(np.append(start, len(doc))))
         cand = np.where(lens == longest[run], h, np.uint64(2**64 - 1))
         story[doc[start]] = np.minimum.reduceat(cand, start)
-    return doc, mix64(h ^ mix64(sources[doc])), story
+    return story
 
 
 @dataclass
@@ -76,15 +77,15 @@ class LineCounts:
     key_sources: list[np.ndarray] = field(default_factory=list)  # the source of each key
     sources: list[np.ndarray] = field(default_factory=list)  # source of every page
 
-    def add(self, texts: pa.Array, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Count the lines of a batch; returns (text index, key) of every line, in order."""
-        doc, key, story = _line_keys_stories(texts, sources)
-        all_doc, all_key = doc, key
+    def add(self, texts: pa.Array, sources: np.ndarray) -> None:
+        """Count the lines of a batch."""
+        doc, h, lens = line_hashes(texts)
+        key = _with_source(h, sources[doc])
+        story = _story_keys(len(texts), doc, h, lens)
         # once per page: distinct (page, key), then pages per (key, story) within this batch
         order = np.lexsort((key, doc))
         doc, key = doc[order], key[order]
-        first = np.ones(len(key), dtype=bool)
-        first[1:] = (key[1:] != key[:-1]) | (doc[1:] != doc[:-1])
+        first = _pair_starts(doc, key)
         doc, key = doc[first], key[first]
         st = story[doc]
         order = np.lexsort((st, key))
@@ -95,7 +96,6 @@ class LineCounts:
         self.counts.append(np.diff(np.append(start, len(key))))
         self.key_sources.append(sources[doc[start]])
         self.sources.append(sources)
-        return all_doc, all_key
 
     def merge(self, other: LineCounts) -> None:
         self.keys += other.keys

@@ -561,7 +561,7 @@ def dedup_texts(
         index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, learned, pool))
         t1 = time.perf_counter()
         sem = semantic if semantic is not None else semantic_for(cfg)
-        if uses_pool(cfg, table.num_rows):  # a table this size has band pairs to embed
+        if uses_pool(cfg, table.num_rows):  # tables this size nearly always have band pairs
             sem.preload()
         cands = candidates(engine, index, cfg)
         t2 = time.perf_counter()

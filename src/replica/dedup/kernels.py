@@ -1,10 +1,12 @@
-"""Compiled loops (numba) for the text fingerprints: the per-byte and per-shingle work that
-numpy needs many whole-array passes for.
+"""Compiled loops (numba) for the text fingerprints and the clustering: the per-byte,
+per-shingle and per-pair work that numpy needs many whole-array passes (or gathered copies of
+signature rows) for.
 
-Each kernel computes exactly what the vectorized definition in ``text`` describes (same words,
-same hashes, same signatures, bit for bit; ``tests/unit/dedup/test_dedup_kernels.py`` holds
-expected fingerprints of a mixed-script corpus). Arithmetic is on uint64 and wraps, like
-numpy's. Kernels are compiled on first use and cached on disk next to this file
+Each kernel computes exactly what the vectorized definition in ``text``, ``lsh`` or ``near``
+describes (same words, hashes, signatures, band keys and scores, bit for bit;
+``tests/unit/dedup/test_dedup_kernels.py`` holds expected fingerprints of a mixed-script corpus
+and checks the clustering loops against their numpy definitions). Arithmetic is on uint64 and
+wraps, like numpy's. Kernels are compiled on first use and cached on disk next to this file
 (``cache=True``), so a worker process or a later run loads machine code instead of compiling.
 """
 

@@ -527,13 +527,7 @@ def _trigger_hashes() -> np.ndarray:
     return _TRIGGER_CACHE[0]
 
 
-def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(text index, hash) of every line, as ``line_hashes_lengths`` without the lengths."""
-    doc, h, _ = line_hashes_lengths(texts)
-    return doc, h
-
-
-def line_hashes_lengths(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(text index, hash, length in bytes) of every line of the raw texts, in the order
     ``tokenize`` numbers lines: the identity under which a source's repeated lines are learned
     (the bytes as stored, without the line break). Decoding never adds or removes a line

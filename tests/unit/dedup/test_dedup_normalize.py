@@ -42,7 +42,7 @@ def test_an_entity_is_never_a_word() -> None:
 
 def test_an_entity_for_a_line_break_does_not_add_a_line() -> None:
     raw = pa.array(["Flood in the old town&#10;Residents left\nStory line two"])
-    doc, _ = text.line_hashes(raw)
+    doc, _, _ = text.line_hashes(raw)
     tok = text.tokenize(raw)
     assert len(doc) == len(tok.line_start) == 2  # raw and decoded lines stay aligned
     assert text.words("Flood&#10;town")[:2] == ["flood", "town"]
