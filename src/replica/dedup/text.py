@@ -415,7 +415,7 @@ def tokenize(texts: pa.Array | list[str]) -> Tokens:
     line_start = sorted_unique(np.concatenate([off[:-1], breaks]))
     line_start = line_start[line_start <= len(body)]
     line = _owner(np.searchsorted(start, line_start), len(start))
-    line_doc = np.searchsorted(off, line_start, side="right") - 1
+    line_doc = _line_text(off, line_start)
     h, has_high = _hash_spans_high(body, start, end)
     valid = np.ones(len(start), dtype=bool)
     _fold_non_ascii(body, start, end, h, valid, np.flatnonzero(has_high))
@@ -543,7 +543,7 @@ def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if n:
         last = data[np.maximum(ends - 1, 0)]
         ends -= ((last == 0x0A) | (last == 0x0D)) & (ends > starts)
-    doc = np.searchsorted(off, starts, side="right") - 1
+    doc = _line_text(off, starts)
     padded = np.concatenate([np.zeros(8, np.uint8), data, np.zeros(8, np.uint8)])
     win = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
     lens = ends - starts
@@ -558,6 +558,13 @@ def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _LINE_SAMPLES = 8
+
+
+def _line_text(off: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The text of each line start. The empty line after a last text's final line break (or
+    the only line of an empty last text) starts at the end of the bytes: it is the last
+    text's, not a text past the end."""
+    return np.minimum(np.searchsorted(off, starts, side="right") - 1, len(off) - 2)
 
 
 def _line_starts(data: np.ndarray, off: np.ndarray) -> np.ndarray:

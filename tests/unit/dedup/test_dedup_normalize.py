@@ -145,3 +145,24 @@ def test_a_template_line_across_different_stories_is_learned_below_the_page_floo
     assert flags is not None and flags.tolist() == [True, False] * 7
     # with the stories path off, 7 pages stay under the page floor
     assert len(_learn_in_batches(pages, "site.example", 3, 0)[0].keys) == 0
+
+
+def test_a_batch_ending_in_a_line_break_or_an_empty_text_is_counted_not_a_crash() -> None:
+    from replica.config import DedupConfig
+    from replica.dedup.tables import dedup_articles
+
+    # the empty line after the last text's final break belongs to that text
+    doc, _, _ = text.line_hashes(pa.array(["a\nb", "c\n"]))
+    assert doc.tolist() == [0, 0, 1, 1]
+    page = "Home | World\nThe council voted to close the bridge for repairs on Tuesday.\n"
+    rows = [
+        {"article_id": f"p{i}", "url": f"https://x.example/{i}", "text": t, "published": None}
+        for i, t in enumerate([page, "Home | World\nSchools reopen after the summer storm.\n", ""])
+    ]
+    cfg = DedupConfig(boilerplate_min_pages=2, semantic_model="")
+    got = dedup_articles(rows, cfg, seed=0)
+    assert [r["reason"] for r in got.rejects] == ["empty_text"]
+    assert got.stats["learned_boilerplate_lines"] == 1  # the menu line, on both pages
+    assert len(got.kept) == 2
+    ends_with_break = dedup_articles(rows[:2], cfg, seed=0)  # no empty row: a page ends the batch
+    assert ends_with_break.rejects == [] and len(ends_with_break.kept) == 2
