@@ -110,11 +110,20 @@ class LineCounts:
         stories path)."""
         if not self.keys:
             return Learned(np.zeros(0, np.uint64))
-        keys, stories = np.concatenate(self.keys), np.concatenate(self.stories)
+        keys, counts = np.concatenate(self.keys), np.concatenate(self.counts)
+        # a line on fewer pages than either floor fails both (it has at most as many stories
+        # as pages): most lines are a story's own, so only the few others are sorted by story
+        order = np.argsort(keys)
+        start = _starts(keys[order])
+        pages_of_key = np.add.reduceat(counts[order], start) if len(start) else start
+        floor_any = min(min_pages, min_stories) if min_stories > 0 else min_pages
+        room = np.repeat(pages_of_key >= floor_any, np.diff(np.append(start, len(order))))
+        pick = order[room]
+        stories = np.concatenate(self.stories)[pick]
+        keys, counts = keys[pick], counts[pick]
         order = np.lexsort((stories, keys))
-        keys, stories = keys[order], stories[order]
-        counts = np.concatenate(self.counts)[order]
-        key_src = np.concatenate(self.key_sources)[order]
+        keys, stories, counts = keys[order], stories[order], counts[order]
+        key_src = np.concatenate(self.key_sources)[pick][order]
         new_story = np.zeros(len(keys), np.int64)
         new_story[_pair_starts(keys, stories)] = 1
         start = _starts(keys)

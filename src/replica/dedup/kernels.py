@@ -12,6 +12,8 @@ wraps, like numpy's. Kernels are compiled on first use and cached on disk next t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
@@ -53,6 +55,64 @@ def hot_positions(data: np.ndarray) -> np.ndarray:  # pragma: no cover - compile
 
 
 @njit(cache=True)
+def invisible(
+    data: np.ndarray, lead: np.ndarray, e2_delete: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Sorted positions of the bytes of soft hyphens (C2 AD), byte order marks (EF BB BF) and
+    the format characters U+2000 + ``cp`` where ``e2_delete[cp]`` (E2 80-81 xx), from the
+    positions ``lead`` of candidate lead bytes (``text._invisible``)."""
+    n = len(data)
+    out = np.empty(3 * len(lead), np.int64)
+    m = 0
+    for p in lead:
+        b0 = data[p]
+        b1 = data[p + 1] if p + 1 < n else np.uint8(0)
+        b2 = data[p + 2] if p + 2 < n else np.uint8(0)
+        width = 0
+        if b0 == 0xC2 and b1 == 0xAD:
+            width = 2
+        elif b0 == 0xE2 and (b1 & 0xF0) == 0x80 and b1 < 0x82:
+            if e2_delete[((np.int64(b1) & 0x3F) << 6) | (np.int64(b2) & 0x3F)]:
+                width = 3
+        elif b0 == 0xEF and b1 == 0xBB and b2 == 0xBF:
+            width = 3
+        for q in range(p, min(p + width, n)):
+            if m == 0 or q > out[m - 1]:
+                out[m] = q
+                m += 1
+    return out[:m].copy()
+
+
+@njit(cache=True)
+def drop_bytes(
+    data: np.ndarray, gone: np.ndarray, hot: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(``data`` without the bytes at the sorted positions ``gone``, the sorted positions
+    ``hot`` that stay, moved left past the removed bytes)."""
+    n = len(data)
+    out = np.empty(n - len(gone), np.uint8)
+    src = 0
+    dst = 0
+    for g in gone:
+        width = g - src
+        out[dst : dst + width] = data[src:g]
+        dst += width
+        src = g + 1
+    out[dst:] = data[src:]
+    moved = np.empty(len(hot), np.int64)
+    m = 0
+    j = 0
+    for h in hot:
+        while j < len(gone) and gone[j] < h:
+            j += 1
+        if j < len(gone) and gone[j] == h:
+            continue
+        moved[m] = h - j
+        m += 1
+    return out, moved[:m].copy()
+
+
+@njit(cache=True)
 def lower_and_word(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
     """(ASCII lower-cased bytes, word mask: ASCII letters and digits and every non-ASCII
     byte) in one pass."""
@@ -73,22 +133,27 @@ def runs(word: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  
     """Starts and ends of the runs of True in ``word``, also cut at the sorted positions
     ``cuts`` (a cut inside a run splits it in two; other cuts change nothing)."""
     n = len(word)
-    start = np.empty(n // 2 + 1, np.int64)
-    end = np.empty(n // 2 + 1, np.int64)
-    k = 0
-    prev = False
-    for i in range(n):  # a change of state starts or ends a run: few branches per byte
-        w = word[i]
-        if w != prev:
-            if w:
-                start[k] = i
-            else:
-                end[k] = i
-                k += 1
-            prev = w
-    if prev:
-        end[k] = n
-        k += 1
+    w8 = word.view(np.uint8)
+    k = 0  # runs: counted first, so the outputs are allocated at their size (plus a spare)
+    prev = np.uint8(0)
+    for i in range(n):
+        w = w8[i]
+        k += w & (prev ^ np.uint8(1))
+        prev = w
+    start_all = np.empty(k + 1, np.int64)
+    end_all = np.empty(k + 1, np.int64)
+    ks = 0
+    ke = 0
+    prev = np.uint8(0)
+    for i in range(n):  # branch-free: every byte writes the next slots, a change moves one on
+        w = w8[i]
+        start_all[ks] = i
+        end_all[ke] = i
+        ks += w & (prev ^ np.uint8(1))
+        ke += prev & (w ^ np.uint8(1))
+        prev = w
+    end_all[k - 1 if prev else k] = n
+    start, end = start_all[:k], end_all[:k]
     inner = 0
     r = 0
     for c in cuts:  # cuts strictly inside a run
@@ -97,7 +162,7 @@ def runs(word: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  
         if r < k and start[r] < c:
             inner += 1
     if inner == 0:
-        return start[:k].copy(), end[:k].copy()
+        return start, end
     s2 = np.empty(k + inner, np.int64)
     e2 = np.empty(k + inner, np.int64)
     m = 0
@@ -149,6 +214,40 @@ def hash_spans(
         out[i] = mix(total ^ (_U64(length) * _GOLD))
         high[i] = hi != _U64(0)
     return out, high
+
+
+@njit(cache=True)
+def fold_store(
+    cache: Any, gone: Any, raw: np.ndarray, folded: np.ndarray, empty: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """Remember the folded hash of every raw word hash (``cache``), or that it folds to
+    nothing (``gone``)."""
+    for i in range(len(raw)):
+        if empty[i]:
+            gone[raw[i]] = True
+        else:
+            cache[raw[i]] = folded[i]
+
+
+@njit(cache=True)
+def fold_apply(
+    h: np.ndarray, valid: np.ndarray, w: np.ndarray, cache: Any, gone: Any
+) -> np.ndarray:  # pragma: no cover - compiled
+    """Replace the hash of every word ``w`` by its folded hash (``cache``), in place; a word
+    that folds to nothing (``gone``) keeps its hash and is marked invalid. Returns the words
+    neither holds (left as they are)."""
+    miss = np.empty(len(w), np.int64)
+    m = 0
+    for i in w:
+        got = cache.get(h[i])
+        if got is not None:
+            h[i] = got
+        elif h[i] in gone:
+            valid[i] = False
+        else:
+            miss[m] = i
+            m += 1
+    return miss[:m].copy()
 
 
 @njit(cache=True)

@@ -32,6 +32,7 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -271,18 +272,9 @@ def _decode_entities_at(
 
 
 def _invisible(data: np.ndarray, lead: np.ndarray) -> np.ndarray:
-    """Byte positions of soft hyphens, zero-width and bidi format characters (from the
-    positions ``lead`` of special lead bytes)."""
-    pad = np.concatenate([data, np.zeros(2, np.uint8)])
-    b0, b1, b2 = pad[lead], pad[lead + 1], pad[lead + 2]
-    soft = (b0 == 0xC2) & (b1 == 0xAD)
-    cp = ((b1.astype(np.int64) & 0x3F) << 6) | (b2.astype(np.int64) & 0x3F)  # U+2000 + cp
-    fmt = (b0 == 0xE2) & ((b1 & 0xF0) == 0x80) & _E2_DELETE[cp & 0xFFF] & (b1 < 0x82)
-    bom = (b0 == 0xEF) & (b1 == 0xBB) & (b2 == 0xBF)
-    if not (soft.any() or fmt.any() or bom.any()):
-        return np.zeros(0, np.int64)
-    pos = [lead[soft] + k for k in range(2)] + [lead[fmt | bom] + k for k in range(3)]
-    return sorted_unique(np.concatenate(pos))
+    """Sorted byte positions of soft hyphens, zero-width and bidi format characters and byte
+    order marks (from the positions ``lead`` of special lead bytes)."""
+    return kernels.invisible(data, lead, _E2_DELETE)
 
 
 def _scan(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -297,13 +289,9 @@ def _scan(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             data, off = new_data, new_off
             hot = _hot(data)
     gone = _invisible(data, hot[_SPECIAL[data[hot]]])
-    if gone.size:
-        keep = np.ones(len(data), dtype=bool)
-        keep[gone] = False
-        data = data[keep]
+    if gone.size:  # the hot bytes that stay move left past the removed ones
         off = off - np.searchsorted(gone, off)
-        hot = hot[keep[hot]]  # the hot bytes that stay, moved left past the removed ones
-        hot = hot - np.searchsorted(gone, hot)
+        data, hot = kernels.drop_bytes(data, gone, hot)
     return data, off, hot
 
 
@@ -422,7 +410,7 @@ def tokenize(texts: pa.Array | list[str]) -> Tokens:
     return Tokens(body, off, start, end, h, doc, line, line_start, line_doc, valid)
 
 
-_FOLDED: dict[int, int] = {}  # raw word hash -> folded word hash (-1: folds to nothing)
+_FOLD_CACHE_MAX = 2_000_000  # distinct words remembered per process before starting over
 
 
 def _fold_non_ascii(
@@ -438,52 +426,47 @@ def _fold_non_ascii(
     folds to nothing is marked invalid."""
     if not w.size:
         return
-    hw = h[w]
-    order = np.argsort(hw, kind="stable")
-    srt = hw[order]
-    head = np.ones(len(srt), dtype=bool)
-    head[1:] = srt[1:] != srt[:-1]
-    first = order[head]
-    uniq = srt[head]
-    inv = np.empty(len(hw), dtype=np.int64)
-    inv[order] = np.cumsum(head) - 1
-    raw = body.tobytes()
-    new_h = np.empty(len(uniq), dtype=np.uint64)
-    empty = np.zeros(len(uniq), dtype=bool)
-    todo_words: list[bytes] = []
-    todo_at: list[int] = []
-    if len(_FOLDED) > 2_000_000:
-        _FOLDED.clear()
-    for k, (u, i) in enumerate(zip(uniq.tolist(), w[first].tolist(), strict=True)):
-        got = _FOLDED.get(u)
-        if got is None:
+    cache, gone = _fold_cache()
+    missed = kernels.fold_apply(h, valid, w, cache, gone)
+    if missed.size:  # words new to this process: folded in Python, once per distinct hash
+        _, first = np.unique(h[missed], return_index=True)
+        miss = missed[first]
+        raw = body.tobytes()
+        folded_hash = h[miss].copy()
+        empty = np.zeros(len(miss), dtype=bool)
+        todo_words: list[bytes] = []
+        todo_at: list[int] = []
+        for k, i in enumerate(miss.tolist()):
             token = raw[start[i] : end[i]].decode("utf-8", errors="replace")
             folded = _fold(token)
             if not folded:
-                _FOLDED[u] = got = -1
-            elif folded == token:
-                _FOLDED[u] = got = u
-            else:
+                empty[k] = True
+            elif folded != token:
                 todo_words.append(folded.encode())
                 todo_at.append(k)
-                continue
-        if got == -1:
-            empty[k] = True
-            new_h[k] = u
-        else:
-            new_h[k] = got
-    if todo_words:
-        buf = np.frombuffer(b"".join(todo_words), dtype=np.uint8)
-        lens = np.array([len(x) for x in todo_words], dtype=np.int64)
-        ends = np.cumsum(lens)
-        hashed = _hash_spans(buf, ends - lens, ends)
-        at = np.array(todo_at)
-        new_h[at] = hashed
-        for u, v in zip(uniq[at].tolist(), hashed.tolist(), strict=True):
-            _FOLDED[u] = v
-    h[w] = new_h[inv]
-    if empty.any():
-        valid[w[empty[inv]]] = False
+        if todo_words:
+            buf = np.frombuffer(b"".join(todo_words), dtype=np.uint8)
+            lens = np.array([len(x) for x in todo_words], dtype=np.int64)
+            ends = np.cumsum(lens)
+            folded_hash[np.array(todo_at)] = _hash_spans(buf, ends - lens, ends)
+        kernels.fold_store(cache, gone, h[miss], folded_hash, empty)
+        kernels.fold_apply(h, valid, missed, cache, gone)
+
+
+_FOLD_CACHES: list[Any] = []  # this process's raw word hash -> folded hash, and the words
+# that fold to nothing (numba typed dicts)
+
+
+def _fold_cache() -> tuple[Any, Any]:
+    if not _FOLD_CACHES or len(_FOLD_CACHES[0]) + len(_FOLD_CACHES[1]) > _FOLD_CACHE_MAX:
+        from numba import types
+        from numba.typed import Dict
+
+        _FOLD_CACHES[:] = [
+            Dict.empty(types.uint64, types.uint64),
+            Dict.empty(types.uint64, types.boolean),
+        ]
+    return _FOLD_CACHES[0], _FOLD_CACHES[1]
 
 
 def fixed_boilerplate_lines(tok: Tokens) -> np.ndarray:

@@ -6,6 +6,7 @@ sentence keys shows here."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 import pytest
@@ -118,3 +119,49 @@ def test_band_keys_hash_each_band_of_rows_with_its_index() -> None:
     same[1, :3] = same[0, :3]  # rows 0 and 1 share their first band only
     k = lsh.band_keys(same, 4, 3)
     assert k[0, 0] == k[1, 0] and (k[0, 1:] != k[1, 1:]).any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_runs_are_the_true_runs_cut_at_cuts(seed: int) -> None:
+    from replica.dedup import kernels
+
+    rng = np.random.default_rng(seed)
+    word = rng.random(500) < 0.7
+    word[-1] = seed == 1  # a run open at the end, or not
+    cuts = np.sort(rng.choice(500, size=40, replace=False)).astype(np.int64)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], word.astype(np.int8), [0]])))
+    cut_runs = []
+    for s, e in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        inner = [c for c in cuts.tolist() if s < c < e]
+        bounds = [s, *inner, e]
+        cut_runs += list(itertools.pairwise(bounds))
+    start, end = kernels.runs(word, cuts)
+    assert list(zip(start.tolist(), end.tolist(), strict=True)) == cut_runs
+    none = kernels.runs(np.zeros(5, bool), cuts[:0])
+    assert none[0].size == none[1].size == 0
+
+
+def test_invisible_characters_are_found_and_dropped_with_positions_moved() -> None:
+    from replica.dedup import kernels
+
+    raw = "a\u00adb \u200bc\u2060d \ufeffe é \u2010f \u2028g"  # hyphen U+2010 and U+2028 stay
+    data = np.frombuffer(raw.encode(), np.uint8)
+    hot = text._hot(data)
+    gone = text._invisible(data, hot[text._SPECIAL[data[hot]]])
+    kept, moved = kernels.drop_bytes(data, gone, hot)
+    assert kept.tobytes().decode() == "ab cd e é \u2010f \u2028g"
+    keep = np.ones(len(data), bool)
+    keep[gone] = False
+    assert np.array_equal(moved, hot[keep[hot]] - np.searchsorted(gone, hot[keep[hot]]))
+    assert np.array_equal(kept[moved], data[hot[keep[hot]]])
+
+
+def test_folded_words_are_the_same_from_a_fresh_or_a_filled_cache() -> None:
+    texts = [*_corpus(80, seed=11), "a question \u037e mark"]  # U+037E folds to ";"
+    text._FOLD_CACHES.clear()
+    fresh = text.fingerprint(texts, 2, 128, 0, None, 12)
+    filled = text.fingerprint(texts[::-1], 2, 128, 0, None, 12)  # every word cached now
+    assert np.array_equal(fresh.exact[::-1], filled.exact)
+    assert np.array_equal(fresh.signature[::-1], filled.signature)
+    cache, gone = text._fold_cache()
+    assert len(cache) > 0 and len(gone) == 1  # the Greek question mark folds to nothing
