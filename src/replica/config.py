@@ -87,6 +87,7 @@ class DedupConfig:
     semantic_max_texts: int = 500
     semantic_max_tokens: int = 96
     semantic_batch: int = 64
+    semantic_bf16: bool = True
     boilerplate_min_pages: int = 10
     boilerplate_min_stories: int = 6
     boilerplate_min_share: float = 0.2

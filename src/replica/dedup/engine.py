@@ -529,7 +529,9 @@ def semantic_for(cfg: DedupConfig) -> Semantic:
     if not cfg.semantic_model:
         return Semantic(None, 0)
     return Semantic(
-        lambda: load_encoder(cfg.semantic_model, cfg.semantic_max_tokens, cfg.semantic_batch),
+        lambda: load_encoder(
+            cfg.semantic_model, cfg.semantic_max_tokens, cfg.semantic_batch, bf16=cfg.semantic_bf16
+        ),
         cfg.semantic_max_texts,
     )
 

@@ -32,8 +32,13 @@ class Encoder(Protocol):
         ...
 
 
-def load_encoder(model: str, max_tokens: int, batch_size: int, device: str = "cpu") -> Encoder:
-    """A sentence-transformers encoder from the packaged MiniLM or a local model directory."""
+def load_encoder(
+    model: str, max_tokens: int, batch_size: int, device: str = "cpu", bf16: bool = False
+) -> Encoder:
+    """A sentence-transformers encoder from the packaged MiniLM or a local model directory.
+    With ``bf16``, on a CPU that computes bfloat16 natively (AVX512-BF16, AMX), the model runs
+    under bfloat16 autocast: twice as fast, and cosines move by less than 0.004 (measured on
+    180k pairs of benchmark texts: no decision at 0.8 changed); elsewhere it stays float32."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if model == PACKAGED:
         try:
@@ -56,17 +61,32 @@ def load_encoder(model: str, max_tokens: int, batch_size: int, device: str = "cp
     st = SentenceTransformer(path, device=device)
     st.max_seq_length = max_tokens
 
+    low = bf16 and device == "cpu" and native_bf16()
+
     def encode(texts: Sequence[str]) -> np.ndarray:
         # the model reads max_tokens word pieces: cut each text to as many words first, so the
         # tokenizer does not work through whole articles (several times faster)
         leads = [story_lead(t, max_tokens) for t in texts]
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=low):
             vecs = st.encode(
                 leads, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True
             )
-        return np.asarray(vecs, dtype=np.float32)
+        vecs = np.asarray(vecs, dtype=np.float32)
+        if low:  # unit length in float32, not in bfloat16's 8 bits of mantissa
+            vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return vecs
 
     return encode
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products natively (emulated, it is slower)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 STORY_LINE_WORDS = 8  # chosen on variant A of benchmarks/dedup_text.py (5, 8, 12; 0 = off)

@@ -292,3 +292,17 @@ def test_a_model_that_fails_to_load_says_so_every_time() -> None:
         for _ in range(2):
             with pytest.raises(RuntimeError, match="no weights here"):
                 sem.model()
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_bfloat16_embeddings_stay_unit_length_and_within_a_few_thousandths() -> None:
+    from replica.dedup.semantic import PACKAGED, load_encoder, native_bf16
+
+    if not native_bf16():
+        pytest.skip("this CPU has no native bfloat16: the encoder stays float32")
+    texts = ["\n".join(FLOOD), _noisy(FLOOD, 0.2, 2), "\n".join(BUDGET), "\n".join(BUDGET[:2])]
+    full = load_encoder(PACKAGED, 96, 8)(texts)
+    low = load_encoder(PACKAGED, 96, 8, bf16=True)(texts)
+    assert low.dtype == np.float32 and not np.array_equal(full, low)  # it did run in bfloat16
+    assert np.allclose(np.linalg.norm(low, axis=1), 1.0, atol=1e-5)
+    assert np.abs(full @ full.T - low @ low.T).max() < 0.004
