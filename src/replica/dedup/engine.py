@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -102,9 +103,16 @@ def standard_batch(batch: pa.RecordBatch, cols: Columns) -> pa.RecordBatch:
 class TextTable:
     """A table of texts read in batches; Parquet is streamed, JSONL and CSV are read whole."""
 
-    def __init__(self, path: Path | None, cols: Columns, table: pa.Table | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        cols: Columns,
+        table: pa.Table | None = None,
+        spill: tuple[tuple[Path, int], ...] = (),
+    ) -> None:
         self.path, self.cols = path, cols
         self._table = table
+        self.spill = spill  # (Arrow IPC file, rows) per row group: the standard columns
         if table is None:
             assert path is not None
             self._pf: pq.ParquetFile | None = pq.ParquetFile(path)
@@ -148,11 +156,21 @@ class TextTable:
     def num_rows(self) -> int:
         return self._pf.metadata.num_rows if self._pf is not None else self._table.num_rows  # type: ignore[union-attr]
 
+    def spilled(self, spill: tuple[tuple[Path, int], ...]) -> TextTable:
+        """This Parquet table read from ``spill`` instead: its row groups' standard columns
+        written uncompressed by the first pass, so later passes map them instead of decoding
+        Parquet again."""
+        return TextTable(self.path, self.cols, spill=spill)
+
     def batches(
         self, batch_rows: int, standard: bool = True
     ) -> Iterator[tuple[int, pa.RecordBatch]]:
         """``(offset of its first row, batch)`` for every batch."""
         offset = 0
+        if self.spill and standard:
+            for g in range(len(self.spill)):
+                yield from self.group_batches(g, batch_rows)
+            return
         if self._pf is not None:
             it = self._pf.iter_batches(
                 batch_size=batch_rows, columns=self.cols.read() if standard else None
@@ -169,11 +187,22 @@ class TextTable:
         """Row groups of a Parquet table (0 for a table read whole)."""
         return self._pf.num_row_groups if self._pf is not None else 0
 
+    def group_rows(self) -> list[int]:
+        """Rows of every row group."""
+        if self.spill:
+            return [n for _, n in self.spill]
+        assert self._pf is not None
+        return [self._pf.metadata.row_group(g).num_rows for g in range(self.row_groups)]
+
     def group_batches(self, group: int, batch_rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
         """``(offset, standard batch)`` for the batches of one Parquet row group."""
+        offset = sum(self.group_rows()[:group])
+        if self.spill:
+            for batch in _read_spill(self.spill[group][0]).to_batches(max_chunksize=batch_rows):
+                yield offset, batch
+                offset += batch.num_rows
+            return
         assert self._pf is not None
-        meta = self._pf.metadata
-        offset = sum(meta.row_group(g).num_rows for g in range(group))
         for batch in self._pf.iter_batches(
             batch_size=batch_rows, row_groups=[group], columns=self.cols.read()
         ):
@@ -193,9 +222,16 @@ class TextTable:
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
         parts = []
-        if pool is not None and self._pf is not None and self.path is not None:
-            meta = self._pf.metadata
-            bounds = np.cumsum([0] + [meta.row_group(g).num_rows for g in range(self.row_groups)])
+        if self.spill and standard:  # mapped files: taking rows costs next to nothing
+            bounds = np.cumsum([0, *self.group_rows()])
+            cut = np.searchsorted(srt, bounds)
+            parts = [
+                _read_spill(self.spill[g][0]).take(pa.array(srt[lo:hi] - bounds[g]))
+                for g, (lo, hi) in enumerate(pairwise(cut.tolist()))
+                if hi > lo
+            ]
+        elif pool is not None and self._pf is not None and self.path is not None:
+            bounds = np.cumsum([0, *self.group_rows()])
             cut = np.searchsorted(srt, bounds)
             jobs = [
                 pool.submit(_take_group, self.path, self.cols, g, srt[lo:hi] - bounds[g], standard)
@@ -215,6 +251,22 @@ class TextTable:
         back = np.empty(len(order), dtype=np.int64)
         back[order] = np.arange(len(order))
         return out.take(pa.array(back))
+
+
+def _read_spill(path: Path) -> pa.Table:
+    """A spilled row group, memory-mapped (no copy, no decoding; the map lives as long as the
+    table's buffers)."""
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def _write_spill(path: Path, batches: list[pa.RecordBatch]) -> None:
+    """Write a row group's standard batches to ``path`` (to a temporary name first, so a
+    half-written file is never read)."""
+    tmp = path.with_suffix(".tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, batches[0].schema) as writer:
+        for b in batches:
+            writer.write_batch(b)
+    tmp.rename(path)
 
 
 def _take_group(
@@ -246,20 +298,30 @@ def open_pool(cfg: DedupConfig, table: TextTable) -> contextlib.AbstractContextM
 
 
 def _map(
-    fn: Any, table: TextTable, cfg: DedupConfig, rows: int, pool: ProcessPoolExecutor | None
+    fn: Any,
+    table: TextTable,
+    cfg: DedupConfig,
+    rows: int,
+    pool: ProcessPoolExecutor | None,
+    spill_to: Path | None = None,
 ) -> Iterator[Any]:
     """``fn(offset, batch)`` over every batch, in order: in this process, or in ``pool``.
     Workers read whole Parquet row groups themselves (no text crosses a pipe) when there are
-    enough of them; otherwise batches are sent to them."""
+    enough of them, and with ``spill_to`` also write each group's standard columns there
+    (``<group>.arrow``; see ``spilled``); otherwise batches are sent to them."""
     if pool is None:
         for off, b in table.batches(rows):
             yield fn(off, b)
         return
     workers = workers_for(cfg)
     pending: list[Future[Any]] = []
-    if table.row_groups >= 2 * workers and table.path is not None:
-        for g in range(table.row_groups):
-            pending.append(pool.submit(_run_group, table.path, table.cols, g, rows, fn))
+    groups = len(table.spill) or table.row_groups
+    if groups >= 2 * workers and table.path is not None:
+        for g in range(groups):
+            to = spill_to / f"{g}.arrow" if spill_to is not None else None
+            pending.append(
+                pool.submit(_run_group, table.path, table.cols, table.spill, g, rows, fn, to)
+            )
             while len(pending) >= 2 * workers:  # bounded memory: wait for the oldest group
                 yield from pending.pop(0).result()
         for f in pending:
@@ -273,10 +335,21 @@ def _map(
         yield f.result()
 
 
-def _run_group(path: Path, cols: Columns, group: int, rows: int, fn: Any) -> list[Any]:
-    """A worker's task: every batch of one row group."""
-    table = TextTable(path, cols)
-    return [fn(off, b) for off, b in table.group_batches(group, rows)]
+def _run_group(
+    path: Path,
+    cols: Columns,
+    spill: tuple[tuple[Path, int], ...],
+    group: int,
+    rows: int,
+    fn: Any,
+    spill_to: Path | None = None,
+) -> list[Any]:
+    """A worker's task: every batch of one row group (written to ``spill_to`` too)."""
+    table = TextTable(path, cols, spill=spill)
+    batches = list(table.group_batches(group, rows))
+    if spill_to is not None and batches:
+        _write_spill(spill_to, [b for _, b in batches])
+    return [fn(off, b) for off, b in batches]
 
 
 def _batch_rows(table: TextTable, cfg: DedupConfig) -> int:
@@ -293,20 +366,31 @@ def _lines_of(off: int, batch: pa.RecordBatch) -> LineCounts:
 
 
 def learn_boilerplate(
-    table: TextTable, cfg: DedupConfig, pool: ProcessPoolExecutor | None = None
-) -> Learned | None:
-    """Lines each source repeats across its pages (``boilerplate_min_pages`` 0 turns it off).
-    Only the counts come back from the workers; the fingerprint pass hashes lines again and
-    looks them up in the (small) learned set, which is cheaper than shipping every line's key
-    to the driver and its flag back."""
+    table: TextTable,
+    cfg: DedupConfig,
+    pool: ProcessPoolExecutor | None = None,
+    spill_to: Path | None = None,
+) -> tuple[Learned | None, TextTable]:
+    """Lines each source repeats across its pages (``boilerplate_min_pages`` 0 turns it off),
+    and the table the next passes read: with ``spill_to``, where the pool's workers read a
+    Parquet file's row groups, the uncompressed copy they wrote there. Only the counts come
+    back from the workers; the fingerprint pass hashes lines again and looks them up in the
+    (small) learned set, which is cheaper than shipping every line's key to the driver and
+    its flag back."""
     if cfg.boilerplate_min_pages <= 0:
-        return None
+        return None, table
     counts = LineCounts()
-    for part in _map(_lines_of, table, cfg, _batch_rows(table, cfg), pool):
+    for part in _map(_lines_of, table, cfg, _batch_rows(table, cfg), pool, spill_to):
         counts.merge(part)
-    return counts.learn(
+    learned = counts.learn(
         cfg.boilerplate_min_pages, cfg.boilerplate_min_share, cfg.boilerplate_min_stories
     )
+    if spill_to is None or not table.row_groups:
+        return learned, table
+    files = [(spill_to / f"{g}.arrow", n) for g, n in enumerate(table.group_rows())]
+    if not all(f.exists() or n == 0 for f, n in files):  # the batches went to the workers
+        return learned, table
+    return learned, table.spilled(tuple((f, n) for f, n in files if n))
 
 
 def fingerprint_local(
@@ -556,9 +640,19 @@ def dedup_texts(
     import time
 
     t0 = time.perf_counter()
-    # the pool stays open for the second pass, whose texts its workers read
-    with open_pool(cfg, table) if engine is Engine.local else contextlib.nullcontext() as pool:
-        learned = learn_boilerplate(table, cfg, pool)
+    # the pool stays open for the second pass, whose texts its workers read; a Parquet file
+    # read by the pool is spilled uncompressed by the first pass to a temporary directory
+    # (under TMPDIR, removed at the end) that the later passes map
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(
+            open_pool(cfg, table) if engine is Engine.local else contextlib.nullcontext()
+        )
+        spill = (
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="replica-dedup-"))
+            if pool is not None and table.row_groups
+            else None
+        )
+        learned, table = learn_boilerplate(table, cfg, pool, Path(spill) if spill else None)
         t_lines = time.perf_counter()
         index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, learned, pool))
         t1 = time.perf_counter()
@@ -586,5 +680,6 @@ def dedup_texts(
         "cluster_seconds": time.perf_counter() - t1,
         "candidate_seconds": t2 - t1,
         "pool": float(uses_pool(cfg, table.num_rows)),
+        "spilled_row_groups": float(len(table.spill)),
     }
     return TextResult(index, clusters, removals, stats)

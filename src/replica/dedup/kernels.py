@@ -184,6 +184,19 @@ def runs(word: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  
 
 
 @njit(cache=True)
+def first_words(
+    line: np.ndarray, valid: np.ndarray, n_lines: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """The first valid word of every line (-1 for a line without one); ``line`` is the
+    (nondecreasing) line of every word."""
+    out = np.full(n_lines, -1, np.int64)
+    for i in range(len(line) - 1, -1, -1):
+        if valid[i]:
+            out[line[i]] = i
+    return out
+
+
+@njit(cache=True)
 def hash_spans(
     win: np.ndarray, starts: np.ndarray, ends: np.ndarray, mult: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
@@ -254,6 +267,7 @@ def fold_apply(
 def sentence_keys(
     body: np.ndarray,
     start: np.ndarray,
+    end: np.ndarray,
     line: np.ndarray,
     hashes: np.ndarray,
     doc: np.ndarray,
@@ -263,7 +277,7 @@ def sentence_keys(
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     """``text._sentence_keys`` over the words where ``ok`` (in text order): a sentence is a
     run of kept words with the same count of stops ('.', '!', '?') plus line number before
-    them."""
+    them (words hold no stops: only the bytes between words are scanned)."""
     n = len(start)
     keys = np.empty(n, np.uint64)
     docs = np.empty(n, np.int64)
@@ -283,6 +297,7 @@ def sentence_keys(
                 if b == 0x2E or b == 0x21 or b == 0x3F:
                     stops += 1
                 at += 1
+            at = end[i]
             sent = stops + line[i]
         if i == n or sent != cur:
             if size >= min_words and size > 0:

@@ -471,31 +471,38 @@ def _fold_cache() -> tuple[Any, Any]:
 
 def fixed_boilerplate_lines(tok: Tokens) -> np.ndarray:
     """bool[l]: lines the fixed list calls boilerplate (checked only where the first word, a
-    leading digit or "©" makes it possible)."""
+    leading digit or "©" makes it possible; each distinct line once per process)."""
     n_lines = len(tok.line_start)
     out = np.zeros(n_lines, dtype=bool)
     if not len(tok.start):
         return out
-    line = tok.line[tok.valid]
-    firsts = np.flatnonzero(np.diff(line, prepend=-1) != 0)
-    first_word = np.flatnonzero(tok.valid)[firsts]
-    cand = np.isin(tok.hash[first_word], _trigger_hashes()) | (
-        (tok.body[tok.start[first_word]] >= 0x30) & (tok.body[tok.start[first_word]] <= 0x39)
-    )
-    ls = tok.line_start[line[firsts]]
-    pad = np.concatenate([tok.body, np.zeros(2, np.uint8)])
-    cand |= (pad[ls] == 0xC2) & (pad[ls + 1] == 0xA9)
+    first = kernels.first_words(tok.line, tok.valid, n_lines)
+    lines = np.flatnonzero(first >= 0)
+    first_word = first[lines]
+    lead = tok.body[tok.start[first_word]]
+    cand = np.isin(tok.hash[first_word], _trigger_hashes()) | ((lead >= 0x30) & (lead <= 0x39))
+    ls = tok.line_start[lines]
+    after = tok.body[np.minimum(ls + 1, len(tok.body) - 1)]
+    cand |= (tok.body[ls] == 0xC2) & (after == 0xA9) & (ls + 1 < len(tok.body))
     ends = np.append(tok.line_start[1:], len(tok.body))
-    lines = line[firsts][cand]
+    lines = lines[cand]
     nl = _NEWLINE[tok.body[np.maximum(ends[lines] - 1, 0)]] & (ends[lines] > tok.line_start[lines])
     lines = lines[ends[lines] - nl - tok.line_start[lines] <= _MAX_BOILERPLATE_LINE]
-    if not lines.size:
-        return out
-    raw = tok.body.tobytes()
-    for li in lines.tolist():
-        text = raw[tok.line_start[li] : ends[li]].decode("utf-8", errors="replace")
-        out[li] = is_boilerplate_line(text)
+    if len(_LINE_VERDICTS) > _LINE_VERDICTS_MAX:
+        _LINE_VERDICTS.clear()
+    for li, lo, hi in zip(
+        lines.tolist(), tok.line_start[lines].tolist(), ends[lines].tolist(), strict=True
+    ):
+        raw = tok.body[lo:hi].tobytes()
+        got = _LINE_VERDICTS.get(raw)
+        if got is None:
+            got = _LINE_VERDICTS[raw] = is_boilerplate_line(raw.decode("utf-8", errors="replace"))
+        out[li] = got
     return out
+
+
+_LINE_VERDICTS: dict[bytes, bool] = {}  # candidate line (lower-cased bytes) -> fixed-list verdict
+_LINE_VERDICTS_MAX = 200_000
 
 
 _TRIGGER_CACHE: list[np.ndarray] = []
@@ -636,7 +643,7 @@ def _sentence_keys(
     its key mixes each word's hash times a multiplier for its position (mod 64), the position
     itself, and the word count."""
     return kernels.sentence_keys(
-        tok.body, tok.start, tok.line, tok.hash, tok.doc, word_ok, _MULT, min_words,
+        tok.body, tok.start, tok.end, tok.line, tok.hash, tok.doc, word_ok, _MULT, min_words,
     )  # fmt: skip
 
 

@@ -74,7 +74,10 @@ def test_local_engine_gives_the_same_clusters_in_one_process_or_a_pool(
     one = _run(Engine.local, path, DedupConfig(**{**CFG.__dict__, "workers": 1}))
     cfg = DedupConfig(**{**CFG.__dict__, "workers": 2, "pool_min_rows": 0})
     assert one[3]["pool"] == 0.0
-    for pooled in (_run(Engine.local, path, cfg), _run(Engine.local, grouped, cfg)):
+    whole, in_groups = _run(Engine.local, path, cfg), _run(Engine.local, grouped, cfg)
+    assert whole[3]["spilled_row_groups"] == 0  # one row group: batches go to the workers
+    assert in_groups[3]["spilled_row_groups"] == pq.ParquetFile(grouped).num_row_groups
+    for pooled in (whole, in_groups):
         assert pooled[3]["pool"] == 1.0
         assert np.array_equal(one[0].signature, pooled[0].signature)
         assert np.array_equal(one[1].kept_of, pooled[1].kept_of)
@@ -83,6 +86,24 @@ def test_local_engine_gives_the_same_clusters_in_one_process_or_a_pool(
     kept = {index.article_id[k] for k in clusters.kept}
     assert all("-" not in a for a in kept), sorted(a for a in kept if "-" in a)
     assert len(clusters.removed) >= 50
+
+
+def test_a_spilled_table_reads_the_rows_of_its_parquet_file(corpus: Path, tmp_path: Path) -> None:
+    from replica.dedup.engine import learn_boilerplate, open_pool
+
+    grouped = tmp_path / "grouped.parquet"
+    pq.write_table(pq.read_table(_articles(corpus, tmp_path)), grouped, row_group_size=16)
+    table = TextTable(grouped, ARTICLE_COLUMNS)
+    cfg = DedupConfig(**{**CFG.__dict__, "workers": 2, "pool_min_rows": 0})
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    with open_pool(cfg, table) as pool:
+        _, spilled = learn_boilerplate(table, cfg, pool, spill)
+    assert len(spilled.spill) == table.row_groups and not list(spill.glob("*.tmp"))
+    rows = np.array([5, 0, 40, 17, 90])
+    assert spilled.take(rows, 16).equals(table.take(rows, 16))
+    for (o1, b1), (o2, b2) in zip(spilled.batches(16), table.batches(16), strict=True):
+        assert o1 == o2 and b1.equals(b2)
 
 
 def test_the_pool_is_used_only_above_pool_min_rows_and_with_two_workers(
