@@ -55,6 +55,21 @@ def hot_positions(data: np.ndarray) -> np.ndarray:  # pragma: no cover - compile
 
 
 @njit(cache=True)
+def byte_positions(data: np.ndarray, value: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Positions of the bytes equal to ``value``."""
+    n = 0
+    for b in data:
+        n += b == value
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(len(data)):
+        if data[i] == value:
+            out[k] = i
+            k += 1
+    return out
+
+
+@njit(cache=True)
 def invisible(
     data: np.ndarray, lead: np.ndarray, e2_delete: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
@@ -332,6 +347,8 @@ def signatures(
     n = len(n_words)
     exact = np.empty(n, np.uint64)
     sig = np.full((n, num_perm), _EMPTY, np.uint32)
+    mask = _U64(num_perm - 1)  # a bin by mask, not by division, for a power of two
+    pow2 = num_perm & (num_perm - 1) == 0
     first = 0
     for d in range(n):
         cnt = n_words[d]
@@ -347,7 +364,7 @@ def signatures(
                 for j in range(1, width):
                     acc = acc * _P + word_hash[first + i + j]
                 h = mix(acc ^ seed_mix)
-                b = (h >> _U64(32)) % _U64(num_perm)
+                b = (h >> _U64(32)) & mask if pow2 else (h >> _U64(32)) % _U64(num_perm)
                 v = np.uint32(min(h & _LOW32, _U64(0xFFFFFFFE)))
                 if v < sig[d, b]:
                     sig[d, b] = v

@@ -133,6 +133,7 @@ for _a, _b in ((0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x
 
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
+_ENTITY_BYTES = re.compile(_ENTITY.pattern.encode())  # the same (ASCII) pattern, on bytes
 _NEWLINE_ENTITY = re.compile(r"&(?:#0*1[03]|#[xX]0*[aAdD]|NewLine);?")
 # the reference tokenizer: one CJK character, or a run of other word characters
 _TOKEN = re.compile(
@@ -253,14 +254,14 @@ def _decode_entities_at(
     """Bytes and offsets with HTML entities decoded in the texts holding '&' (at ``amp``);
     the other texts' bytes are copied as they are."""
     docs = sorted_unique(np.searchsorted(off, amp, side="right") - 1)
-    raw = data.tobytes()
+    raw = memoryview(data)  # searched in place: most '&' start no entity
     pieces: list[np.ndarray] = []
     lens = np.diff(off)
     pos = 0
     for d in docs.tolist():
-        text = raw[off[d] : off[d + 1]].decode("utf-8", errors="replace")
-        if not _ENTITY.search(text):
+        if not _ENTITY_BYTES.search(raw, off[d], off[d + 1]):
             continue
+        text = data[off[d] : off[d + 1]].tobytes().decode("utf-8", errors="replace")
         new = np.frombuffer(decode_entities(text).encode(), dtype=np.uint8)
         pieces += [data[pos : off[d]], new]
         pos = off[d + 1]
@@ -281,13 +282,10 @@ def _scan(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bytes, offsets, positions of hot bytes) with entities decoded and invisible characters
     removed: one scan of all bytes for the rare ones that matter."""
     data, off = _arrow_bytes(texts)
-    hot = _hot(data)
-    amp = hot[data[hot] == 0x26]
+    amp = kernels.byte_positions(data, 0x26)
     if amp.size:
-        new_data, new_off = _decode_entities_at(data, off, amp)
-        if new_data is not data:
-            data, off = new_data, new_off
-            hot = _hot(data)
+        data, off = _decode_entities_at(data, off, amp)
+    hot = _hot(data)
     gone = _invisible(data, hot[_SPECIAL[data[hot]]])
     if gone.size:  # the hot bytes that stay move left past the removed ones
         off = off - np.searchsorted(gone, off)
