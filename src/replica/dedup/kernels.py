@@ -1,13 +1,14 @@
-"""Compiled loops (numba) for the text fingerprints and the clustering: the per-byte,
-per-shingle and per-pair work that numpy needs many whole-array passes (or gathered copies of
-signature rows) for.
+"""Compiled loops (numba) for the text fingerprints, the candidate pairs and the clustering:
+the per-byte, per-shingle, per-key and per-pair work that numpy needs many whole-array passes,
+sorts (or gathered copies of signature rows) for.
 
 Each kernel computes exactly what the vectorized definition in ``text``, ``lsh`` or ``near``
 describes (same words, hashes, signatures, band keys and scores, bit for bit;
 ``tests/unit/dedup/test_dedup_kernels.py`` holds expected fingerprints of a mixed-script corpus
-and checks the clustering loops against their numpy definitions). Arithmetic is on uint64 and
-wraps, like numpy's. Kernels are compiled on first use and cached on disk next to this file
-(``cache=True``), so a worker process or a later run loads machine code instead of compiling.
+and checks the grouping, pair and clustering loops against their numpy definitions). Arithmetic
+is on uint64 and wraps, like numpy's. Kernels are compiled on first use and cached on disk next
+to this file (``cache=True``), so a worker process or a later run loads machine code instead of
+compiling.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _P = _U64(0x100000001B3)
 _HIGH = _U64(0x8080808080808080)
 _LOW32 = _U64(0xFFFFFFFF)
 _EMPTY = np.uint32(0xFFFFFFFF)
+_BLOCK = 12  # group_pairs: log2 of the values of a per block
 
 
 @njit(cache=True, inline="always")
@@ -449,8 +451,224 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:  # pragma: 
     keys = np.empty((n, bands), np.uint64)
     for i in range(n):
         for b in range(bands):
-            h = mix(_U64(b + 1))
-            for c in range(b * rows, (b + 1) * rows):
-                h = mix(h ^ _U64(sig[i, c]))
-            keys[i, b] = h
+            keys[i, b] = _band_hash(sig[i], b, rows)
     return keys
+
+
+@njit(cache=True, inline="always")
+def _band_hash(row: np.ndarray, b: int, rows: int) -> np.uint64:  # pragma: no cover - compiled
+    """The key of band ``b`` of one signature row."""
+    h = mix(_U64(b + 1))
+    for c in range(b * rows, (b + 1) * rows):
+        h = mix(h ^ _U64(row[c]))
+    return h
+
+
+@njit(cache=True)
+def band_columns(
+    sig: np.ndarray, pick: np.ndarray, bands: int, rows: int
+) -> np.ndarray:  # pragma: no cover - compiled
+    """uint64[bands, len(pick)]: ``band_keys(sig[pick], bands, rows).T`` without the gathered
+    copy of the rows, each band's keys contiguous for grouping them band by band."""
+    n = len(pick)
+    keys = np.empty((bands, n), np.uint64)
+    for i in range(n):
+        row = sig[pick[i]]
+        for b in range(bands):
+            keys[b, i] = _band_hash(row, b, rows)
+    return keys
+
+
+@njit(cache=True)
+def equal_key_groups(
+    keys: np.ndarray, ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(members, bounds): the ``ids`` of the keys that occur more than once, grouped by key;
+    group ``g`` is ``members[bounds[g]:bounds[g + 1]]``. These are the runs of equal keys in
+    ``ids[np.argsort(keys, kind="stable")]`` less the runs of one: groups in ascending key
+    order, each in the order of ``ids``.
+
+    A stable radix partition on the top 8 bits, then on up to 16 more (as many as a part's
+    size needs), leaves (for hash keys) parts of about one key; a part holding several
+    distinct keys, rare, is sorted. Two sequential passes per level instead of a full sort.
+    """
+    n = len(keys)
+    members = np.empty(n, np.int64)
+    bounds = np.zeros(n // 2 + 1, np.int64)
+    m = 0
+    g = 0
+    start = np.zeros(257, np.int64)
+    for i in range(n):
+        start[np.int64(keys[i] >> _U64(56)) + 1] += 1
+    for t in range(256):
+        start[t + 1] += start[t]
+    k1 = np.empty(n, np.uint64)
+    o1 = np.empty(n, np.int64)
+    fill = start[:256].copy()
+    for i in range(n):
+        t = np.int64(keys[i] >> _U64(56))
+        k1[fill[t]] = keys[i]
+        o1[fill[t]] = ids[i]
+        fill[t] += 1
+    k2 = np.empty(_max_gap(start[:256], start[1:]), np.uint64)
+    o2 = np.empty(len(k2), np.int64)
+    for t in range(256):
+        s = start[t]
+        size = start[t + 1] - s
+        if size < 2:
+            continue
+        bits = 1
+        while (1 << bits) < size and bits < 16:
+            bits += 1
+        shift = _U64(56 - bits)
+        mask = _U64((1 << bits) - 1)
+        cnt = np.zeros((1 << bits) + 1, np.int64)
+        for p in range(s, s + size):
+            cnt[np.int64((k1[p] >> shift) & mask) + 1] += 1
+        for u in range(1 << bits):
+            cnt[u + 1] += cnt[u]
+        fill2 = cnt[: 1 << bits].copy()
+        for p in range(s, s + size):
+            u = np.int64((k1[p] >> shift) & mask)
+            k2[fill2[u]] = k1[p]
+            o2[fill2[u]] = o1[p]
+            fill2[u] += 1
+        for u in range(1 << bits):
+            a = cnt[u]
+            z = cnt[u + 1]
+            if z - a < 2:
+                continue
+            mixed = False
+            for p in range(a + 1, z):
+                if k2[p] != k2[a]:
+                    mixed = True
+                    break
+            if not mixed:
+                members[m : m + z - a] = o2[a:z]
+                m += z - a
+                g += 1
+                bounds[g] = m
+                continue
+            order = np.argsort(k2[a:z], kind="mergesort") + a
+            r = 0
+            while r < z - a:
+                w = r + 1
+                while w < z - a and k2[order[w]] == k2[order[r]]:
+                    w += 1
+                if w - r >= 2:
+                    for x in range(r, w):
+                        members[m] = o2[order[x]]
+                        m += 1
+                    g += 1
+                    bounds[g] = m
+                r = w
+    return members[:m].copy(), bounds[: g + 1].copy()
+
+
+@njit(cache=True)
+def distinct_groups(
+    values: np.ndarray, bounds: np.ndarray, lo: int, hi: int
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """The groups ``values[bounds[g]:bounds[g + 1]]`` (each ascending) with repeats dropped,
+    kept where ``lo`` to ``hi`` distinct values remain; (values, bounds) as the input."""
+    out = np.empty(len(values), values.dtype)
+    cuts = np.zeros(len(bounds), np.int64)
+    m = 0
+    g = 0
+    for h in range(len(bounds) - 1):
+        at = m
+        for p in range(bounds[h], bounds[h + 1]):
+            if m == at or values[p] != out[m - 1]:
+                out[m] = values[p]
+                m += 1
+        if lo <= m - at <= hi:
+            g += 1
+            cuts[g] = m
+        else:
+            m = at
+    return out[:m].copy(), cuts[: g + 1].copy()
+
+
+@njit(cache=True)
+def group_pairs(members: np.ndarray, bounds: np.ndarray, n: int) -> np.ndarray:  # pragma: no cover
+    """int64[m, 2]: every pair ``a < b`` of members of a common group, each once, sorted (the
+    ``lsh.unique_pairs`` of the pairs within each group ``members[bounds[g]:bounds[g + 1]]``).
+    Members lie in ``[0, n)`` and ascend within a group.
+
+    The pairs are written out by blocks of 4096 values of ``a``; each block in turn is
+    counting-sorted by ``a`` and each ``a``'s peers are deduplicated (a mark per peer) and
+    sorted. Every step works on one block, which stays in cache, and no sort runs over all
+    the pairs found (a pair shared by many bands or sentences is found many times).
+    """
+    blocks = (n >> _BLOCK) + 1
+    width = 1 << _BLOCK
+    start = np.zeros(blocks + 1, np.int64)
+    for h in range(len(bounds) - 1):
+        for p in range(bounds[h], bounds[h + 1]):
+            start[(members[p] >> _BLOCK) + 1] += bounds[h + 1] - 1 - p
+    for t in range(blocks):
+        start[t + 1] += start[t]
+    raw = np.empty(start[blocks], np.uint64)  # (a mod width) << 32 | b, by block of a
+    fill = start[:blocks].copy()
+    for h in range(len(bounds) - 1):
+        for p in range(bounds[h], bounds[h + 1]):
+            a = members[p]
+            t = a >> _BLOCK
+            high = _U64(a & (width - 1)) << _U64(32)
+            for r in range(p + 1, bounds[h + 1]):
+                b = members[r]
+                if b != a:
+                    raw[fill[t]] = high | _U64(b)
+                    fill[t] += 1
+    k = 0
+    cnt = np.zeros(width + 1, np.int64)
+    mark = np.full(n, -1, np.int64)  # the last a that found this peer
+    peers = np.empty(max(1, _max_gap(start, fill)), np.int64)
+    for t in range(blocks):
+        cnt[:] = 0
+        for p in range(start[t], fill[t]):
+            cnt[np.int64(raw[p] >> _U64(32)) + 1] += 1
+        for u in range(width):
+            cnt[u + 1] += cnt[u]
+        at = cnt[:width].copy()
+        for p in range(start[t], fill[t]):
+            u = np.int64(raw[p] >> _U64(32))
+            peers[at[u]] = np.int64(raw[p] & _LOW32)
+            at[u] += 1
+        for u in range(width):
+            a = (t << _BLOCK) + u
+            lo = cnt[u]
+            hi = lo
+            for x in range(lo, cnt[u + 1]):
+                b = peers[x]
+                if mark[b] != a:
+                    mark[b] = a
+                    peers[hi] = b
+                    hi += 1
+            if hi - lo <= 32:
+                for x in range(lo + 1, hi):  # insertion sort: most values have a few peers
+                    v = peers[x]
+                    y = x - 1
+                    while y >= lo and peers[y] > v:
+                        peers[y + 1] = peers[y]
+                        y -= 1
+                    peers[y + 1] = v
+            else:
+                peers[lo:hi].sort()
+            for x in range(lo, hi):
+                raw[k] = (_U64(a) << _U64(32)) | _U64(peers[x])  # k stays in blocks read
+                k += 1
+    out = np.empty((k, 2), np.int64)
+    for x in range(k):
+        out[x, 0] = np.int64(raw[x] >> _U64(32))
+        out[x, 1] = np.int64(raw[x] & _LOW32)
+    return out
+
+
+@njit(cache=True, inline="always")
+def _max_gap(start: np.ndarray, stop: np.ndarray) -> int:  # pragma: no cover - compiled
+    """The largest ``stop[t] - start[t]``."""
+    widest = 0
+    for t in range(len(stop)):
+        widest = max(widest, stop[t] - start[t])
+    return widest

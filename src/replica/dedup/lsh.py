@@ -7,11 +7,20 @@ signatures → band buckets → candidate pairs → verified pairs → connected
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 from replica.dedup import kernels
+
+
+class Groups(NamedTuple):
+    """Groups of ids: group ``g`` is ``members[bounds[g]:bounds[g + 1]]`` (int64 both)."""
+
+    members: np.ndarray
+    bounds: np.ndarray
 
 
 @lru_cache(maxsize=64)
@@ -70,11 +79,51 @@ def bucket_pairs(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 2), dtype=np.int64)
 
 
+def band_columns(sig: np.ndarray, pick: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """uint64[bands, len(pick)]: ``band_keys(sig[pick], bands, rows).T``, computed without
+    gathering the signature rows (``kernels.band_columns``)."""
+    return kernels.band_columns(
+        np.ascontiguousarray(sig, dtype=np.uint32), np.asarray(pick, np.int64), bands, rows
+    )
+
+
+def bucket_groups(columns: Iterable[np.ndarray], ids: np.ndarray) -> Groups:
+    """The buckets of two or more ``ids`` sharing a key, column by column (one column of keys
+    per band), as one list of groups (``kernels.equal_key_groups``); ``ids`` ascend within a
+    group where ``ids`` ascend."""
+    ids = np.asarray(ids, np.int64)
+    parts, cuts, total = [ids[:0]], [np.zeros(1, np.int64)], 0
+    for col in columns:
+        members, bounds = kernels.equal_key_groups(np.ascontiguousarray(col, np.uint64), ids)
+        parts.append(members)
+        cuts.append(bounds[1:] + total)
+        total += len(members)
+    return Groups(np.concatenate(parts), np.concatenate(cuts))
+
+
+def join_groups(*groups: Groups) -> Groups:
+    """One list of the groups of each argument, in order."""
+    offsets = np.cumsum([0] + [len(g.members) for g in groups[:-1]])
+    cuts = [g.bounds[1:] + o for g, o in zip(groups, offsets, strict=True)]
+    return Groups(
+        np.concatenate([g.members for g in groups]), np.concatenate([np.zeros(1, np.int64), *cuts])
+    )
+
+
+def group_pairs(groups: Groups) -> np.ndarray:
+    """Distinct pairs of members of a common group (int64[m, 2], sorted, ``a < b``): the
+    ``unique_pairs`` of every group's pairs, in one compiled pass (``kernels.group_pairs``)."""
+    n = int(groups.members.max()) + 1 if len(groups.members) else 0
+    return kernels.group_pairs(groups.members, groups.bounds, n)
+
+
 def candidate_pairs(keys: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
     """Distinct pairs sharing a bucket in any band (int64[m, 2], sorted, ``a < b``)."""
-    ids = np.arange(keys.shape[0], dtype=np.int64) if ids is None else ids
-    parts = [bucket_pairs(keys[:, b], ids) for b in range(keys.shape[1])]
-    return unique_pairs(np.concatenate(parts) if parts else np.zeros((0, 2), np.int64))
+    ids = np.arange(keys.shape[0], dtype=np.int64) if ids is None else ids.astype(np.int64)
+    if np.any(ids[1:] < ids[:-1]):  # group members must ascend
+        order = np.argsort(ids, kind="stable")
+        keys, ids = keys[order], ids[order]
+    return group_pairs(bucket_groups((keys[:, b] for b in range(keys.shape[1])), ids))
 
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:

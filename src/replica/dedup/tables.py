@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from replica.config import DedupConfig
 from replica.dedup import images as img
-from replica.dedup import lsh, near
+from replica.dedup import kernels, lsh, near
 from replica.dedup.boilerplate import Learned, source_keys
 from replica.dedup.clusters import Clusters, cluster_ids, digest, rank_positions, resolve
 from replica.dedup.semantic import Semantic
@@ -189,35 +189,40 @@ def source_key_column(batch: pa.RecordBatch) -> np.ndarray:
 
 def near_candidates(index: TextIndex, cfg: DedupConfig) -> np.ndarray:
     """Candidate pairs (row positions in ``index``) among the first copy of each text: LSH
-    with bands and rows tuned to ``band_threshold``, and texts sharing a sentence."""
+    with bands and rows tuned to ``band_threshold``, and texts sharing a sentence.
+
+    Both kinds are groups of texts (a band bucket, a sentence's texts), so the pairs of all
+    groups are found in one pass, each pair once however many bands and sentences it shares.
+    """
     bands, rows = lsh.optimal_params(
         cfg.band_threshold, cfg.num_perm, cfg.lsh_fp_weight, cfg.lsh_fn_weight
     )
     first = first_copies(index.exact)
-    keys = lsh.band_keys(index.signature[first], bands, rows)
-    pairs = lsh.candidate_pairs(keys, first.astype(np.int64))
-    return lsh.unique_pairs(np.concatenate([pairs, sentence_candidates(index, first)]))
+    buckets = lsh.bucket_groups(lsh.band_columns(index.signature, first, bands, rows), first)
+    return lsh.group_pairs(lsh.join_groups(buckets, sentence_groups(index, first)))
 
 
 SENTENCE_MAX_TEXTS = 16  # a sentence in more texts than this is a stock phrase, not a story
 
 
-def sentence_candidates(index: TextIndex, first: np.ndarray) -> np.ndarray:
-    """Pairs of texts (first copies) sharing a sentence found in at most SENTENCE_MAX_TEXTS."""
+def sentence_groups(index: TextIndex, first: np.ndarray) -> lsh.Groups:
+    """The texts (first copies, ascending) of each sentence found in 2 to SENTENCE_MAX_TEXTS
+    of them; a text repeating a sentence counts once."""
     is_first = np.zeros(len(index), dtype=bool)
     is_first[first] = True
     keep = is_first[index.sentence_pos] if len(index.sentence_pos) else np.zeros(0, bool)
-    key, pos = index.sentence_key[keep], index.sentence_pos[keep]
-    if not len(key):
-        return np.zeros((0, 2), np.int64)
-    order = np.lexsort((pos, key))
-    key, pos = key[order], pos[order]
-    once = np.concatenate([[True], (key[1:] != key[:-1]) | (pos[1:] != pos[:-1])])
-    key, pos = key[once], pos[once]  # a sentence a text repeats counts once
-    head = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-    size = np.diff(np.append(head, len(key)))
-    small = np.repeat((size >= 2) & (size <= SENTENCE_MAX_TEXTS), size)
-    return lsh.unique_pairs(lsh.bucket_pairs(key[small], pos[small]))
+    key, pos = index.sentence_key[keep], index.sentence_pos[keep].astype(np.int64)
+    if np.any(pos[1:] < pos[:-1]):  # texts must ascend within a sentence's group
+        order = np.argsort(pos, kind="stable")
+        key, pos = key[order], pos[order]
+    texts, bounds = kernels.equal_key_groups(np.ascontiguousarray(key, np.uint64), pos)
+    return lsh.Groups(*kernels.distinct_groups(texts, bounds, 2, SENTENCE_MAX_TEXTS))
+
+
+def sentence_candidates(index: TextIndex, first: np.ndarray) -> np.ndarray:
+    """Pairs of texts (first copies) sharing a sentence found in at most SENTENCE_MAX_TEXTS
+    (int64[m, 2], sorted, ``a < b``)."""
+    return lsh.group_pairs(sentence_groups(index, first))
 
 
 def first_copies(exact: np.ndarray) -> np.ndarray:

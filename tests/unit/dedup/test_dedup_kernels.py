@@ -165,3 +165,110 @@ def test_folded_words_are_the_same_from_a_fresh_or_a_filled_cache() -> None:
     assert np.array_equal(fresh.signature[::-1], filled.signature)
     cache, gone = text._fold_cache()
     assert len(cache) > 0 and len(gone) == 1  # the Greek question mark folds to nothing
+
+
+def _runs_numpy(keys: np.ndarray, ids: np.ndarray) -> tuple[list[list[int]], list[int]]:
+    """The definition of ``kernels.equal_key_groups``: runs of two or more equal keys in a
+    stable argsort, as lists of ids, and the bounds of those runs."""
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    head = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]])) if len(k) else []
+    ends = np.append(head[1:], len(k)) if len(k) else []
+    groups = [ids[order[h:e]].tolist() for h, e in zip(head, ends, strict=True) if e - h >= 2]
+    return groups, np.cumsum([0] + [len(g) for g in groups]).tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 50, 3000, 40000])
+@pytest.mark.parametrize("kind", ["few", "close", "hashes"])
+def test_equal_key_groups_are_the_runs_of_a_stable_sort(n: int, kind: str) -> None:
+    from replica.dedup import kernels
+
+    rng = np.random.default_rng(n)
+    if kind == "few":  # large groups, every part of the radix partition holds many keys
+        keys = rng.integers(0, 7, n).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    elif kind == "close":  # distinct keys with equal top 24 bits: the parts that need a sort
+        keys = (rng.integers(0, 3, n).astype(np.uint64) << np.uint64(60)) | rng.integers(
+            0, max(1, n // 3), n
+        ).astype(np.uint64)
+    else:  # hash keys, some repeated
+        keys = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+        keys[rng.integers(0, max(1, n), n // 3)] = keys[rng.integers(0, max(1, n), n // 3)]
+    ids = rng.permutation(n).astype(np.int64) + 5
+    members, bounds = kernels.equal_key_groups(keys, ids)
+    groups, cuts = _runs_numpy(keys, ids)
+    assert members.tolist() == [i for g in groups for i in g]
+    assert bounds.tolist() == cuts
+    assert n < 50 or len(groups) > 1
+
+
+def _pairs_numpy(members: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """The definition of ``kernels.group_pairs``: ``unique_pairs`` of each group's pairs."""
+    from replica.dedup import lsh
+
+    pairs = [
+        (members[x], members[y])
+        for g in range(len(bounds) - 1)
+        for x in range(bounds[g], bounds[g + 1])
+        for y in range(x + 1, bounds[g + 1])
+    ]
+    return lsh.unique_pairs(np.array(pairs, np.int64).reshape(-1, 2))
+
+
+def test_group_pairs_are_the_distinct_sorted_pairs_within_groups() -> None:
+    from replica.dedup import lsh
+
+    rng = np.random.default_rng(11)
+    groups = [
+        np.sort(rng.choice(9000, size=int(rng.integers(2, 6)), replace=False)) for _ in range(3000)
+    ]
+    groups += [np.array([4, 4, 7]), np.array([4, 7])] * 5  # a repeated member; a pair 10 times
+    groups += [np.sort(rng.choice(9000, size=80, replace=False))]  # over 32 peers: sorted
+    groups += [np.array([8999, 9000])]  # across a block of 4096
+    members = np.concatenate(groups).astype(np.int64)
+    bounds = np.cumsum([0] + [len(g) for g in groups]).astype(np.int64)
+    got = lsh.group_pairs(lsh.Groups(members, bounds))
+    expected = _pairs_numpy(members, bounds)
+    assert got.dtype == np.int64 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    assert [4, 7] in got.tolist() and [4, 4] not in got.tolist()
+    empty = lsh.group_pairs(lsh.Groups(np.zeros(0, np.int64), np.zeros(1, np.int64)))
+    assert empty.shape == (0, 2) and empty.dtype == np.int64
+
+
+def _candidates_numpy(keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The definition of ``lsh.candidate_pairs``: the bucket pairs of every band, distinct."""
+    from replica.dedup import lsh
+
+    parts = [lsh.bucket_pairs(keys[:, b], ids) for b in range(keys.shape[1])]
+    return lsh.unique_pairs(np.concatenate(parts) if parts else np.zeros((0, 2), np.int64))
+
+
+@pytest.mark.parametrize(("n", "bands"), [(0, 4), (1, 3), (300, 0), (300, 1), (2000, 9)])
+@pytest.mark.parametrize("ids", ["ascending", "shuffled"])
+def test_candidate_pairs_are_those_of_the_bucket_pairs_of_each_band(
+    n: int, bands: int, ids: str
+) -> None:
+    from replica.dedup import lsh
+
+    rng = np.random.default_rng(n + bands)
+    sig = rng.integers(0, 3, size=(n, 3 * bands)).astype(np.uint32)
+    if n > 1:
+        sig[n // 2 : n // 2 + 3] = sig[n // 2 - 1]  # a group of 4 found in every band
+    keys = lsh.band_keys(sig, bands, 3)
+    pick = np.sort(rng.choice(10 * n + 1, size=n, replace=False)).astype(np.int64)
+    if ids == "shuffled":
+        pick = rng.permutation(pick)
+    got = lsh.candidate_pairs(keys, pick)
+    expected = _candidates_numpy(keys, pick)
+    assert got.dtype == np.int64 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    assert n < 300 or bands == 0 or len(got) > 100
+
+
+def test_band_columns_are_the_band_keys_of_the_picked_rows() -> None:
+    from replica.dedup import lsh
+
+    sig = _signatures(50, 12)
+    pick = np.array([3, 7, 7, 49, 0], np.int64)
+    assert np.array_equal(lsh.band_columns(sig, pick, 4, 3), lsh.band_keys(sig[pick], 4, 3).T)
+    assert lsh.band_columns(sig, pick[:0], 4, 3).shape == (4, 0)

@@ -306,3 +306,101 @@ def test_bfloat16_embeddings_stay_unit_length_and_within_a_few_thousandths() -> 
     assert low.dtype == np.float32 and not np.array_equal(full, low)  # it did run in bfloat16
     assert np.allclose(np.linalg.norm(low, axis=1), 1.0, atol=1e-5)
     assert np.abs(full @ full.T - low @ low.T).max() < 0.004
+
+
+def _sentence_candidates_numpy(index, first: np.ndarray) -> np.ndarray:
+    """The definition of ``sentence_candidates``: sort by (key, text), drop a text's repeats,
+    and pair the texts of every key found in 2 to SENTENCE_MAX_TEXTS texts."""
+    from replica.dedup import lsh
+    from replica.dedup.tables import SENTENCE_MAX_TEXTS
+
+    is_first = np.zeros(len(index), dtype=bool)
+    is_first[first] = True
+    keep = is_first[index.sentence_pos]
+    key, pos = index.sentence_key[keep], index.sentence_pos[keep]
+    if not len(key):
+        return np.zeros((0, 2), np.int64)
+    order = np.lexsort((pos, key))
+    key, pos = key[order], pos[order]
+    once = np.concatenate([[True], (key[1:] != key[:-1]) | (pos[1:] != pos[:-1])])
+    key, pos = key[once], pos[once]
+    head = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    size = np.diff(np.append(head, len(key)))
+    small = np.repeat((size >= 2) & (size <= SENTENCE_MAX_TEXTS), size)
+    return lsh.unique_pairs(lsh.bucket_pairs(key[small], pos[small]))
+
+
+def _index(n: int, sentence_key: np.ndarray, sentence_pos: np.ndarray, seed: int = 0):
+    """A TextIndex of ``n`` texts with few distinct signature values (many band collisions)
+    and a few exact copies, with the given sentences."""
+    from replica.dedup.tables import TextIndex
+
+    rng = np.random.default_rng(seed)
+    exact = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+    exact[1::7] = exact[0::7][: len(exact[1::7])]  # copies: only their first row counts
+    return TextIndex(
+        row=np.arange(n, dtype=np.int64),
+        article_id=[f"a{i}" for i in range(n)],
+        published=[None] * n,
+        length=np.full(n, 100, np.int64),
+        exact=exact,
+        signature=rng.integers(0, 2, size=(n, 128)).astype(np.uint32),
+        sentence_key=sentence_key.astype(np.uint64),
+        sentence_pos=sentence_pos.astype(np.int64),
+    )
+
+
+def _sentences(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random sentences (few keys, so keys in 2 to 40 texts) plus edge cases: a key in exactly
+    16 texts, one in 17, a text repeating a key (in 16 texts, 17 entries)."""
+    rng = np.random.default_rng(seed)
+    pos = np.sort(rng.integers(0, n, 6 * n))
+    key = rng.integers(0, n // 4, len(pos)).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    texts = np.arange(0, 7 * 17, 7)  # first copies
+    edge_pos = np.concatenate([texts[:16], texts[:17], texts[:16], [texts[3]]])
+    edge_key = np.repeat([1, 2, 3], [16, 17, 17]).astype(np.uint64)
+    order = np.argsort(np.concatenate([pos, edge_pos]), kind="stable")
+    return np.concatenate([key, edge_key])[order], np.concatenate([pos, edge_pos])[order]
+
+
+@pytest.mark.parametrize("n", [0, 1, 200, 3000])
+def test_sentence_candidates_follow_the_sorted_definition(n: int) -> None:
+    from replica.dedup.tables import first_copies, sentence_candidates
+
+    key, pos = _sentences(max(n, 7 * 17), n)
+    if n < 7 * 17:
+        keep = pos < n
+        key, pos = key[keep], pos[keep]
+    index = _index(n, key, pos, seed=n)
+    first = first_copies(index.exact)
+    got = sentence_candidates(index, first)
+    assert np.array_equal(got, _sentence_candidates_numpy(index, first))
+    assert got.dtype == np.int64 and got.shape[1:] == (2,)
+    if n >= 7 * 17:
+        pairs = {tuple(p) for p in got.tolist()}
+        assert (0, 7 * 15) in pairs  # key 1: 16 texts; key 3: 16 texts, one of them twice
+        shuffled = np.random.default_rng(1).permutation(len(pos))  # texts out of order
+        index = _index(n, key[shuffled], pos[shuffled], seed=n)
+        assert np.array_equal(sentence_candidates(index, first), got)
+
+
+@pytest.mark.parametrize("n", [0, 1, 500, 3000])
+def test_near_candidates_are_the_distinct_band_and_sentence_pairs(n: int) -> None:
+    from replica.dedup import lsh
+    from replica.dedup.tables import first_copies, near_candidates
+
+    key, pos = _sentences(max(n, 7 * 17), n + 1)
+    keep = pos < n
+    index = _index(n, key[keep], pos[keep], seed=n + 1)
+    cfg = DedupConfig()
+    bands, rows = lsh.optimal_params(
+        cfg.band_threshold, cfg.num_perm, cfg.lsh_fp_weight, cfg.lsh_fn_weight
+    )
+    first = first_copies(index.exact)
+    keys = lsh.band_keys(index.signature[first], bands, rows)
+    parts = [lsh.bucket_pairs(keys[:, b], first) for b in range(bands)]
+    expected = lsh.unique_pairs(np.concatenate([*parts, _sentence_candidates_numpy(index, first)]))
+    got = near_candidates(index, cfg)
+    assert got.dtype == np.int64 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    assert n < 500 or len(got) > 100
