@@ -51,9 +51,13 @@ def rank_positions(columns: Sequence[tuple[pa.Array | np.ndarray | list, str]]) 
     return pos
 
 
-def resolve(n: int, pairs: np.ndarray, rank: np.ndarray) -> Clusters:
-    """Connected components of ``pairs``; each keeps its best-ranked row (lowest ``rank``)."""
-    labels = components(n, pairs)
+def resolve(
+    n: int, pairs: np.ndarray, rank: np.ndarray, labels: np.ndarray | None = None
+) -> Clusters:
+    """Connected components of ``pairs``; each keeps its best-ranked row (lowest ``rank``).
+    ``labels``: the components (``lsh.components``) when the caller has them already."""
+    if labels is None:
+        labels = components(n, pairs)
     order = np.lexsort((rank, labels))  # by label, then rank: the first of each label is kept
     first = np.ones(n, dtype=bool)
     first[1:] = labels[order][1:] != labels[order][:-1]

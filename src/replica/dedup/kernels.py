@@ -8,7 +8,8 @@ describes (same words, hashes, signatures, band keys and scores, bit for bit;
 and checks the grouping, pair and clustering loops against their numpy definitions). Arithmetic
 is on uint64 and wraps, like numpy's. Kernels are compiled on first use and cached on disk next
 to this file (``cache=True``), so a worker process or a later run loads machine code instead of
-compiling.
+compiling. The pair-scoring loops of the clustering run on all threads (``prange``): every
+iteration writes only its own outputs, so the result does not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 _U64 = np.uint64
 _M1 = _U64(0xBF58476D1CE4E5B9)
@@ -396,14 +397,16 @@ def _densify_row(
             attempt += 1
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def equal_share(sig: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # pragma: no cover
     """Share of equal signature values of rows ``a[i]`` and ``b[i]`` (the estimated Jaccard,
-    ``(sig[a] == sig[b]).mean(axis=1)`` without the two gathered copies)."""
+    ``(sig[a] == sig[b]).mean(axis=1)`` without the two gathered copies). Parallel: the
+    loop waits on memory (two random rows per pair), and two threads keep twice the rows in
+    flight."""
     m = len(a)
     width = sig.shape[1]
     out = np.empty(m, np.float32)
-    for i in range(m):
+    for i in prange(m):
         x = sig[a[i]]
         y = sig[b[i]]
         same = 0
@@ -413,18 +416,18 @@ def equal_share(sig: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:  #
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def consensus(
     order: np.ndarray, start: np.ndarray, size: np.ndarray, sig: np.ndarray, peers: int
 ) -> np.ndarray:  # pragma: no cover - compiled
     """Mean share of equal signature values of every member of a cluster with the next
     ``peers`` members (cyclically) of its cluster, in float32 as ``near.consensus`` adds them;
     1 for singletons. ``order`` lists the members cluster by cluster, ``start``/``size`` each
-    cluster's run in it."""
+    cluster's run in it. Clusters run in parallel (each writes only its own members)."""
     n = len(order)
     width = sig.shape[1]
     out = np.ones(n, np.float32)
-    for g in range(len(start)):
+    for g in prange(len(start)):
         s, z = start[g], size[g]
         if z < 2:
             continue
@@ -506,10 +509,10 @@ def equal_key_groups(
     o1 = np.empty(n, np.int64)
     fill = start[:256].copy()
     for i in range(n):
-        t = np.int64(keys[i] >> _U64(56))
-        k1[fill[t]] = keys[i]
-        o1[fill[t]] = ids[i]
-        fill[t] += 1
+        top = np.int64(keys[i] >> _U64(56))
+        k1[fill[top]] = keys[i]
+        o1[fill[top]] = ids[i]
+        fill[top] += 1
     k2 = np.empty(_max_gap(start[:256], start[1:]), np.uint64)
     o2 = np.empty(len(k2), np.int64)
     for t in range(256):
@@ -529,10 +532,10 @@ def equal_key_groups(
             cnt[u + 1] += cnt[u]
         fill2 = cnt[: 1 << bits].copy()
         for p in range(s, s + size):
-            u = np.int64((k1[p] >> shift) & mask)
-            k2[fill2[u]] = k1[p]
-            o2[fill2[u]] = o1[p]
-            fill2[u] += 1
+            sub = np.int64((k1[p] >> shift) & mask)
+            k2[fill2[sub]] = k1[p]
+            o2[fill2[sub]] = o1[p]
+            fill2[sub] += 1
         for u in range(1 << bits):
             a = cnt[u]
             z = cnt[u + 1]
@@ -632,9 +635,9 @@ def group_pairs(members: np.ndarray, bounds: np.ndarray, n: int) -> np.ndarray: 
             cnt[u + 1] += cnt[u]
         at = cnt[:width].copy()
         for p in range(start[t], fill[t]):
-            u = np.int64(raw[p] >> _U64(32))
-            peers[at[u]] = np.int64(raw[p] & _LOW32)
-            at[u] += 1
+            low = np.int64(raw[p] >> _U64(32))
+            peers[at[low]] = np.int64(raw[p] & _LOW32)
+            at[low] += 1
         for u in range(width):
             a = (t << _BLOCK) + u
             lo = cnt[u]
@@ -672,3 +675,157 @@ def _max_gap(start: np.ndarray, stop: np.ndarray) -> int:  # pragma: no cover - 
     for t in range(len(stop)):
         widest = max(widest, stop[t] - start[t])
     return widest
+
+
+@njit(cache=True, inline="always")
+def _pair_scores(
+    sig: np.ndarray, size: np.ndarray, u: int, v: int
+) -> tuple[np.float32, np.float32, np.float32]:  # pragma: no cover - compiled
+    """(estimated Jaccard, shared shingles, containment) of texts ``u`` and ``v`` in float32,
+    operation for operation as ``near.score_pairs`` computes them."""
+    x = sig[u]
+    y = sig[v]
+    width = sig.shape[1]
+    same = 0
+    for c in range(width):
+        same += x[c] == y[c]
+    j = np.float32(same / width)
+    su, sv = size[u], size[v]
+    inter = j * (su + sv) / (np.float32(1.0) + j)
+    c = inter / (su if su < sv else sv)
+    return j, inter, (c if c < np.float32(1.0) else np.float32(1.0))
+
+
+STORY_CHUNK = 4096  # hubs per parallel task (each task allocates its scratch once)
+
+
+@njit(cache=True, parallel=True)
+def split_stories(
+    sig: np.ndarray,
+    size: np.ndarray,
+    start: np.ndarray,
+    b: np.ndarray,
+    hubs: np.ndarray,
+    max_neighbors: int,
+    band_containment: np.float32,
+    min_story_share: float,
+    fit_tie: float,
+    lose: np.ndarray,
+    concat: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """``near.split_stories`` over the texts ``hubs`` (each with two or more links; ``b``
+    lists every text's neighbours, ascending, from ``start[x]``): marks in ``lose`` (per
+    position in ``b``) the links a hub gives up and in ``concat`` the hubs that are two
+    stories. A story is a group of the first ``max_neighbors`` neighbours joined by pairs
+    that are not apart, named here by its first neighbour (the order stories first appear
+    in, which ``max`` breaks ties by). Hubs write disjoint positions, so tasks never race."""
+    for t in prange((len(hubs) + STORY_CHUNK - 1) // STORY_CHUNK):
+        parent = np.empty(max_neighbors, np.int64)
+        share = np.empty(max_neighbors, np.float32)
+        fit = np.empty(max_neighbors, np.float32)
+        big = np.empty(max_neighbors, np.float32)
+        for h in range(t * STORY_CHUNK, min((t + 1) * STORY_CHUNK, len(hubs))):
+            _split_hub(
+                sig,
+                size,
+                start,
+                b,
+                hubs[h],
+                max_neighbors,
+                band_containment,
+                min_story_share,
+                fit_tie,
+                lose,
+                concat,
+                parent,
+                share,
+                fit,
+                big,
+            )
+
+
+@njit(cache=True, inline="always")
+def _split_hub(
+    sig: np.ndarray,
+    size: np.ndarray,
+    start: np.ndarray,
+    b: np.ndarray,
+    x: int,
+    max_neighbors: int,
+    band_containment: np.float32,
+    min_story_share: float,
+    fit_tie: float,
+    lose: np.ndarray,
+    concat: np.ndarray,
+    parent: np.ndarray,
+    share: np.ndarray,
+    fit: np.ndarray,
+    big: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """One hub ``x`` of ``split_stories``, with scratch arrays of ``max_neighbors``."""
+    lo = start[x]
+    cap = min(start[x + 1] - lo, max_neighbors)
+    for i in range(cap):
+        parent[i] = i
+    apart = False
+    for i in range(cap):
+        for k in range(i + 1, cap):
+            if _pair_scores(sig, size, b[lo + i], b[lo + k])[2] < band_containment:
+                apart = True
+                continue
+            ri = i  # union by the smaller first index, halving paths on the way
+            while parent[ri] != ri:
+                parent[ri] = parent[parent[ri]]
+                ri = parent[ri]
+            rk = k
+            while parent[rk] != rk:
+                parent[rk] = parent[parent[rk]]
+                rk = parent[rk]
+            if ri < rk:
+                parent[rk] = ri
+            elif rk < ri:
+                parent[ri] = rk
+    if not apart:
+        return
+    # per story (its first neighbour): the largest share of x, fit and size of its texts
+    stories = 0
+    for i in range(cap):
+        r = i
+        while parent[r] != r:
+            r = parent[r]
+        parent[i] = r
+        y = b[lo + i]
+        _, inter, c = _pair_scores(sig, size, x, y)
+        s = inter / size[x]
+        s = s if s < np.float32(1.0) else np.float32(1.0)
+        if r == i:
+            stories += 1
+            share[i], fit[i], big[i] = s, c, size[y]
+        else:
+            share[r] = max(share[r], s)
+            fit[r] = max(fit[r], c)
+            big[r] = max(big[r], size[y])
+    top = -np.inf
+    for i in range(cap):
+        if parent[i] == i:
+            top = max(top, np.float64(fit[i]))
+    top -= fit_tie  # in float64, like the Python floats of the definition
+    best = -1
+    n_big = 0
+    larger = True
+    for i in range(cap):
+        if parent[i] != i:
+            continue
+        if np.float64(fit[i]) >= top and (best < 0 or share[i] > share[best]):
+            best = i
+        if np.float64(share[i]) >= min_story_share:
+            n_big += 1
+            larger = larger and size[x] > big[i]
+    if n_big >= 2 and larger:
+        concat[x] = True
+    if stories < 2:
+        return
+    for i in range(cap):
+        lose[lo + i] = parent[i] != best
+    for e in range(lo + cap, start[x + 1]):  # links beyond the ones examined go too
+        lose[e] = True

@@ -129,17 +129,28 @@ def decide(
         stats["embedding_read_seconds"] = semantic.read_seconds
         stats["embedding_load_seconds"] = semantic.load_seconds
     keep = sym | cont | accepted_gray
-    method = np.where(sym, "minhash", np.where(cont, "containment", "semantic"))[keep]
+    # codes first: a string array over every candidate costs more than the scores
+    code = np.concatenate(
+        [np.zeros(len(exact_pairs), np.int8), np.where(sym, 1, np.where(cont, 2, 3))[keep]]
+    )
+    methods = np.array(["exact_text", "minhash", "containment", "semantic"], dtype=object)[code]
     pairs = np.concatenate([exact_pairs, scores.pairs[keep]])
-    methods = np.concatenate([np.full(len(exact_pairs), "exact_text", dtype=object), method])
-    return Links(pairs.reshape(-1, 2), methods.astype(object), cosine, np.zeros(n, bool), stats)
+    return Links(pairs.reshape(-1, 2), methods, cosine, np.zeros(n, bool), stats)
 
 
 def split_stories(
     links: Links, sig: np.ndarray, size: np.ndarray, cfg: DedupConfig, max_neighbors: int = 24
 ) -> Links:
     """Step 4: a text linked to texts of different stories keeps the story explaining most of
-    it; it is a concatenation when two stories each make up ``min_story_share`` of it."""
+    it; it is a concatenation when two stories each make up ``min_story_share`` of it.
+
+    Among the first ``max_neighbors`` neighbours of a text, pairs with containment below
+    ``band_containment`` are apart; the others join neighbours into stories. A text with an
+    apart pair keeps, among the stories with a text (nearly, ``FIT_TIE``) as completely inside
+    it, or holding it, as the best one, the story explaining most of it (its largest share
+    ``|x ∩ y| / |x|``; ties go to the story met first): a page of template and story sides
+    with the story, not with pages that merely share its template. Its links to the other
+    stories, and those beyond the ones examined, are dropped (``kernels.split_stories``)."""
     n = len(size)
     p = links.pairs
     if not len(p):
@@ -147,107 +158,34 @@ def split_stories(
     a = np.concatenate([p[:, 0], p[:, 1]])
     b = np.concatenate([p[:, 1], p[:, 0]])
     edge = np.concatenate([np.arange(len(p)), np.arange(len(p))])
-    order = np.lexsort((b, a))
-    a, b, edge = a[order], b[order], edge[order]
-    start = np.searchsorted(a, np.arange(n + 1))
-    deg = np.diff(start)
-    # neighbour pairs of every text with two or more links: are they copies of each other?
-    hub = np.flatnonzero(deg >= 2)
+    order = np.argsort(a * n + b, kind="stable")  # by (a, b), as lexsort, at a third the cost
+    b, edge = b[order], edge[order]
+    start = np.concatenate([[0], np.cumsum(np.bincount(a, minlength=n))])
+    hub = np.flatnonzero(np.diff(start) >= 2)
     if not hub.size:
         return links
-    cap = np.minimum(deg[hub], max_neighbors)
-    uu, vv, own = _neighbour_pairs(hub, cap, start, b)
-    nb_scores = score_pairs(sig, size, np.stack([uu, vv], axis=1))
-    apart = nb_scores.containment < cfg.band_containment
-    ambiguous = np.unique(own[apart])
-    drop = np.zeros(len(p), dtype=bool)
+    lose = np.zeros(len(b), dtype=bool)
     concat = links.concat.copy()
-    # share of text x explained by neighbour y: |x ∩ y| / |x|, from the link's own estimate
-    share_pairs = np.stack([a, b], axis=1)
-    sh = score_pairs(sig, size, share_pairs)
-    inter = sh.jaccard * (size[a] + size[b]) / (1.0 + sh.jaccard)
-    share = np.minimum(inter / size[a], 1.0)
-    order = np.argsort(own, kind="stable")
-    own_s = own[order]
-    # each hub has at most ``max_neighbors`` neighbours: plain Python on short lists beats
-    # numpy calls here (their fixed cost dominates at this size)
-    for x in ambiguous.tolist():
-        lo = int(start[x])
-        hi = lo + min(int(deg[x]), max_neighbors)
-        lo_p, hi_p = np.searchsorted(own_s, [x, x + 1])
-        sel = order[lo_p:hi_p]
-        linked = sel[~apart[sel]]
-        root = _roots(b[lo:hi].tolist(), uu[linked].tolist(), vv[linked].tolist())
-        story_share: dict[int, float] = {}
-        story_fit: dict[int, float] = {}
-        story_size: dict[int, float] = {}
-        for r, s_, f_, z in zip(
-            root,
-            share[lo:hi].tolist(),
-            sh.containment[lo:hi].tolist(),
-            size[b[lo:hi]].tolist(),
-            strict=True,
-        ):
-            if r in story_share:
-                story_share[r] = max(story_share[r], s_)
-                story_fit[r] = max(story_fit[r], f_)
-                story_size[r] = max(story_size[r], z)
-            else:
-                story_share[r], story_fit[r], story_size[r] = s_, f_, z
-        # among the stories with a text (nearly) as completely inside x, or holding x, as the
-        # best one, the one explaining most of x: a page of template and story sides with the
-        # story, not with pages that merely share its template
-        top = max(story_fit.values()) - FIT_TIE
-        best = max((g for g in story_fit if story_fit[g] >= top), key=lambda g: story_share[g])
-        big = [g for g, s in story_share.items() if s >= cfg.min_story_share]
-        if len(big) >= 2 and all(float(size[x]) > story_size[g] for g in big):
-            concat[x] = True
-        if len(story_share) < 2:
-            continue
-        lose = [lo + i for i, r in enumerate(root) if r != best]
-        drop[edge[lose]] = True
-        if deg[x] > max_neighbors:  # links beyond the ones examined go too
-            drop[edge[hi : start[x + 1]]] = True
+    kernels.split_stories(
+        sig,
+        size,
+        start,
+        b,
+        hub,
+        max_neighbors,
+        np.float32(cfg.band_containment),  # numpy compared the float32 scores in float32
+        cfg.min_story_share,
+        FIT_TIE,
+        lose,
+        concat,
+    )
+    drop = np.zeros(len(p), dtype=bool)
+    drop[edge[lose]] = True
     stats = dict(links.stats)
     stats["pages_with_two_stories"] = float(concat.sum())
     stats["links_dropped_between_stories"] = float(drop.sum())
     keep = ~drop
-    cos = {k: v for k, v in links.cosine.items()}
-    return Links(p[keep], links.method[keep], cos, concat, stats)
-
-
-def _neighbour_pairs(
-    hub: np.ndarray, cap: np.ndarray, start: np.ndarray, b: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair (u, v) among the first ``cap`` neighbours of each hub, and its hub; built
-    per neighbour count at once (a few distinct counts, no loop over hubs)."""
-    us, vs, owners = [], [], []
-    for d in np.unique(cap).tolist():
-        hubs = hub[cap == d]
-        iu, iv = np.triu_indices(d, 1)
-        base = start[hubs][:, None]
-        us.append(b[base + iu[None, :]].ravel())
-        vs.append(b[base + iv[None, :]].ravel())
-        owners.append(np.repeat(hubs, len(iu)))
-    return np.concatenate(us), np.concatenate(vs), np.concatenate(owners)
-
-
-def _roots(nodes: list[int], u: list[int], v: list[int]) -> list[int]:
-    """The group of every node of ``nodes`` joined by the pairs (u, v), named by its
-    smallest member."""
-    parent = {x: x for x in nodes}
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for x, y in zip(u, v, strict=True):
-        rx, ry = find(x), find(y)
-        if rx != ry:
-            parent[max(rx, ry)] = min(rx, ry)
-    return [find(x) for x in nodes]
+    return Links(p[keep], links.method[keep], dict(links.cosine), concat, stats)
 
 
 def consensus(labels: np.ndarray, sig: np.ndarray) -> np.ndarray:

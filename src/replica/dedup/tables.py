@@ -282,7 +282,7 @@ def cluster_texts(
     rank = near.keep_rank(
         index.published, links.concat, index.boilerplate, agreement, index.length, index.article_id
     )
-    clusters = resolve(n, links.pairs, rank)
+    clusters = resolve(n, links.pairs, rank, labels)
     removals = _evidence(index, clusters, links, agreement, size, cfg)
     return clusters, removals, links.stats
 
@@ -295,51 +295,136 @@ def _evidence(
     size: np.ndarray,
     cfg: DedupConfig,
 ) -> Removals:
-    """Direct evidence between each removed row and its kept row, and why that row was kept."""
+    """Direct evidence between each removed row and its kept row, and why that row was kept.
+
+    The method is the first test the pair passes: the same exact hash, ``threshold``,
+    ``containment``, an accepted embedding cosine; otherwise the rows were joined through
+    other copies. Decided on whole arrays; strings are made from each distinct value once."""
     removed = clusters.removed
     kept = clusters.kept_of[removed]
     sc = near.score_pairs(index.signature, size, np.stack([removed, kept], axis=1))
-    same = index.exact[removed] == index.exact[kept]
-    cos = {tuple(sorted(k)): v for k, v in links.cosine.items()}
-    methods, scores, evidence = [], [], []
-    for i, (r, k) in enumerate(zip(removed.tolist(), kept.tolist(), strict=True)):
-        j, c = float(sc.jaccard[i]), float(sc.containment[i])
-        pair = (min(r, k), max(r, k))
-        if same[i]:
-            m, s, what = "exact_text", 1.0, "same normalized text"
-        elif j >= cfg.threshold:
-            m, s, what = "minhash", j, f"Jaccard {j:.2f}"
-        elif c >= cfg.containment:
-            m, s, what = "containment", c, f"containment {c:.2f} (Jaccard {j:.2f})"
-        elif pair in cos:
-            m, s = "semantic", cos[pair]
-            what = f"embedding cosine {cos[pair]:.2f}, containment {c:.2f} (Jaccard {j:.2f})"
-        else:
-            m, s, what = "minhash_chain", j, f"joined through other copies (Jaccard {j:.2f})"
-        methods.append(m)
-        scores.append(s)
-        evidence.append(f"{what}; kept: {_why_kept(index, links.concat, agreement, k, r)}")
-    return Removals(removed, kept, methods, np.array(scores, dtype=np.float64), evidence)
+    j = sc.jaccard.astype(np.float64)  # the tests compare in float64, like Python floats
+    c = sc.containment.astype(np.float64)
+    has_cos, cos = _cosines(links.cosine, removed, kept, len(index))
+    tests = [index.exact[removed] == index.exact[kept], j >= cfg.threshold, c >= cfg.containment]
+    kind = np.select([*tests, has_cos], [0, 1, 2, 3], 4)
+    score = np.select([kind == 0, kind == 2, kind == 3], [np.ones_like(j), c, cos], j)
+    what = np.empty(len(removed), dtype=object)
+    what[kind == 0] = "same normalized text"
+    sel = kind == 1
+    what[sel] = _formatted(j[sel], "Jaccard {:.2f}")
+    sel = kind == 2
+    what[sel] = _formatted(c[sel], "containment {:.2f}") + _formatted(j[sel], " (Jaccard {:.2f})")
+    sel = kind == 3
+    what[sel] = (
+        _formatted(cos[sel], "embedding cosine {:.2f}")
+        + _formatted(c[sel], ", containment {:.2f}")
+        + _formatted(j[sel], " (Jaccard {:.2f})")
+    )
+    sel = kind == 4
+    what[sel] = _formatted(j[sel], "joined through other copies (Jaccard {:.2f})")
+    why = _why_kept(index, links.concat, agreement, kept, removed)
+    evidence = (what + "; kept: " + why).tolist()
+    methods = np.array(_METHODS, dtype=object)[kind].tolist()
+    return Removals(removed, kept, methods, score, evidence)
 
 
-def _why_kept(index: TextIndex, concat: np.ndarray, agreement: np.ndarray, k: int, r: int) -> str:
-    """The first keep-rule key on which the kept row beats the removed one."""
-    if concat[r] and not concat[k]:
-        return "the removed page holds two stories, the kept one does not"
-    dk, dr = index.published[k], index.published[r]
-    if dk and not dr:
-        return f"dated {dk}, the removed copy is undated"
-    if dk and dr and dk < dr:
-        return f"published earlier ({dk} before {dr})"
-    bk, br = round(float(index.boilerplate[k]), 2), round(float(index.boilerplate[r]), 2)
-    if bk < br:
-        return f"less boilerplate ({bk:.0%} of its words, the removed copy {br:.0%})"
-    ak, ar = float(agreement[k]), float(agreement[r])
-    if round(ak, 3) > round(ar, 3):
-        return f"closest to the cluster's consensus (mean Jaccard {ak:.2f}, removed {ar:.2f})"
-    if index.length[k] < index.length[r]:
-        return "the plainer text (fewer bytes for the same words), otherwise tied"
-    return "smallest id, otherwise tied"
+_METHODS = ("exact_text", "minhash", "containment", "semantic", "minhash_chain")
+
+
+def _cosines(
+    cosine: dict[tuple[int, int], float], removed: np.ndarray, kept: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(has a cosine, the cosine or 0) of every pair (removed, kept), in either order."""
+    found = np.zeros(len(removed), dtype=bool)
+    values = np.zeros(len(removed), dtype=np.float64)
+    if not cosine:
+        return found, values
+    by_pair = {tuple(sorted(k)): v for k, v in cosine.items()}
+    keys = np.array([lo * n + hi for lo, hi in by_pair], dtype=np.int64)
+    order = np.argsort(keys)
+    keys, cos = keys[order], np.array(list(by_pair.values()), dtype=np.float64)[order]
+    want = np.minimum(removed, kept) * n + np.maximum(removed, kept)
+    at = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    found = keys[at] == want
+    values[found] = cos[at[found]]
+    return found, values
+
+
+def _formatted(values: np.ndarray, template: str) -> np.ndarray:
+    """``template.format(float(v))`` of every value, as an object array (each distinct value,
+    told apart by its bits so that -0.0 stays itself, is formatted once)."""
+    uniq, inv = _distinct(values)
+    return np.array([template.format(v) for v in uniq.tolist()], dtype=object)[inv]
+
+
+def _py_round(values: np.ndarray, digits: int) -> np.ndarray:
+    """Python's ``round(float(v), digits)`` of every value (correctly rounded from the
+    decimal value; ``np.round`` scales first and can differ), each distinct value once."""
+    uniq, inv = _distinct(values)
+    return np.array([round(v, digits) for v in uniq.tolist()], dtype=np.float64)[inv]
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct float64 values by bit pattern, index of every value among them)."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    uniq = np.unique(bits)  # few distinct values: a search beats unique's argsort
+    return uniq.view(np.float64), np.searchsorted(uniq, bits)
+
+
+def _why_kept(
+    index: TextIndex, concat: np.ndarray, agreement: np.ndarray, k: np.ndarray, r: np.ndarray
+) -> np.ndarray:
+    """Per pair (kept ``k``, removed ``r``): the first keep-rule key on which the kept row
+    beats the removed one, as an object array of strings."""
+    published = pa.array(index.published, pa.string())
+    dk, dr = published.take(pa.array(k)), published.take(pa.array(r))
+    has_k, has_r = _present(dk), _present(dr)
+    earlier = has_k & has_r & np.asarray(pc.fill_null(pc.less(dk, dr), False), dtype=bool)
+    boil, agree = index.boilerplate.astype(np.float64), agreement.astype(np.float64)
+    tests = [  # each on the rows i no earlier test settled
+        lambda i: concat[r[i]] & ~concat[k[i]],
+        lambda i: has_k[i] & ~has_r[i],
+        lambda i: earlier[i],
+        lambda i: _py_round(boil[k[i]], 2) < _py_round(boil[r[i]], 2),
+        lambda i: _py_round(agree[k[i]], 3) > _py_round(agree[r[i]], 3),
+        lambda i: index.length[k[i]] < index.length[r[i]],
+    ]
+    rule = np.full(len(k), len(tests), dtype=np.int8)
+    left = np.arange(len(k))
+    for code, test in enumerate(tests):
+        hit = test(left)
+        rule[left[hit]] = code
+        left = left[~hit]
+    why = np.empty(len(k), dtype=object)
+    why[rule == 0] = "the removed page holds two stories, the kept one does not"
+    sel = rule == 1
+    why[sel] = [f"dated {d}, the removed copy is undated" for d in _strings(dk, sel)]
+    sel = rule == 2
+    why[sel] = [
+        f"published earlier ({a} before {b})"
+        for a, b in zip(_strings(dk, sel), _strings(dr, sel), strict=True)
+    ]
+    sel = rule == 3
+    why[sel] = _formatted(
+        _py_round(boil[k[sel]], 2), "less boilerplate ({:.0%} of its words, "
+    ) + _formatted(_py_round(boil[r[sel]], 2), "the removed copy {:.0%})")
+    sel = rule == 4
+    why[sel] = _formatted(
+        agree[k[sel]], "closest to the cluster's consensus (mean Jaccard {:.2f}, "
+    ) + _formatted(agree[r[sel]], "removed {:.2f})")
+    why[rule == 5] = "the plainer text (fewer bytes for the same words), otherwise tied"
+    why[rule == 6] = "smallest id, otherwise tied"
+    return why
+
+
+def _present(dates: pa.Array) -> np.ndarray:
+    """bool per date: present and not empty (what a Python truth test says)."""
+    return np.asarray(pc.fill_null(pc.greater(pc.binary_length(dates), 0), False), dtype=bool)
+
+
+def _strings(dates: pa.Array, sel: np.ndarray) -> list[str]:
+    return dates.filter(pa.array(sel)).to_pylist()
 
 
 def describe(

@@ -254,7 +254,7 @@ def _decode_entities_at(
     """Bytes and offsets with HTML entities decoded in the texts holding '&' (at ``amp``);
     the other texts' bytes are copied as they are."""
     docs = sorted_unique(np.searchsorted(off, amp, side="right") - 1)
-    raw = memoryview(data)  # searched in place: most '&' start no entity
+    raw = memoryview(data.data)  # searched in place: most '&' start no entity
     pieces: list[np.ndarray] = []
     lens = np.diff(off)
     pos = 0

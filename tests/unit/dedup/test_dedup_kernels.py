@@ -11,7 +11,8 @@ import itertools
 import numpy as np
 import pytest
 
-from replica.dedup import text
+from replica.config import DedupConfig
+from replica.dedup import near, text
 
 PIECES = [
     "The", "council", "approved", "cooperation", "agreement", "Tuesday", "STRASSE", "Straße",
@@ -272,3 +273,123 @@ def test_band_columns_are_the_band_keys_of_the_picked_rows() -> None:
     pick = np.array([3, 7, 7, 49, 0], np.int64)
     assert np.array_equal(lsh.band_columns(sig, pick, 4, 3), lsh.band_keys(sig[pick], 4, 3).T)
     assert lsh.band_columns(sig, pick[:0], 4, 3).shape == (4, 0)
+
+
+def _split_stories_in_python(
+    links: near.Links, sig: np.ndarray, size: np.ndarray, cfg: DedupConfig, max_neighbors: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``near.split_stories`` as plain Python before its kernel (commit 7776ec6): neighbour
+    pairs scored with numpy, stories as dicts in the order their roots first appear:
+    (the links kept, the concatenations, the count of links dropped)."""
+    n, p = len(size), links.pairs
+    a = np.concatenate([p[:, 0], p[:, 1]])
+    b = np.concatenate([p[:, 1], p[:, 0]])
+    edge = np.concatenate([np.arange(len(p)), np.arange(len(p))])
+    order = np.lexsort((b, a))
+    a, b, edge = a[order], b[order], edge[order]
+    start = np.searchsorted(a, np.arange(n + 1))
+    deg = np.diff(start)
+    hub = np.flatnonzero(deg >= 2)
+    us, vs, owners = [], [], []
+    for x in hub.tolist():
+        d = min(int(deg[x]), max_neighbors)
+        for i in range(d):
+            for k in range(i + 1, d):
+                us.append(b[start[x] + i])
+                vs.append(b[start[x] + k])
+                owners.append(x)
+    uu, vv, own = np.array(us, np.int64), np.array(vs, np.int64), np.array(owners, np.int64)
+    apart = near.score_pairs(sig, size, np.stack([uu, vv], axis=1)).containment < (
+        cfg.band_containment
+    )
+    drop = np.zeros(len(p), dtype=bool)
+    concat = links.concat.copy()
+    sh = near.score_pairs(sig, size, np.stack([a, b], axis=1))
+    share = np.minimum(sh.jaccard * (size[a] + size[b]) / (1.0 + sh.jaccard) / size[a], 1.0)
+    for x in np.unique(own[apart]).tolist():
+        lo = int(start[x])
+        hi = lo + min(int(deg[x]), max_neighbors)
+        parent = {y: y for y in b[lo:hi].tolist()}
+        mine = own == x
+        for u, v, gone in zip(uu[mine].tolist(), vv[mine].tolist(), apart[mine], strict=True):
+            ru, rv = _find(parent, u), _find(parent, v)
+            if not gone and ru != rv:
+                parent[max(ru, rv)] = min(ru, rv)
+        root = [_find(parent, y) for y in b[lo:hi].tolist()]
+        s_of: dict[int, float] = {}
+        f_of: dict[int, float] = {}
+        z_of: dict[int, float] = {}
+        for i, r in enumerate(root):
+            s_, f_, z = float(share[lo + i]), float(sh.containment[lo + i]), float(size[b[lo + i]])
+            s_of[r] = max(s_of.get(r, s_), s_)
+            f_of[r] = max(f_of.get(r, f_), f_)
+            z_of[r] = max(z_of.get(r, z), z)
+        top = max(f_of.values()) - near.FIT_TIE
+        best = max((g for g in f_of if f_of[g] >= top), key=lambda g: s_of[g])
+        big = [g for g, s in s_of.items() if s >= cfg.min_story_share]
+        if len(big) >= 2 and all(float(size[x]) > z_of[g] for g in big):
+            concat[x] = True
+        if len(s_of) < 2:
+            continue
+        drop[edge[[lo + i for i, r in enumerate(root) if r != best]]] = True
+        drop[edge[hi : start[x + 1]]] = True
+    return p[~drop], concat, int(drop.sum())
+
+
+def _find(parent: dict[int, int], y: int) -> int:
+    while parent[y] != y:
+        y = parent[y]
+    return y
+
+
+def _story_links(
+    seed: int, n: int = 80, width: int = 16
+) -> tuple[near.Links, np.ndarray, np.ndarray]:
+    """Links among texts whose signatures mix a few story rows (so neighbours of a text are
+    copies, partial copies or apart, and scores tie often), plus a hub with 30 neighbours."""
+    rng = np.random.default_rng(seed)
+    stories = rng.integers(0, 2**32 - 2, size=(4, width)).astype(np.uint32)
+    pick = rng.integers(0, 4, size=(n, width))
+    sig = stories[pick, np.arange(width)]
+    own = rng.random((n, width)) < 0.4  # some values of each text's own
+    sig[own] = rng.integers(0, 2**32 - 2, size=int(own.sum())).astype(np.uint32)
+    first = rng.integers(0, 4, size=n)  # most texts lean to one story
+    lean = rng.random((n, width)) < 0.5
+    sig[lean] = stories[first[:, None].repeat(width, 1)[lean], np.nonzero(lean)[1]]
+    size = rng.choice(np.array([4, 8, 8, 16, 40], np.float32), size=n)
+    raw = rng.integers(0, n, size=(6 * n, 2))
+    star = np.stack([np.zeros(30, np.int64), rng.choice(np.arange(1, n), 30, replace=False)], 1)
+    pairs = np.sort(np.concatenate([raw, star]), axis=1)
+    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]], axis=0)
+    pairs = pairs[rng.permutation(len(pairs))]
+    method = rng.choice(np.array(["minhash", "containment"], dtype=object), size=len(pairs))
+    return near.Links(pairs, method, {}, np.zeros(n, bool), {}), sig, size
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("max_neighbors", [3, 24])
+def test_story_split_kernel_is_its_python_definition(seed: int, max_neighbors: int) -> None:
+    links, sig, size = _story_links(seed)
+    cfg = DedupConfig(band_containment=0.4, min_story_share=0.25)
+    got = near.split_stories(links, sig, size, cfg, max_neighbors)
+    pairs, concat, dropped = _split_stories_in_python(links, sig, size, cfg, max_neighbors)
+    assert dropped > 0  # the random links do hold pages of two stories
+    assert np.array_equal(got.pairs, pairs) and np.array_equal(got.concat, concat)
+    assert got.stats["links_dropped_between_stories"] == dropped
+    kept = {tuple(q): m for q, m in zip(links.pairs.tolist(), links.method, strict=True)}
+    assert [kept[tuple(q)] for q in got.pairs.tolist()] == got.method.tolist()
+
+
+def test_a_hub_whose_stories_tie_keeps_the_first_and_is_two_stories() -> None:
+    # text 0 holds texts 1 and 2 equally (half its values each); 1 and 2 share nothing
+    sig = np.arange(3 * 16, dtype=np.uint32).reshape(3, 16)
+    sig[1, :8], sig[2, 8:] = sig[0, :8], sig[0, 8:]
+    size = np.array([20, 10, 10], np.float32)
+    links = near.Links(
+        np.array([[0, 2], [0, 1]]), np.array(["a", "b"], dtype=object), {}, np.zeros(3, bool)
+    )
+    got = near.split_stories(links, sig, size, DedupConfig())
+    assert got.pairs.tolist() == [[0, 1]] and got.method.tolist() == ["b"]
+    assert got.concat.tolist() == [True, False, False]
+    pairs, concat, _ = _split_stories_in_python(links, sig, size, DedupConfig(), 24)
+    assert np.array_equal(got.pairs, pairs) and np.array_equal(got.concat, concat)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from replica.config import DedupConfig
+from replica.dedup import near
+from replica.dedup.clusters import Clusters
 from replica.dedup.semantic import Semantic
-from replica.dedup.tables import dedup_articles
+from replica.dedup.tables import TextIndex, _evidence, dedup_articles
 
 FLOOD = [
     "Heavy rain overnight pushed the river above its banks and flooded the lower streets of "
@@ -404,3 +406,118 @@ def test_near_candidates_are_the_distinct_band_and_sentence_pairs(n: int) -> Non
     assert got.dtype == np.int64 and got.shape == expected.shape
     assert np.array_equal(got, expected)
     assert n < 500 or len(got) > 100
+
+
+def _evidence_in_python(
+    index: TextIndex,
+    clusters: Clusters,
+    links: near.Links,
+    agreement: np.ndarray,
+    size: np.ndarray,
+    cfg: DedupConfig,
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """``tables._evidence`` as a loop over removed rows before it was vectorized (commit
+    7776ec6): (methods, scores, evidence strings)."""
+    removed = clusters.removed
+    kept = clusters.kept_of[removed]
+    sc = near.score_pairs(index.signature, size, np.stack([removed, kept], axis=1))
+    same = index.exact[removed] == index.exact[kept]
+    cos = {tuple(sorted(k)): v for k, v in links.cosine.items()}
+    methods, scores, evidence = [], [], []
+    for i, (r, k) in enumerate(zip(removed.tolist(), kept.tolist(), strict=True)):
+        j, c = float(sc.jaccard[i]), float(sc.containment[i])
+        pair = (min(r, k), max(r, k))
+        if same[i]:
+            m, s, what = "exact_text", 1.0, "same normalized text"
+        elif j >= cfg.threshold:
+            m, s, what = "minhash", j, f"Jaccard {j:.2f}"
+        elif c >= cfg.containment:
+            m, s, what = "containment", c, f"containment {c:.2f} (Jaccard {j:.2f})"
+        elif pair in cos:
+            m, s = "semantic", cos[pair]
+            what = f"embedding cosine {cos[pair]:.2f}, containment {c:.2f} (Jaccard {j:.2f})"
+        else:
+            m, s, what = "minhash_chain", j, f"joined through other copies (Jaccard {j:.2f})"
+        methods.append(m)
+        scores.append(s)
+        evidence.append(
+            f"{what}; kept: {_why_kept_in_python(index, links.concat, agreement, k, r)}"
+        )
+    return methods, np.array(scores, dtype=np.float64), evidence
+
+
+def _why_kept_in_python(
+    index: TextIndex, concat: np.ndarray, agreement: np.ndarray, k: int, r: int
+) -> str:
+    if concat[r] and not concat[k]:
+        return "the removed page holds two stories, the kept one does not"
+    dk, dr = index.published[k], index.published[r]
+    if dk and not dr:
+        return f"dated {dk}, the removed copy is undated"
+    if dk and dr and dk < dr:
+        return f"published earlier ({dk} before {dr})"
+    bk, br = round(float(index.boilerplate[k]), 2), round(float(index.boilerplate[r]), 2)
+    if bk < br:
+        return f"less boilerplate ({bk:.0%} of its words, the removed copy {br:.0%})"
+    ak, ar = float(agreement[k]), float(agreement[r])
+    if round(ak, 3) > round(ar, 3):
+        return f"closest to the cluster's consensus (mean Jaccard {ak:.2f}, removed {ar:.2f})"
+    if index.length[k] < index.length[r]:
+        return "the plainer text (fewer bytes for the same words), otherwise tied"
+    return "smallest id, otherwise tied"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_evidence_of_removals_is_that_of_its_python_definition(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, width = 600, 16
+    sig = rng.integers(0, 3, size=(n, width)).astype(np.uint32)
+    # shares that round to ties (and halves, which round to even)
+    shares = np.array([0.0, 0.005, 0.125, 0.13, 0.135, 0.25, 0.375], np.float32)
+    boilerplate = rng.choice(shares, size=n)
+    agreement = rng.choice(np.array([1.0, 0.8, 0.8004, 0.8006, 0.4445, 0.125], np.float32), n)
+    published = [
+        [None, "", "2024-01-02", "2024-01-03", "2023-12-31"][i] for i in rng.integers(0, 5, n)
+    ]
+    label = rng.integers(0, 80, size=n)
+    _, head = np.unique(label, return_index=True)
+    kept_of = head[np.searchsorted(np.unique(label), label)]
+    clusters = Clusters(kept_of=kept_of.astype(np.int64))
+    exact = np.arange(n, dtype=np.uint64)
+    copy = rng.random(n) < 0.1  # exact copies of their kept row
+    exact[copy] = exact[kept_of[copy]]
+    close = rng.random(n) < 0.15  # near copies of their kept row: Jaccard 0.875 or more
+    sig[close, :14] = sig[kept_of[close], :14]
+    index = TextIndex(
+        row=np.arange(n),
+        article_id=[f"a{i}" for i in range(n)],
+        published=published,
+        length=rng.choice(np.array([100, 120]), size=n),
+        exact=exact,
+        signature=sig,
+        boilerplate=boilerplate.astype(np.float32),
+    )
+    removed = clusters.removed
+    some = rng.choice(len(removed), size=40, replace=False)
+    cosine = {  # in either order, as the second pass may have met the pair
+        (int(a), int(b)) if i % 2 else (int(b), int(a)): float(v)
+        for i, (a, b, v) in enumerate(
+            zip(removed[some], kept_of[removed[some]], rng.uniform(0.8, 1.0, 40), strict=True)
+        )
+    }
+    links = near.Links(np.zeros((0, 2), np.int64), np.zeros(0, object), cosine, rng.random(n) < 0.1)
+    size = rng.choice(np.array([4, 8, 30], np.float32), size=n)
+    # thresholds just above a score that occurs: in float32 they would equal it
+    c = near.score_pairs(sig, size, np.stack([removed, kept_of[removed]], 1)).containment
+    mid = float(np.sort(c)[len(c) // 2])
+    above = float(np.nextafter(mid, 1.0))
+    cfg = DedupConfig(threshold=float(np.nextafter(0.875, 1.0)), containment=above)
+    assert np.float32(above) == mid < above
+    got = _evidence(index, clusters, links, agreement, size, cfg)
+    methods, scores, evidence = _evidence_in_python(index, clusters, links, agreement, size, cfg)
+    assert got.method == methods and got.evidence == evidence
+    assert got.score.dtype == np.float64 and np.array_equal(got.score, scores)
+    assert set(methods) == {"exact_text", "minhash", "containment", "semantic", "minhash_chain"}
+    whys = [e.split("; kept: ")[1] for e in evidence]
+    rules = ("the removed", "dated", "published", "less", "closest", "the plainer", "smallest")
+    assert all(any(w.startswith(r) for w in whys) for r in rules)  # each rule decides a pair
