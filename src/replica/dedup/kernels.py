@@ -215,6 +215,36 @@ def first_words(
 
 
 @njit(cache=True)
+def line_hashes(
+    data: np.ndarray,
+    starts: np.ndarray,
+    lens: np.ndarray,
+    mult: np.ndarray,
+    masks: np.ndarray,
+    samples: int,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """The hash of every line ``data[starts[i]:starts[i] + lens[i]]`` from ``samples`` 8-byte
+    little-endian chunks (bytes past the line masked off, past the data zero): at byte
+    ``8 k`` of a line of up to ``8 samples`` bytes, else at byte ``k (len - 8) / (samples -
+    1)``; each times ``mult[k]``, summed, mixed with the length (``text.line_hashes``)."""
+    n = len(data)
+    out = np.empty(len(starts), np.uint64)
+    for i in range(len(starts)):
+        size = lens[i]
+        total = _U64(0)
+        for k in range(samples):
+            at = (k * max(size - 8, 0)) // (samples - 1) if size > 8 * samples else 8 * k
+            left = min(max(size - at, 0), 8)
+            p = min(starts[i] + at, n)
+            chunk = _U64(0)
+            for q in range(min(8, n - p)):
+                chunk |= _U64(data[p + q]) << _U64(8 * q)
+            total += (chunk & masks[left]) * mult[k]
+        out[i] = mix(total ^ (_U64(size) * _GOLD))
+    return out
+
+
+@njit(cache=True)
 def hash_spans(
     win: np.ndarray, starts: np.ndarray, ends: np.ndarray, mult: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled

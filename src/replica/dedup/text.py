@@ -532,17 +532,8 @@ def line_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         last = data[np.maximum(ends - 1, 0)]
         ends -= ((last == 0x0A) | (last == 0x0D)) & (ends > starts)
     doc = _line_text(off, starts)
-    padded = np.concatenate([np.zeros(8, np.uint8), data, np.zeros(8, np.uint8)])
-    win = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
     lens = ends - starts
-    # sample k starts at byte k * (len - 8) / 7 of a long line, at byte 8 k of a short one
-    k = np.arange(_LINE_SAMPLES, dtype=np.int64)
-    spread = (k[None, :] * np.maximum(lens - 8, 0)[:, None]) // (_LINE_SAMPLES - 1)
-    at = np.where((lens > 8 * _LINE_SAMPLES)[:, None], spread, 8 * k[None, :])
-    left = np.clip(lens[:, None] - at, 0, 8)
-    chunks = win[np.minimum(starts[:, None] + at, n) + 8] & _MASKS[left]
-    h = (chunks * _MULT[None, :_LINE_SAMPLES]).sum(axis=1, dtype=np.uint64)
-    return doc, mix64(h ^ (lens.astype(np.uint64) * _GOLD)), lens
+    return doc, kernels.line_hashes(data, starts, lens, _MULT, _MASKS, _LINE_SAMPLES), lens
 
 
 _LINE_SAMPLES = 8
