@@ -9,6 +9,7 @@ import hashlib
 import itertools
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from replica.config import DedupConfig
@@ -393,3 +394,30 @@ def test_a_hub_whose_stories_tie_keeps_the_first_and_is_two_stories() -> None:
     assert got.concat.tolist() == [True, False, False]
     pairs, concat, _ = _split_stories_in_python(links, sig, size, DedupConfig(), 24)
     assert np.array_equal(got.pairs, pairs) and np.array_equal(got.concat, concat)
+
+
+def _line_hashes_numpy(texts: pa.Array) -> np.ndarray:
+    """``text.line_hashes`` as whole-array numpy (the definition the compiled loop follows)."""
+    data, off = text._arrow_bytes(texts)
+    n = len(data)
+    starts = text._line_starts(data, off)
+    ends = np.append(starts[1:], n)
+    last = data[np.maximum(ends - 1, 0)]
+    ends -= ((last == 0x0A) | (last == 0x0D)) & (ends > starts)
+    padded = np.concatenate([np.zeros(8, np.uint8), data, np.zeros(8, np.uint8)])
+    win = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded.data, strides=(1,))
+    lens = ends - starts
+    k = np.arange(8, dtype=np.int64)
+    spread = (k[None, :] * np.maximum(lens - 8, 0)[:, None]) // 7
+    at = np.where((lens > 64)[:, None], spread, 8 * k[None, :])
+    left = np.clip(lens[:, None] - at, 0, 8)
+    chunks = win[np.minimum(starts[:, None] + at, n) + 8] & text._MASKS[left]
+    h = (chunks * text._MULT[None, :8]).sum(axis=1, dtype=np.uint64)
+    return text.mix64(h ^ (lens.astype(np.uint64) * text._GOLD))
+
+
+def test_line_hashes_are_their_numpy_definition() -> None:
+    texts = pa.array(
+        [*_corpus(50, seed=5), "", "x" * 70 + "\r\n" + "y" * 64 + "\n" + "z" * 65, "a\n"]
+    )
+    assert np.array_equal(text.line_hashes(texts)[1], _line_hashes_numpy(texts))
