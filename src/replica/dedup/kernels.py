@@ -245,6 +245,23 @@ def line_hashes(
 
 
 @njit(cache=True)
+def kept_words(
+    valid: np.ndarray, boiler: np.ndarray, line: np.ndarray, doc: np.ndarray, n_docs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(word kept: valid and not on a boilerplate line, valid words per text, kept words per
+    text) in one pass over the words."""
+    ok = np.empty(len(valid), np.bool_)
+    n_raw = np.zeros(n_docs, np.int64)
+    n_kept = np.zeros(n_docs, np.int64)
+    for i in range(len(valid)):
+        keep = valid[i] and not boiler[line[i]]
+        ok[i] = keep
+        n_raw[doc[i]] += valid[i]
+        n_kept[doc[i]] += keep
+    return ok, n_raw, n_kept
+
+
+@njit(cache=True)
 def hash_spans(
     win: np.ndarray, starts: np.ndarray, ends: np.ndarray, mult: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled

@@ -603,16 +603,14 @@ def fingerprint(
                 f"drop_lines has {len(drop_lines)} flags for {len(tok.line_start)} lines"
             )
         boiler = boiler | drop_lines
-    word_ok = tok.valid & ~boiler[tok.line]
-    n_raw = np.bincount(tok.doc[tok.valid], minlength=n).astype(np.int64)
+    word_ok, n_raw, n_words = kernels.kept_words(tok.valid, boiler, tok.line, tok.doc, n)
     if drop_lines is not None and drop_lines.any():
-        left = np.bincount(tok.doc[word_ok], minlength=n)
-        emptied = (left == 0) & (n_raw > 0)
+        emptied = (n_words == 0) & (n_raw > 0)
         if emptied.any():  # learned lines would empty these texts: apply the fixed list only
             fixed = tok.valid & ~fixed_boilerplate_lines(tok)[tok.line]
             word_ok = np.where(emptied[tok.doc], fixed, word_ok)
-    word_hash, word_doc = tok.hash[word_ok], tok.doc[word_ok]
-    n_words = np.bincount(word_doc, minlength=n).astype(np.int64)
+            n_words = np.bincount(tok.doc[word_ok], minlength=n).astype(np.int64)
+    word_hash = tok.hash[word_ok]
     # 3. the exact hash, shingles (``shingle_size`` consecutive words of one text, or all of a
     # shorter text) and one-permutation MinHash with optimal densification, text by text
     exact, sig = _signatures(word_hash, n_words, shingle_size, num_perm, seed)
