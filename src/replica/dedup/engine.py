@@ -172,8 +172,10 @@ class TextTable:
                 yield from self.group_batches(g, batch_rows)
             return
         if self._pf is not None:
-            it = self._pf.iter_batches(
-                batch_size=batch_rows, columns=self.cols.read() if standard else None
+            it = self._pf.iter_batches(  # Arrow's threads cost more than they give here
+                batch_size=batch_rows,
+                columns=self.cols.read() if standard else None,
+                use_threads=False,
             )
         else:
             assert self._table is not None
@@ -204,7 +206,7 @@ class TextTable:
             return
         assert self._pf is not None
         for batch in self._pf.iter_batches(
-            batch_size=batch_rows, row_groups=[group], columns=self.cols.read()
+            batch_size=batch_rows, row_groups=[group], columns=self.cols.read(), use_threads=False
         ):
             yield offset, standard_batch(batch, self.cols)
             offset += batch.num_rows

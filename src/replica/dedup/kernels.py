@@ -152,53 +152,34 @@ def runs(word: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  
     ``cuts`` (a cut inside a run splits it in two; other cuts change nothing)."""
     n = len(word)
     w8 = word.view(np.uint8)
-    k = 0  # runs: counted first, so the outputs are allocated at their size (plus a spare)
-    prev = np.uint8(0)
-    for i in range(n):
-        w = w8[i]
-        k += w & (prev ^ np.uint8(1))
-        prev = w
-    start_all = np.empty(k + 1, np.int64)
-    end_all = np.empty(k + 1, np.int64)
+    bound = len(cuts) + 1  # runs, at most: those without cuts (a vectorized count) plus cuts
+    if n:
+        bound += np.int64(w8[0])
+    for i in range(1, n):
+        bound += w8[i] & (w8[i - 1] ^ np.uint8(1))
+    start = np.empty(bound, np.int64)
+    end = np.empty(bound, np.int64)
     ks = 0
     ke = 0
+    j = 0
+    at = cuts[0] if len(cuts) else n
     prev = np.uint8(0)
-    for i in range(n):  # branch-free: every byte writes the next slots, a change moves one on
-        w = w8[i]
-        start_all[ks] = i
-        end_all[ke] = i
-        ks += w & (prev ^ np.uint8(1))
-        ke += prev & (w ^ np.uint8(1))
+    for i in range(n):  # branch-free but for the rare cut: every byte writes the next slots,
+        w = w8[i]  # a change moves a count on
+        cut = np.uint8(0)
+        if i == at:
+            cut = np.uint8(1)
+            while j < len(cuts) and cuts[j] <= i:  # repeated cuts (empty texts) count once
+                j += 1
+            at = cuts[j] if j < len(cuts) else n
+        start[ks] = i
+        end[ke] = i
+        ks += w & ((prev ^ np.uint8(1)) | cut)
+        ke += prev & ((w ^ np.uint8(1)) | cut)
         prev = w
-    end_all[k - 1 if prev else k] = n
-    start, end = start_all[:k], end_all[:k]
-    inner = 0
-    r = 0
-    for c in cuts:  # cuts strictly inside a run
-        while r < k and end[r] <= c:
-            r += 1
-        if r < k and start[r] < c:
-            inner += 1
-    if inner == 0:
-        return start, end
-    s2 = np.empty(k + inner, np.int64)
-    e2 = np.empty(k + inner, np.int64)
-    m = 0
-    c = 0
-    for r in range(k):
-        lo = start[r]
-        while c < len(cuts) and cuts[c] <= lo:
-            c += 1
-        while c < len(cuts) and cuts[c] < end[r]:
-            s2[m] = lo
-            e2[m] = cuts[c]
-            m += 1
-            lo = cuts[c]
-            c += 1
-        s2[m] = lo
-        e2[m] = end[r]
-        m += 1
-    return s2, e2
+    if prev:
+        end[ke] = n
+    return start[:ks], end[:ks]
 
 
 @njit(cache=True)

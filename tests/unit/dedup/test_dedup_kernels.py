@@ -139,6 +139,10 @@ def test_runs_are_the_true_runs_cut_at_cuts(seed: int) -> None:
         cut_runs += list(itertools.pairwise(bounds))
     start, end = kernels.runs(word, cuts)
     assert list(zip(start.tolist(), end.tolist(), strict=True)) == cut_runs
+    twice = np.sort(np.concatenate([cuts, cuts[::3]]))  # repeated cuts, as empty texts give
+    assert all(
+        np.array_equal(x, y) for x, y in zip(kernels.runs(word, twice), (start, end), strict=True)
+    )
     none = kernels.runs(np.zeros(5, bool), cuts[:0])
     assert none[0].size == none[1].size == 0
 
