@@ -152,8 +152,8 @@ def runs(word: np.ndarray, cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  
     ``cuts`` (a cut inside a run splits it in two; other cuts change nothing)."""
     n = len(word)
     w8 = word.view(np.uint8)
-    bound = len(cuts) + 1  # runs, at most: those without cuts (a vectorized count) plus cuts
-    if n:
+    bound = np.int64(len(cuts) + 1)  # runs, at most: those without cuts (a vectorized count)
+    if n:  # plus cuts
         bound += np.int64(w8[0])
     for i in range(1, n):
         bound += w8[i] & (w8[i - 1] ^ np.uint8(1))
