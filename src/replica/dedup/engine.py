@@ -37,7 +37,7 @@ from replica.contracts import ContractError
 from replica.dedup import lsh
 from replica.dedup.boilerplate import Learned, LineCounts
 from replica.dedup.clusters import Clusters
-from replica.dedup.images import cpu_count
+from replica.dedup.lsh import cpu_count
 from replica.dedup.semantic import Semantic, load_encoder
 from replica.dedup.tables import (
     Removals,

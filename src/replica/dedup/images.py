@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,7 +216,3 @@ def embedding_pairs(emb: np.ndarray, threshold: float) -> tuple[np.ndarray, np.n
     keep = q < ids
     pairs = np.stack([q[keep], ids[keep]], axis=1).astype(np.int64)
     return pairs, sims[keep].astype(np.float64)
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

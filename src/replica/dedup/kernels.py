@@ -510,7 +510,7 @@ def band_columns(
     return keys
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def equal_key_groups(
     keys: np.ndarray, ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled

@@ -7,13 +7,20 @@ signatures → band buckets → candidate pairs → verified pairs → connected
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
 from replica.dedup import kernels
+
+
+def cpu_count() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Groups(NamedTuple):
@@ -93,11 +100,15 @@ def bucket_groups(columns: Iterable[np.ndarray], ids: np.ndarray) -> Groups:
     group where ``ids`` ascend."""
     ids = np.asarray(ids, np.int64)
     parts, cuts, total = [ids[:0]], [np.zeros(1, np.int64)], 0
-    for col in columns:
-        members, bounds = kernels.equal_key_groups(np.ascontiguousarray(col, np.uint64), ids)
-        parts.append(members)
-        cuts.append(bounds[1:] + total)
-        total += len(members)
+    with ThreadPoolExecutor(cpu_count()) as threads:  # the loop releases the GIL: bands at once
+        grouped = threads.map(
+            lambda col: kernels.equal_key_groups(np.ascontiguousarray(col, np.uint64), ids),
+            columns,
+        )
+        for members, bounds in grouped:
+            parts.append(members)
+            cuts.append(bounds[1:] + total)
+            total += len(members)
     return Groups(np.concatenate(parts), np.concatenate(cuts))
 
 

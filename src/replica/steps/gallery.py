@@ -41,7 +41,7 @@ def main(
     def body() -> StepSummary:
         from tqdm import tqdm
 
-        from replica.dedup.images import cpu_count
+        from replica.dedup.lsh import cpu_count
         from replica.gallery.ingest import Imported, ingest
         from replica.gallery.sources import GallerySourceError, list_candidates, read_bytes
 

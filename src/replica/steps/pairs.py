@@ -94,7 +94,7 @@ def main(
     def body() -> StepSummary:
         from tqdm import tqdm
 
-        from replica.dedup.images import cpu_count
+        from replica.dedup.lsh import cpu_count
         from replica.generate import pairs as core
         from replica.generate.encode import SUFFIX, encode
         from replica.generate.labels import read_labels
