@@ -20,6 +20,7 @@ line identity is the hash of its raw bytes (``text.line_hashes``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -107,36 +108,45 @@ class LineCounts:
     def learn(self, min_pages: int, min_share: float, min_stories: int = 0) -> Learned:
         """Keys of lines on at least ``min_share * pages of the source`` pages and on at least
         ``min_pages`` pages or on pages of at least ``min_stories`` different stories (0: no
-        stories path)."""
+        stories path). The keys' two halves (top bit) are learned at once, in two threads
+        (numpy's sorts and gathers release the GIL)."""
         if not self.keys:
             return Learned(np.zeros(0, np.uint64))
         keys, counts = np.concatenate(self.keys), np.concatenate(self.counts)
-        # a line on fewer pages than either floor fails both (it has at most as many stories
-        # as pages): most lines are a story's own, so only the few others are sorted by story
-        order = np.argsort(keys)
-        start = _starts(keys[order])
-        pages_of_key = np.add.reduceat(counts[order], start) if len(start) else start
-        floor_any = min(min_pages, min_stories) if min_stories > 0 else min_pages
-        room = np.repeat(pages_of_key >= floor_any, np.diff(np.append(start, len(order))))
-        pick = order[room]
-        stories = np.concatenate(self.stories)[pick]
-        keys, counts = keys[pick], counts[pick]
-        order = np.lexsort((stories, keys))
-        keys, stories, counts = keys[order], stories[order], counts[order]
-        key_src = np.concatenate(self.key_sources)[pick][order]
-        new_story = np.zeros(len(keys), np.int64)
-        new_story[_pair_starts(keys, stories)] = 1
-        start = _starts(keys)
-        n_stories = np.add.reduceat(new_story, start)
-        keys, counts, key_src = keys[start], np.add.reduceat(counts, start), key_src[start]
+        stories, key_src = np.concatenate(self.stories), np.concatenate(self.key_sources)
         src = np.sort(np.concatenate(self.sources))
         s_start = _starts(src)
         src, pages = src[s_start], np.diff(np.append(s_start, len(src)))
-        share = counts >= min_share * pages[np.searchsorted(src, key_src)]
-        floor = counts >= min_pages
-        if min_stories > 0:
-            floor |= n_stories >= min_stories
-        return Learned(keys[share & floor])
+        half = keys >= np.uint64(1 << 63)
+
+        def learn_half(upper: bool) -> np.ndarray:
+            sel = np.flatnonzero(half == upper)
+            k, c = keys[sel], counts[sel]
+            # a line on fewer pages than either floor fails both (it has at most as many
+            # stories as pages): most lines are a story's own, so only the others are sorted
+            # by story
+            order = np.argsort(k)
+            start = _starts(k[order])
+            pages_of_key = np.add.reduceat(c[order], start) if len(start) else start
+            floor_any = min(min_pages, min_stories) if min_stories > 0 else min_pages
+            room = np.repeat(pages_of_key >= floor_any, np.diff(np.append(start, len(order))))
+            pick = sel[order[room]]
+            k, st, c, ks = keys[pick], stories[pick], counts[pick], key_src[pick]
+            order = np.lexsort((st, k))
+            k, st, c, ks = k[order], st[order], c[order], ks[order]
+            new_story = np.zeros(len(k), np.int64)
+            new_story[_pair_starts(k, st)] = 1
+            start = _starts(k)
+            n_stories = np.add.reduceat(new_story, start) if len(start) else start
+            k, c, ks = k[start], np.add.reduceat(c, start) if len(start) else start, ks[start]
+            share = c >= min_share * pages[np.searchsorted(src, ks)]
+            floor = c >= min_pages
+            if min_stories > 0:
+                floor |= n_stories >= min_stories
+            return k[share & floor]
+
+        with ThreadPoolExecutor(2) as threads:  # the lower half's keys sort first
+            return Learned(np.concatenate(list(threads.map(learn_half, (False, True)))))
 
 
 def _starts(sorted_values: np.ndarray) -> np.ndarray:
