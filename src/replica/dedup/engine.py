@@ -656,12 +656,13 @@ def dedup_texts(
             if pool is not None and table.row_groups
             else None
         )
-        sem = semantic if semantic is not None else semantic_for(cfg)
-        if uses_pool(cfg, table.num_rows):  # tables this size nearly always have band pairs:
-            sem.preload()  # the model loads in the gaps of the passes (one core idles in some)
         learned, table = learn_boilerplate(table, cfg, pool, Path(spill) if spill else None)
         t_lines = time.perf_counter()
-        index = drop_duplicate_ids(fingerprints(engine, table, cfg, seed, learned, pool))
+        fps = fingerprints(engine, table, cfg, seed, learned, pool)
+        sem = semantic if semantic is not None else semantic_for(cfg)
+        if uses_pool(cfg, table.num_rows):  # tables this size nearly always have band pairs:
+            sem.preload()  # the model loads while candidates are searched (cores idle there)
+        index = drop_duplicate_ids(fps)
         t1 = time.perf_counter()
         cands = candidates(engine, index, cfg)
         t2 = time.perf_counter()

@@ -125,8 +125,8 @@ class Semantic:
     _model: Future[Encoder] | None = field(default=None, repr=False)
 
     def preload(self) -> None:
-        """Start loading the model in a thread, so that the load overlaps the passes before
-        the second one (it fills the moments one core idles) instead of adding to it."""
+        """Start loading the model in a thread, so that the load overlaps work that leaves a
+        core idle (the candidate search) instead of adding to the second pass."""
         if self.encoder is not None and self._model is None:
             pool = ThreadPoolExecutor(1, thread_name_prefix="replica-semantic")
             self._model = pool.submit(self.encoder)

@@ -488,10 +488,11 @@ def fixed_boilerplate_lines(tok: Tokens) -> np.ndarray:
     lines = lines[ends[lines] - nl - tok.line_start[lines] <= _MAX_BOILERPLATE_LINE]
     if len(_LINE_VERDICTS) > _LINE_VERDICTS_MAX:
         _LINE_VERDICTS.clear()
+    body = tok.body.tobytes() if len(lines) > 2000 else tok.body  # one copy beats thousands
     for li, lo, hi in zip(
         lines.tolist(), tok.line_start[lines].tolist(), ends[lines].tolist(), strict=True
     ):
-        raw = tok.body[lo:hi].tobytes()
+        raw = bytes(body[lo:hi])
         got = _LINE_VERDICTS.get(raw)
         if got is None:
             got = _LINE_VERDICTS[raw] = is_boilerplate_line(raw.decode("utf-8", errors="replace"))
