@@ -14,10 +14,18 @@ iteration writes only its own outputs, so the result does not depend on the thre
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange
+
+# numba's OpenMP threads and torch's (the second pass's model) fight over the cores: with the
+# OpenMP layer, embedding after a parallel kernel ran twenty times slower. Numba's own pool
+# does not (the parallel kernels are called from one thread, which it needs).
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 _U64 = np.uint64
 _M1 = _U64(0xBF58476D1CE4E5B9)
