@@ -25,7 +25,7 @@ from numba import njit, prange
 # OpenMP layer, embedding after a parallel kernel ran twenty times slower. Numba's own pool
 # does not (the parallel kernels are called from one thread, which it needs).
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+    numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 _U64 = np.uint64
 _M1 = _U64(0xBF58476D1CE4E5B9)
