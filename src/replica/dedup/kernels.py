@@ -14,7 +14,6 @@ iteration writes only its own outputs, so the result does not depend on the thre
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numba
@@ -23,8 +22,9 @@ from numba import njit, prange
 
 # numba's OpenMP threads and torch's (the second pass's model) fight over the cores: with the
 # OpenMP layer, embedding after a parallel kernel ran twenty times slower. Numba's own pool
-# does not (the parallel kernels are called from one thread, which it needs).
-if "NUMBA_THREADING_LAYER" not in os.environ:
+# does not (the parallel kernels are called from one thread, which it needs). A layer the user
+# chose (NUMBA_THREADING_LAYER, read by numba) stays.
+if numba.config.THREADING_LAYER == "default":  # type: ignore[attr-defined]
     numba.config.THREADING_LAYER = "workqueue"  # type: ignore[attr-defined]
 
 _U64 = np.uint64

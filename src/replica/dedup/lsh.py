@@ -128,15 +128,6 @@ def group_pairs(groups: Groups) -> np.ndarray:
     return kernels.group_pairs(groups.members, groups.bounds, n)
 
 
-def candidate_pairs(keys: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
-    """Distinct pairs sharing a bucket in any band (int64[m, 2], sorted, ``a < b``)."""
-    ids = np.arange(keys.shape[0], dtype=np.int64) if ids is None else ids.astype(np.int64)
-    if np.any(ids[1:] < ids[:-1]):  # group members must ascend
-        order = np.argsort(ids, kind="stable")
-        keys, ids = keys[order], ids[order]
-    return group_pairs(bucket_groups((keys[:, b] for b in range(keys.shape[1])), ids))
-
-
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     """Distinct rows of ``pairs`` (int64[m, 2], each ``a <= b``; ``a == b`` rows dropped),
     sorted: one sort of a 64-bit key per pair (``np.unique(axis=0)`` sorts rows

@@ -147,7 +147,6 @@ _WORD_CHARS = re.compile(
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_P = np.uint64(0x100000001B3)  # FNV prime: combines words into shingles
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 _MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 
@@ -346,7 +345,6 @@ def _classify_special(
     return word, lead[cjk]
 
 
-_HIGH = np.uint64(0x8080808080808080)
 # odd multipliers, one per chunk position (mod 64): chunks are combined multilinearly
 _MULT = mix64(np.arange(1, 65, dtype=np.uint64) * _GOLD) | np.uint64(1)
 
