@@ -276,6 +276,9 @@ def test_the_warc_writer_refuses_any_header_that_would_break_a_record(tmp_path: 
         replace(good, http_headers=[("X-Evil", "a\nb")]),
         replace(good, http_headers=[("Bad:Name", "v")]),
         replace(good, http_headers=[(" Folded", "v")]),
+        replace(good, http_headers=[("\xc3ontent-Type", "v")]),  # warcio writes names as ASCII
+        replace(good, http_headers=[("X-\udcc3", "v")]),
+        replace(good, http_headers=[("X-Evil", "a\udcc3b")]),  # no UTF-8 form
         replace(good, origin="feeds/x\r\nWARC-Type: metadata"),
         replace(good, date="2024-01-01T00:00:00Z\r\nX: y"),
         replace(good, extra_headers={"Replica-Original-Record-ID": "<urn:x>\nX: y"}),

@@ -33,8 +33,10 @@ from replica.guard.urls import control_char, printable, unsafe_url
 
 KEPT_TYPES = ("response", "resource")
 NO_BODY_STATUS = ("1", "204", "304")
-# a header name: no colon or control character, and no leading space (that would fold the line)
-_NAME = re.compile(r"[^\s:\x00-\x1f\x7f][^:\x00-\x1f\x7f]*")
+# a header name: printable ASCII (warcio writes names as ASCII), no colon, and no leading space
+# (that would fold the line)
+_NAME = re.compile(r"[\x21-\x39\x3b-\x7e][\x20-\x39\x3b-\x7e]*")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # not encodable as UTF-8: the value cannot be written
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # every C0 control but TAB, and DEL
 # A capture read from a local file with no known capture time (a feed entry's content, a saved
 # page missing from its url index) is dated here, so the archive is a function of its inputs.
@@ -309,10 +311,11 @@ def _check_capture(cap: Capture) -> None:
         if not _NAME.fullmatch(name):
             raise UnsafeRecord(f"header name {printable(name, 100)!r} would break the record")
     for where, value in values:
-        m = _BAD_VALUE.search(value)
+        m = _BAD_VALUE.search(value) or _SURROGATE.search(value)
         if m:
+            what = "a lone surrogate" if _SURROGATE.match(m.group()) else "control character"
             raise UnsafeRecord(
-                f"{printable(where, 100)} has control character U+{ord(m.group()):04X}: "
+                f"{printable(where, 100)} has {what} U+{ord(m.group()):04X}: "
                 f"{printable(value, 200)!r}"
             )
 
