@@ -138,3 +138,47 @@ def test_ray_engine_gives_identical_clusters(
     assert remote[2].method == local[2].method
     assert remote[2].evidence == local[2].evidence
     assert sorted(r["record_id"] for r in remote[0].rejects) == ["empty", "huge"]
+
+
+_HEAP_PROBE = """
+import ctypes, sys
+import numpy as np
+from replica.dedup.engine import reuse_freed_memory
+
+class Info(ctypes.Structure):
+    _fields_ = [(k, ctypes.c_size_t) for k in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "reuse":
+    assert reuse_freed_memory()
+before = libc.mallinfo2()
+block = np.ones(64 << 20, np.uint8)
+during = libc.mallinfo2()
+del block
+after = libc.mallinfo2()
+print(during.hblkhd - before.hblkhd, after.arena - before.arena)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("ctypes").CDLL(None), "mallinfo2"), reason="needs glibc >= 2.33"
+)
+def test_freed_batch_memory_stays_in_the_heap_for_the_next_batch() -> None:
+    import subprocess
+    import sys
+
+    def probe(mode: str) -> tuple[int, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", _HEAP_PROBE, mode], capture_output=True, text=True, check=True
+        )
+        mapped, heap = out.stdout.split()
+        return int(mapped), int(heap)
+
+    # by default a 64 MiB array is mapped on its own and unmapped when freed: its pages come
+    # fresh from the kernel every batch; reused, it is carved from the heap and stays there
+    assert probe("default")[0] >= 64 << 20
+    mapped, heap = probe("reuse")
+    assert mapped == 0 and heap >= 48 << 20  # (some of it was free heap already)
