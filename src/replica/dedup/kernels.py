@@ -110,47 +110,153 @@ def invisible(
 
 
 @njit(cache=True)
-def drop_bytes(
-    data: np.ndarray, gone: np.ndarray, hot: np.ndarray
+def entity_spans(
+    data: np.ndarray, off: np.ndarray, amp: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """(``data`` without the bytes at the sorted positions ``gone``, the sorted positions
-    ``hot`` that stay, moved left past the removed bytes)."""
-    n = len(data)
-    out = np.empty(n - len(gone), np.uint8)
+    """(end, hash of the bytes) of the span from each '&' at the sorted positions ``amp``: the
+    '&', the bytes up to the next tab, line feed, form feed, space, '<', '&', ';' or the end of
+    its text, and one ';' there (``text._decode_entities_at``)."""
+    end = np.empty(len(amp), np.int64)
+    key = np.empty(len(amp), np.uint64)
+    d = 0
+    for k in range(len(amp)):
+        p = amp[k]
+        while off[d + 1] <= p:
+            d += 1
+        stop = off[d + 1]
+        q = p + 1
+        h = _GOLD
+        while q < stop:
+            b = data[q]
+            if b == 0x09 or b == 0x0A or b == 0x0C or b == 0x20 or b == 0x3C or b == 0x26:
+                break
+            h = (h ^ _U64(b)) * _P
+            q += 1
+            if b == 0x3B:
+                break
+        end[k] = q
+        key[k] = mix(h ^ (_U64(q - p) * _GOLD))
+    return end, key
+
+
+@njit(cache=True)
+def replace_spans(
+    data: np.ndarray,
+    off: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    new: np.ndarray,
+    new_off: np.ndarray,
+    which: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(bytes, offsets) with each span ``start[k]:end[k]`` of ``data`` (sorted, apart, none
+    across a text's end) replaced by ``new[new_off[which[k]]:new_off[which[k] + 1]]``."""
+    grow = np.empty(len(start), np.int64)
+    for k in range(len(start)):
+        grow[k] = new_off[which[k] + 1] - new_off[which[k]] - (end[k] - start[k])
+    moved = np.empty(len(off), np.int64)
+    k = 0
+    total = 0
+    for d in range(len(off)):  # a text moves by what the spans before its start changed
+        while k < len(start) and start[k] < off[d]:
+            total += grow[k]
+            k += 1
+        moved[d] = off[d] + total
+    out = np.empty(len(data) + total, np.uint8)
     src = 0
     dst = 0
-    for g in gone:
-        width = g - src
-        out[dst : dst + width] = data[src:g]
+    for k in range(len(start)):
+        width = start[k] - src
+        out[dst : dst + width] = data[src : start[k]]
         dst += width
-        src = g + 1
+        w = which[k]
+        width = new_off[w + 1] - new_off[w]
+        out[dst : dst + width] = new[new_off[w] : new_off[w + 1]]
+        dst += width
+        src = end[k]
     out[dst:] = data[src:]
-    moved = np.empty(len(hot), np.int64)
+    return out, moved
+
+
+@njit(cache=True)
+def splice_positions(
+    positions: np.ndarray,
+    old_off: np.ndarray,
+    data: np.ndarray,
+    off: np.ndarray,
+    redone: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - compiled
+    """``hot_positions(data)`` from ``positions``, the hot positions of the texts before the
+    texts ``redone`` (sorted) were rewritten (text ``d`` was ``old_off[d]:old_off[d + 1]``, is
+    ``off[d]:off[d + 1]`` in ``data``): the other texts' positions move by their new offset,
+    and only the rewritten texts are scanned again."""
+    extra = 0
+    for d in redone:
+        extra += off[d + 1] - off[d]
+    out = np.empty(len(positions) + extra, np.int64)
+    k = 0
+    j = 0
+    for r in range(len(redone) + 1):
+        stop = old_off[redone[r]] if r < len(redone) else old_off[-1]
+        d = redone[r - 1] + 1 if r > 0 else 0  # the texts up to the next rewritten one move
+        shift = off[d] - old_off[d]
+        while j < len(positions) and positions[j] < stop:
+            out[k] = positions[j] + shift
+            k += 1
+            j += 1
+        if r == len(redone):
+            break
+        d = redone[r]
+        for i in range(off[d], off[d + 1]):
+            b = data[i]
+            if b <= 0x0D or b == 0x26 or b >= 0xC2:
+                out[k] = i
+                k += 1
+        while j < len(positions) and positions[j] < old_off[d + 1]:
+            j += 1
+    return out[:k].copy()
+
+
+@njit(cache=True)
+def drop_positions(positions: np.ndarray, gone: np.ndarray) -> np.ndarray:  # pragma: no cover
+    """The sorted ``positions`` not in the sorted ``gone``, moved left past the removed bytes."""
+    moved = np.empty(len(positions), np.int64)
     m = 0
     j = 0
-    for h in hot:
+    for h in positions:
         while j < len(gone) and gone[j] < h:
             j += 1
         if j < len(gone) and gone[j] == h:
             continue
         moved[m] = h - j
         m += 1
-    return out, moved[:m].copy()
+    return moved[:m].copy()
 
 
-@njit(cache=True)
-def lower_and_word(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    """(ASCII lower-cased bytes, word mask: ASCII letters and digits and every non-ASCII
-    byte) in one pass."""
-    n = len(data)
-    body = np.empty(n, np.uint8)
-    word = np.empty(n, np.bool_)
-    for i in range(n):
+@njit(cache=True, inline="always")
+def _lower_into(data: np.ndarray, body: np.ndarray, word: np.ndarray) -> None:  # pragma: no cover
+    for i in range(len(data)):
         b = data[i]
         if 0x41 <= b <= 0x5A:
             b = b | 0x20
         body[i] = b
         word[i] = (0x61 <= b <= 0x7A) or (0x30 <= b <= 0x39) or b >= 0x80
+
+
+@njit(cache=True)
+def lower_and_word(
+    data: np.ndarray, gone: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """(the bytes without those at the sorted positions ``gone``, ASCII lower-cased; word
+    mask: ASCII letters and digits and every non-ASCII byte) in one pass."""
+    n = len(data) - len(gone)
+    body = np.empty(n, np.uint8)
+    word = np.empty(n, np.bool_)
+    src = 0
+    for g in range(len(gone) + 1):  # the bytes between two removed ones: a vectorized loop
+        stop = gone[g] if g < len(gone) else len(data)
+        _lower_into(data[src:stop], body[src - g : stop - g], word[src - g : stop - g])
+        src = stop + 1
     return body, word
 
 

@@ -132,8 +132,6 @@ for _a, _b in ((0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x
     _E2_DELETE[_a - 0x2000 : _b - 0x2000 + 1] = True
 
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7};?|#[xX][0-9a-fA-F]{1,6};?|[A-Za-z][A-Za-z0-9]{1,31};?)")
-_ENTITY_BYTES = re.compile(_ENTITY.pattern.encode())  # the same (ASCII) pattern, on bytes
 _NEWLINE_ENTITY = re.compile(r"&(?:#0*1[03]|#[xX]0*[aAdD]|NewLine);?")
 # the reference tokenizer: one CJK character, or a run of other word characters
 _TOKEN = re.compile(
@@ -249,26 +247,44 @@ def _arrow_bytes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def _decode_entities_at(
     data: np.ndarray, off: np.ndarray, amp: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes and offsets with HTML entities decoded in the texts holding '&' (at ``amp``);
-    the other texts' bytes are copied as they are."""
-    docs = sorted_unique(np.searchsorted(off, amp, side="right") - 1)
-    raw = memoryview(data.data)  # searched in place: most '&' start no entity
-    pieces: list[np.ndarray] = []
-    lens = np.diff(off)
-    pos = 0
-    for d in docs.tolist():
-        if not _ENTITY_BYTES.search(raw, off[d], off[d + 1]):
-            continue
-        text = data[off[d] : off[d + 1]].tobytes().decode("utf-8", errors="replace")
-        new = np.frombuffer(decode_entities(text).encode(), dtype=np.uint8)
-        pieces += [data[pos : off[d]], new]
-        pos = off[d + 1]
-        lens[d] = len(new)
-    if not pieces:
-        return data, off
-    pieces.append(data[pos:])
-    return np.concatenate(pieces), np.concatenate([[0], np.cumsum(lens)])
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bytes and offsets with HTML entities decoded (``decode_entities``) around the '&' at
+    ``amp``, and the (sorted) texts that changed.
+
+    Decoding is local to the span from each '&' up to the next byte no entity holds (tab,
+    line feed, form feed, space, '<', '&' or ';', that ';' included): every match of
+    ``html.unescape`` and of the line-break entities lies inside one such span, so decoding
+    each span decodes the text. Each distinct span is decoded in Python once per process."""
+    start = amp
+    end, keys = kernels.entity_spans(data, off, amp)
+    uniq, first, which = np.unique(keys, return_index=True, return_inverse=True)
+    raw = memoryview(data.data)
+    new: list[bytes] = []
+    same = np.zeros(len(uniq), dtype=bool)
+    for u, (key, k) in enumerate(zip(uniq.tolist(), first.tolist(), strict=True)):
+        got = _SPAN_DECODED.get(key)
+        if got is None:
+            span = bytes(raw[start[k] : end[k]])
+            decoded = decode_entities(span.decode("utf-8", errors="replace")).encode()
+            got = _SPAN_DECODED[key] = None if decoded == span else decoded
+        same[u] = got is None
+        new.append(b"" if got is None else got)
+    if same.all():
+        return data, off, np.zeros(0, np.int64)
+    if len(_SPAN_DECODED) > _SPAN_DECODED_MAX:
+        _SPAN_DECODED.clear()
+    keep = ~same[which]  # spans that decode to themselves stay as they are
+    start, end, which = start[keep], end[keep], which[keep]
+    lens = np.array([len(x) for x in new], dtype=np.int64)
+    buf = np.frombuffer(b"".join(new), dtype=np.uint8)
+    decoded, moved = kernels.replace_spans(
+        data, off, start, end, buf, np.concatenate([[0], np.cumsum(lens)]), which
+    )
+    return decoded, moved, sorted_unique(np.searchsorted(off, start, side="right") - 1)
+
+
+_SPAN_DECODED: dict[int, bytes | None] = {}  # span hash -> decoded bytes (None: unchanged)
+_SPAN_DECODED_MAX = 200_000
 
 
 def _invisible(data: np.ndarray, lead: np.ndarray) -> np.ndarray:
@@ -277,19 +293,24 @@ def _invisible(data: np.ndarray, lead: np.ndarray) -> np.ndarray:
     return kernels.invisible(data, lead, _E2_DELETE)
 
 
-def _scan(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bytes, offsets, positions of hot bytes) with entities decoded and invisible characters
-    removed: one scan of all bytes for the rare ones that matter."""
+def _scan(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(bytes with entities decoded, offsets and positions of hot bytes once the invisible
+    characters are removed, the sorted positions of those characters' bytes): one scan of all
+    bytes for the rare ones that matter. The bytes themselves are dropped while lower-casing
+    (``kernels.lower_and_word``)."""
     data, off = _arrow_bytes(texts)
-    amp = kernels.byte_positions(data, 0x26)
-    if amp.size:
-        data, off = _decode_entities_at(data, off, amp)
     hot = _hot(data)
+    amp = hot[data[hot] == 0x26]
+    if amp.size:
+        decoded, new_off, changed = _decode_entities_at(data, off, amp)
+        if changed.size:  # only the rewritten texts are scanned again
+            hot = kernels.splice_positions(hot, off, decoded, new_off, changed)
+        data, off = decoded, new_off
     gone = _invisible(data, hot[_SPECIAL[data[hot]]])
     if gone.size:  # the hot bytes that stay move left past the removed ones
         off = off - np.searchsorted(gone, off)
-        data, hot = kernels.drop_bytes(data, gone, hot)
-    return data, off, hot
+        hot = kernels.drop_positions(hot, gone)
+    return data, off, hot, gone
 
 
 _U8 = np.uint8
@@ -387,9 +408,9 @@ def tokenize(texts: pa.Array | list[str]) -> Tokens:
     """Words and lines of every text of the batch (see the module docstring for the rules)."""
     if isinstance(texts, list):
         texts = pa.array(texts, pa.string())
-    data, off, hot = _scan(texts)
-    hot_bytes = data[hot]
-    body, word = kernels.lower_and_word(data)  # ASCII lower-cased; word-character bytes
+    data, off, hot, gone = _scan(texts)
+    body, word = kernels.lower_and_word(data, gone)  # ASCII lower-cased; word-character bytes
+    hot_bytes = body[hot]
     word, cjk = _classify_special(body, word, hot[_SPECIAL[hot_bytes]])
     # word runs, cut at every text start and on both sides of every CJK character
     cuts = sorted_unique(np.concatenate([off, cjk, cjk + 3])) if cjk.size else off

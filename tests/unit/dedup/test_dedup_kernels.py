@@ -154,7 +154,8 @@ def test_invisible_characters_are_found_and_dropped_with_positions_moved() -> No
     data = np.frombuffer(raw.encode(), np.uint8)
     hot = text._hot(data)
     gone = text._invisible(data, hot[text._SPECIAL[data[hot]]])
-    kept, moved = kernels.drop_bytes(data, gone, hot)
+    kept, _ = kernels.lower_and_word(data, gone)
+    moved = kernels.drop_positions(hot, gone)
     assert kept.tobytes().decode() == "ab cd e é \u2010f \u2028g"
     keep = np.ones(len(data), bool)
     keep[gone] = False
@@ -425,3 +426,34 @@ def test_line_hashes_are_their_numpy_definition() -> None:
         [*_corpus(50, seed=5), "", "x" * 70 + "\r\n" + "y" * 64 + "\n" + "z" * 65, "a\n"]
     )
     assert np.array_equal(text.line_hashes(texts)[1], _line_hashes_numpy(texts))
+
+
+ENTITY_PIECES = [
+    "a", "B", "é", "東", " ", "\n", "\r", "\t", "\f", "<", ";", "#", "x", "1", "9", "&",
+    "&amp;", "&amp", "&ampx", "&#8217;", "&nbsp;", "&lt;&gt;", "&#10;", "&#100;", "&#x0a",
+    "&NewLine", "&#1234567890;", "&#xD800;", "&#0;", "&#128;", "&Aacute", "&notit;", "\u00ad",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_entities_decoded_span_by_span_are_the_texts_decoded_whole(seed: int) -> None:
+    from replica.dedup import kernels
+
+    rng = np.random.default_rng(seed)
+    for _ in range(400):
+        texts = [
+            "".join(rng.choice(ENTITY_PIECES, int(rng.integers(0, 14))))
+            for _ in range(int(rng.integers(1, 8)))
+        ]
+        data, off = text._arrow_bytes(pa.array(texts, pa.string()))
+        hot = kernels.hot_positions(data)
+        amp = hot[data[hot] == 0x26]
+        if not amp.size:
+            continue
+        decoded, new_off, changed = text._decode_entities_at(data, off, amp)
+        got = [decoded[new_off[i] : new_off[i + 1]].tobytes().decode() for i in range(len(texts))]
+        assert got == [text.decode_entities(t) for t in texts]
+        assert set(changed.tolist()) == {i for i, t in enumerate(texts) if got[i] != t}
+        # only the rewritten texts are scanned again for hot bytes
+        spliced = kernels.splice_positions(hot, off, decoded, new_off, changed)
+        assert np.array_equal(spliced, kernels.hot_positions(decoded))
