@@ -265,8 +265,8 @@ def _decode_entities_at(
         got = _SPAN_DECODED.get(key)
         if got is None:
             span = bytes(raw[start[k] : end[k]])
-            decoded = decode_entities(span.decode("utf-8", errors="replace")).encode()
-            got = _SPAN_DECODED[key] = None if decoded == span else decoded
+            out = decode_entities(span.decode("utf-8", errors="replace")).encode()
+            got = _SPAN_DECODED[key] = None if out == span else out
         same[u] = got is None
         new.append(b"" if got is None else got)
     if same.all():
