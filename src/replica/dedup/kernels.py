@@ -112,12 +112,11 @@ def invisible(
 @njit(cache=True)
 def entity_spans(
     data: np.ndarray, off: np.ndarray, amp: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """(end, hash of the bytes) of the span from each '&' at the sorted positions ``amp``: the
-    '&', the bytes up to the next tab, line feed, form feed, space, '<', '&', ';' or the end of
-    its text, and one ';' there (``text._decode_entities_at``)."""
+) -> np.ndarray:  # pragma: no cover - compiled
+    """The end of the span from each '&' at the sorted positions ``amp``: the '&', the bytes
+    up to the next tab, line feed, form feed, space, '<', '&', ';' or the end of its text,
+    and one ';' there (``text._decode_entities_at``)."""
     end = np.empty(len(amp), np.int64)
-    key = np.empty(len(amp), np.uint64)
     d = 0
     for k in range(len(amp)):
         p = amp[k]
@@ -125,18 +124,30 @@ def entity_spans(
             d += 1
         stop = off[d + 1]
         q = p + 1
-        h = _GOLD
         while q < stop:
             b = data[q]
             if b == 0x09 or b == 0x0A or b == 0x0C or b == 0x20 or b == 0x3C or b == 0x26:
                 break
-            h = (h ^ _U64(b)) * _P
             q += 1
             if b == 0x3B:
                 break
         end[k] = q
-        key[k] = mix(h ^ (_U64(q - p) * _GOLD))
-    return end, key
+    return end
+
+
+@njit(cache=True)
+def span_keys(
+    data: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    """A 64-bit key of the bytes of every span ``start[k]:end[k]`` (FNV-1a, mixed with the
+    length): what a cache of per-span results is keyed by."""
+    key = np.empty(len(start), np.uint64)
+    for k in range(len(start)):
+        h = _GOLD
+        for q in range(start[k], end[k]):
+            h = (h ^ _U64(data[q])) * _P
+        key[k] = mix(h ^ (_U64(end[k] - start[k]) * _GOLD))
+    return key
 
 
 @njit(cache=True)

@@ -256,7 +256,8 @@ def _decode_entities_at(
     ``html.unescape`` and of the line-break entities lies inside one such span, so decoding
     each span decodes the text. Each distinct span is decoded in Python once per process."""
     start = amp
-    end, keys = kernels.entity_spans(data, off, amp)
+    end = kernels.entity_spans(data, off, amp)
+    keys = kernels.span_keys(data, start, end)
     uniq, first, which = np.unique(keys, return_index=True, return_inverse=True)
     raw = memoryview(data.data)
     new: list[bytes] = []
@@ -505,21 +506,42 @@ def fixed_boilerplate_lines(tok: Tokens) -> np.ndarray:
     lines = lines[cand]
     nl = _NEWLINE[tok.body[np.maximum(ends[lines] - 1, 0)]] & (ends[lines] > tok.line_start[lines])
     lines = lines[ends[lines] - nl - tok.line_start[lines] <= _MAX_BOILERPLATE_LINE]
-    if len(_LINE_VERDICTS) > _LINE_VERDICTS_MAX:
-        _LINE_VERDICTS.clear()
-    body = tok.body.tobytes() if len(lines) > 2000 else tok.body  # one copy beats thousands
-    for li, lo, hi in zip(
-        lines.tolist(), tok.line_start[lines].tolist(), ends[lines].tolist(), strict=True
-    ):
-        raw = bytes(body[lo:hi])
-        got = _LINE_VERDICTS.get(raw)
-        if got is None:
-            got = _LINE_VERDICTS[raw] = is_boilerplate_line(raw.decode("utf-8", errors="replace"))
-        out[li] = got
+    out[lines] = _line_verdicts(tok.body, tok.line_start[lines], ends[lines])
     return out
 
 
-_LINE_VERDICTS: dict[bytes, bool] = {}  # candidate line (lower-cased bytes) -> fixed-list verdict
+def _line_verdicts(body: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """``is_boilerplate_line`` of each line ``body[start[k]:end[k]]``: looked up by the key of
+    its bytes among the lines this process has seen (sorted keys, one search for all), and
+    decided in Python only for the distinct new ones."""
+    keys = kernels.span_keys(body, start, end)
+    known, verdict = _LINE_VERDICTS
+    if len(known) > _LINE_VERDICTS_MAX:  # start over: this batch's lines are decided anew
+        known, verdict = known[:0], verdict[:0]
+    if not len(keys):
+        return np.zeros(0, dtype=bool)
+    pos = np.minimum(np.searchsorted(known, keys), max(len(known) - 1, 0))
+    seen = known[pos] == keys if len(known) else np.zeros(len(keys), dtype=bool)
+    if not seen.all():
+        new, first = np.unique(keys[~seen], return_index=True)
+        at = np.flatnonzero(~seen)[first]
+        raw = memoryview(body.data)
+        says = [
+            is_boilerplate_line(bytes(raw[lo:hi]).decode("utf-8", errors="replace"))
+            for lo, hi in zip(start[at].tolist(), end[at].tolist(), strict=True)
+        ]
+        known = np.concatenate([known, new])
+        verdict = np.concatenate([verdict, np.array(says, dtype=bool)])
+        order = np.argsort(known)
+        known, verdict = known[order], verdict[order]
+        _LINE_VERDICTS[:] = [known, verdict]
+        pos = np.searchsorted(known, keys)
+    return verdict[pos]
+
+
+# candidate lines this process has decided: sorted 64-bit keys of their (lower-cased) bytes,
+# and the fixed-list verdict of each
+_LINE_VERDICTS: list[np.ndarray] = [np.zeros(0, np.uint64), np.zeros(0, dtype=bool)]
 _LINE_VERDICTS_MAX = 200_000
 
 

@@ -457,3 +457,21 @@ def test_entities_decoded_span_by_span_are_the_texts_decoded_whole(seed: int) ->
         # only the rewritten texts are scanned again for hot bytes
         spliced = kernels.splice_positions(hot, off, decoded, new_off, changed)
         assert np.array_equal(spliced, kernels.hot_positions(decoded))
+
+
+@pytest.mark.parametrize("cache_max", [1, 200_000])
+def test_fixed_list_verdicts_are_the_same_from_a_fresh_full_or_overflowing_cache(
+    cache_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = _corpus(200, seed=3)
+    batches = [pa.array(texts[i : i + 50], pa.string()) for i in range(0, 200, 50)]
+    fresh = []
+    for batch in batches:  # each batch decided with nothing cached
+        monkeypatch.setattr(text, "_LINE_VERDICTS", [np.zeros(0, np.uint64), np.zeros(0, bool)])
+        fresh.append(text.fixed_boilerplate_lines(text.tokenize(batch)))
+    assert sum(int(f.sum()) for f in fresh) > 20  # the corpus holds fixed-list lines
+    monkeypatch.setattr(text, "_LINE_VERDICTS", [np.zeros(0, np.uint64), np.zeros(0, bool)])
+    monkeypatch.setattr(text, "_LINE_VERDICTS_MAX", cache_max)
+    for k in [0, 1, 2, 3, 0, 1, 2, 3]:  # the second round is decided from the cache
+        got = text.fixed_boilerplate_lines(text.tokenize(batches[k]))
+        assert np.array_equal(got, fresh[k])
