@@ -66,21 +66,6 @@ def hot_positions(data: np.ndarray) -> np.ndarray:  # pragma: no cover - compile
 
 
 @njit(cache=True)
-def byte_positions(data: np.ndarray, value: int) -> np.ndarray:  # pragma: no cover - compiled
-    """Positions of the bytes equal to ``value``."""
-    n = 0
-    for b in data:
-        n += b == value
-    out = np.empty(n, np.int64)
-    k = 0
-    for i in range(len(data)):
-        if data[i] == value:
-            out[k] = i
-            k += 1
-    return out
-
-
-@njit(cache=True)
 def invisible(
     data: np.ndarray, lead: np.ndarray, e2_delete: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
