@@ -638,8 +638,12 @@ def semantic_for(cfg: DedupConfig) -> Semantic:
     if not cfg.semantic_model:
         return Semantic(None, 0)
     return Semantic(
-        lambda: load_encoder(
-            cfg.semantic_model, cfg.semantic_max_tokens, cfg.semantic_batch, bf16=cfg.semantic_bf16
+        partial(
+            load_encoder,
+            cfg.semantic_model,
+            cfg.semantic_max_tokens,
+            cfg.semantic_batch,
+            bf16=cfg.semantic_bf16,
         ),
         cfg.semantic_max_texts,
     )
@@ -682,7 +686,8 @@ def dedup_texts(
         fps = fingerprints(engine, table, cfg, seed, learned, pool)
         sem = semantic if semantic is not None else semantic_for(cfg)
         if uses_pool(cfg, table.num_rows):  # tables this size nearly always have band pairs:
-            sem.preload()  # the model loads while candidates are searched (cores idle there)
+            sem.preload(process=True)  # the model loads while candidates are searched
+            stack.callback(sem.close)
         index = drop_duplicate_ids(fps)
         t1 = time.perf_counter()
         cands = candidates(engine, index, cfg)

@@ -11,7 +11,7 @@ import pytest
 from replica.config import DedupConfig
 from replica.dedup import near
 from replica.dedup.clusters import Clusters
-from replica.dedup.semantic import Semantic
+from replica.dedup.semantic import Semantic, ServedEncoder
 from replica.dedup.tables import TextIndex, _evidence, dedup_articles
 
 FLOOD = [
@@ -284,16 +284,48 @@ def test_a_preloaded_model_is_loaded_once_and_used_by_the_second_pass() -> None:
     assert got.stats["embedding_seconds"] >= got.stats["embedding_read_seconds"] >= 0
 
 
-def test_a_model_that_fails_to_load_says_so_every_time() -> None:
-    def broken() -> BagOfWords:
-        raise RuntimeError("no weights here")
+def test_a_model_in_a_process_of_its_own_embeds_as_it_would_here_and_ends_on_close() -> None:
+    import os
 
-    later, early = Semantic(broken, max_texts=10), Semantic(broken, max_texts=10)
+    from replica.dedup import semantic
+
+    sem = Semantic(BagOfWords, max_texts=10)
+    sem.preload(process=True)
+    sem.preload(process=True)  # a second call starts nothing
+    try:
+        texts = ["\n".join(FLOOD), _noisy(FLOOD, 0.2, 1), "\n".join(BUDGET)]
+        served = sem.model()
+        assert isinstance(served, ServedEncoder)
+        np.testing.assert_array_equal(served(texts), BagOfWords()(texts))
+        assert served.process.submit(os.getpid).result() != os.getpid()
+        rows = [_article("a", "\n".join(FLOOD)), _article("b", _noisy(FLOOD, 0.2, 1))]
+        got = dedup_articles(rows, BAND, seed=0, semantic=sem)
+        assert got.stats["band_pairs_accepted"] == 1
+        process = served.process
+    finally:
+        sem.close()
+    with pytest.raises(RuntimeError, match="shutdown"):
+        process.submit(int)
+    assert len(sem.vectors) == 2 and sem._model is None  # vectors stay; the model reloads
+    assert semantic._SERVED is None  # nothing was loaded here
+
+
+def _broken() -> BagOfWords:
+    raise RuntimeError("no weights here")
+
+
+def test_a_model_that_fails_to_load_says_so_every_time() -> None:
+    later, early = Semantic(_broken, max_texts=10), Semantic(_broken, max_texts=10)
     early.preload()  # the failure surfaces when the model is needed, not in the thread
-    for sem in (later, early):
-        for _ in range(2):
-            with pytest.raises(RuntimeError, match="no weights here"):
-                sem.model()
+    elsewhere = Semantic(_broken, max_texts=10)
+    elsewhere.preload(process=True)  # nor in the model's process
+    try:
+        for sem in (later, early, elsewhere):
+            for _ in range(2):
+                with pytest.raises(RuntimeError, match="no weights here"):
+                    sem.model()
+    finally:
+        elsewhere.close()
 
 
 @pytest.mark.filterwarnings("ignore")
