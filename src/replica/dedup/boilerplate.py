@@ -125,7 +125,7 @@ class LineCounts:
             # a line on fewer pages than either floor fails both (it has at most as many
             # stories as pages): most lines are a story's own, so only the others are sorted
             # by story
-            order = np.argsort(k)
+            order = np.argsort(k, kind="stable")  # batches come sorted: runs merge fast
             start = _starts(k[order])
             pages_of_key = np.add.reduceat(c[order], start) if len(start) else start
             floor_any = min(min_pages, min_stories) if min_stories > 0 else min_pages
