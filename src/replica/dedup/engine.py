@@ -681,13 +681,13 @@ def dedup_texts(
             if pool is not None and table.row_groups
             else None
         )
+        sem = semantic if semantic is not None else semantic_for(cfg)
+        if pool is not None:  # tables this size nearly always have band pairs: the model
+            sem.preload(process=True)  # loads beside the passes, in a process of its own
+            stack.callback(sem.close)
         learned, table = learn_boilerplate(table, cfg, pool, Path(spill) if spill else None)
         t_lines = time.perf_counter()
         fps = fingerprints(engine, table, cfg, seed, learned, pool)
-        sem = semantic if semantic is not None else semantic_for(cfg)
-        if uses_pool(cfg, table.num_rows):  # tables this size nearly always have band pairs:
-            sem.preload(process=True)  # the model loads while candidates are searched
-            stack.callback(sem.close)
         index = drop_duplicate_ids(fps)
         t1 = time.perf_counter()
         cands = candidates(engine, index, cfg)

@@ -150,12 +150,11 @@ class Semantic:
     _process: ProcessPoolExecutor | None = field(default=None, repr=False)
 
     def preload(self, process: bool = False) -> None:
-        """Start loading the model, so that the load overlaps work that leaves a core idle (the
-        candidate search) instead of adding to the second pass: in a thread, or with
-        ``process`` in a process of its own that then also embeds. A thread's imports hold this
-        process's GIL for seconds and starve the work they should overlap (at 1M rows the
-        candidate search took 7.4 s beside a loading thread and 4.7 s alone); a process needs
-        ``encoder`` to pickle, and ``close`` to end it."""
+        """Start loading the model, so that the load overlaps other work instead of adding to
+        the second pass: in a thread, or with ``process`` in a process of its own that then
+        also embeds. A thread's imports hold this process's GIL for seconds and starve the work
+        they should overlap (at 1M rows the candidate search took 7.4 s beside a loading thread
+        and 4.7 s alone); a process needs ``encoder`` to pickle, and ``close`` to end it."""
         if self.encoder is None or self._model is not None:
             return
         if not process:

@@ -88,6 +88,52 @@ def test_local_engine_gives_the_same_clusters_in_one_process_or_a_pool(
     assert len(clusters.removed) >= 50
 
 
+class HashedWords:
+    """A tiny real encoder that pickles and gives the same vectors in any process: counts of
+    the first 60 words hashed with CRC-32 (Python's ``hash`` differs between processes)."""
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        import zlib
+
+        out = np.zeros((len(texts), 256), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split()[:60]:
+                out[i, zlib.crc32(w.encode()) % 256] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def test_the_pool_embeds_in_a_model_process_as_one_process_embeds_here(
+    corpus: Path, tmp_path: Path
+) -> None:
+    path = _articles(corpus, tmp_path)
+    table = pq.read_table(path)  # copies on other sites: only those reach the second pass
+    ids = table.column("article_id").to_pylist()
+    urls = [f"https://site{i % 5}.example/{a}" for i, a in enumerate(ids)]
+    pq.write_table(table.set_column(1, "url", pa.array(urls)), path)
+    band = {
+        "threshold": 0.95,
+        "containment": 0.95,
+        "same_source_containment": 0.95,
+        "band_threshold": 0.1,
+        "band_containment": 0.2,
+    }
+    runs = []
+    for workers in (1, 2):
+        cfg = DedupConfig(**{**CFG.__dict__, **band, "workers": workers, "pool_min_rows": 0})
+        sem = Semantic(HashedWords, max_texts=1000)
+        res = dedup_texts(Engine.local, TextTable(path, ARTICLE_COLUMNS), cfg, 0, sem)
+        assert sem._process is None  # the model process, where one ran, has ended
+        runs.append((res, sem))
+    (one, here), (pooled, there) = runs
+    assert pooled.stats["pool"] == 1.0 and one.stats["pool"] == 0.0
+    assert there._model is None and here._model is not None  # loaded there, and here
+    assert pooled.stats["band_pairs_embedded"] == one.stats["band_pairs_embedded"] > 0
+    assert sorted(here.vectors) == sorted(there.vectors)
+    for k, v in here.vectors.items():
+        np.testing.assert_array_equal(v, there.vectors[k])
+    assert np.array_equal(one.clusters.kept_of, pooled.clusters.kept_of)
+
+
 def test_a_spilled_table_reads_the_rows_of_its_parquet_file(corpus: Path, tmp_path: Path) -> None:
     from replica.dedup.engine import learn_boilerplate, open_pool
 
