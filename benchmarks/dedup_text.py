@@ -395,11 +395,23 @@ def _timed_child(path: Path, cfg: DedupConfig, out: Path) -> None:
     out.write_bytes(pickle.dumps(dataclasses.asdict(run_replica(path, cfg))))  # plain types
 
 
+def host_probe() -> float:
+    """Seconds one core takes for 20M Python additions: the load average misses a busy host
+    (on the 2-core development machine this read 0.55-0.8 s usually, 1.4-1.6 s at times,
+    when the 1M run took 30 % longer)."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    return time.perf_counter() - t0
+
+
 def million(work: Path, cfg: DedupConfig, n_docs: int) -> None:
     import multiprocessing as mp
 
     scaled(n_docs, work, load=False)  # built once; the truth is loaded after the run
     out = work / f"run_{n_docs}.pkl"
+    probe0 = host_probe()
     load0 = os.getloadavg()
     child = mp.get_context("spawn").Process(
         target=_timed_child, args=(path_of(work, n_docs), cfg, out)
@@ -408,6 +420,7 @@ def million(work: Path, cfg: DedupConfig, n_docs: int) -> None:
     with PeakRSS(child.pid) as rss:
         child.join()
     load1 = os.getloadavg()
+    probe1 = host_probe()
     if child.exitcode != 0:
         raise SystemExit(f"the timed run failed (exit code {child.exitcode})")
     run = Run(**pickle.loads(out.read_bytes()))
@@ -420,8 +433,10 @@ def million(work: Path, cfg: DedupConfig, n_docs: int) -> None:
     print(f"\n### {n_docs} documents, {os.cpu_count()} cores")
     print(
         f"wall {run.seconds:.1f} s ({n_docs / run.seconds:.0f} docs/s), peak memory "
-        f"{rss.peak / 1e9:.2f} GB (the timed process and its workers, sampled every 0.2 s); "
-        f"load average {load0[0]:.2f} before, {load1[0]:.2f} after (1-min)"
+        f"{rss.peak / 1e9:.2f} GB (the timed process and all processes under it, sampled "
+        f"every 0.2 s); "
+        f"load average {load0[0]:.2f} before, {load1[0]:.2f} after (1-min); host probe "
+        f"(20M Python additions, one core) {probe0:.2f} s before, {probe1:.2f} s after"
     )
     print(
         f"fingerprints {st.get('fingerprint_seconds', 0):.1f} s, clusters "
