@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -154,9 +155,15 @@ class Semantic:
         the second pass: in a thread, or with ``process`` in a process of its own that then
         also embeds. A thread's imports hold this process's GIL for seconds and starve the work
         they should overlap (at 1M rows the candidate search took 7.4 s beside a loading thread
-        and 4.7 s alone); a process needs ``encoder`` to pickle, and ``close`` to end it."""
+        and 4.7 s alone); a process needs ``close`` to end it, and an ``encoder`` that pickles
+        (one that does not, a closure, loads in a thread)."""
         if self.encoder is None or self._model is not None:
             return
+        if process:
+            try:
+                pickle.dumps(self.encoder)
+            except (pickle.PicklingError, AttributeError, TypeError):
+                process = False
         if not process:
             pool = ThreadPoolExecutor(1, thread_name_prefix="replica-semantic")
             self._model = pool.submit(self.encoder)

@@ -310,6 +310,22 @@ def test_a_model_in_a_process_of_its_own_embeds_as_it_would_here_and_ends_on_clo
     assert semantic._SERVED is None  # nothing was loaded here
 
 
+def test_a_model_that_cannot_move_to_another_process_loads_in_a_thread() -> None:
+    import threading
+
+    loads: list[str] = []
+
+    def load() -> BagOfWords:  # a closure: it does not pickle
+        loads.append(threading.current_thread().name)
+        return BagOfWords()
+
+    sem = Semantic(load, max_texts=10)
+    sem.preload(process=True)
+    assert isinstance(sem.model(), BagOfWords) and loads[0].startswith("replica-semantic")
+    sem.close()  # nothing to end
+    assert sem._model is not None
+
+
 def _broken() -> BagOfWords:
     raise RuntimeError("no weights here")
 
