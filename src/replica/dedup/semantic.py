@@ -174,6 +174,9 @@ class Semantic:
         model: Future[Encoder] = Future()
 
         def loaded(done: Future[None]) -> None:
+            if done.cancelled():  # closed before the load started
+                model.cancel()
+                return
             err = done.exception()
             if err is not None:
                 model.set_exception(err)
