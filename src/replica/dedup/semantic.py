@@ -174,9 +174,6 @@ class Semantic:
         model: Future[Encoder] = Future()
 
         def loaded(done: Future[None]) -> None:
-            if done.cancelled():  # closed before the load started
-                model.cancel()
-                return
             err = done.exception()
             if err is not None:
                 model.set_exception(err)
@@ -190,7 +187,7 @@ class Semantic:
         """End the model process, if one was started; the vectors stay, and the model loads
         again where it is needed after this."""
         if self._process is not None:
-            self._process.shutdown(cancel_futures=True)
+            self._process.shutdown()  # after a load in flight: nothing is cancelled
             self._process = None
             self._model = None
 
