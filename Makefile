@@ -46,8 +46,8 @@ test-all: setup ## Every CPU test
 	$(PYTEST) -m "not gpu and not container" -q
 
 lint: setup ## ruff (lint + format check) and mypy on src/
-	$(BIN)/ruff check src tests dags components pipelines
-	$(BIN)/ruff format --check src tests dags components pipelines
+	$(BIN)/ruff check src tests dags components pipelines benchmarks
+	$(BIN)/ruff format --check src tests dags components pipelines benchmarks
 	$(BIN)/mypy
 
 compile: setup ## Compile the Kubeflow pipelines into pipelines/compiled/

@@ -434,9 +434,9 @@ def million(work: Path, cfg: DedupConfig, n_docs: int) -> None:
     print(
         f"wall {run.seconds:.1f} s ({n_docs / run.seconds:.0f} docs/s), peak memory "
         f"{rss.peak / 1e9:.2f} GB (the timed process and all processes under it, sampled "
-        f"every 0.2 s); "
-        f"load average {load0[0]:.2f} before, {load1[0]:.2f} after (1-min); host probe "
-        f"(20M Python additions, one core) {probe0:.2f} s before, {probe1:.2f} s after"
+        f"every 0.2 s); load average {load0[0]:.2f} before, {load1[0]:.2f} after (1-min); "
+        f"host probe (20M Python additions, one core) {probe0:.2f} s before, {probe1:.2f} s "
+        "after"
     )
     print(
         f"fingerprints {st.get('fingerprint_seconds', 0):.1f} s, clusters "

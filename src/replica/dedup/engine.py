@@ -682,8 +682,8 @@ def dedup_texts(
             else None
         )
         sem = semantic if semantic is not None else semantic_for(cfg)
-        if pool is not None:  # tables this size nearly always have band pairs: the model
-            sem.preload(process=True)  # loads beside the passes, in a process of its own
+        if uses_pool(cfg, table.num_rows):  # tables this size nearly always have band pairs:
+            sem.preload(process=True)  # the model loads beside the passes (either engine)
             stack.callback(sem.close)
         learned, table = learn_boilerplate(table, cfg, pool, Path(spill) if spill else None)
         t_lines = time.perf_counter()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -102,36 +103,50 @@ class HashedWords:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
-def test_the_pool_embeds_in_a_model_process_as_one_process_embeds_here(
-    corpus: Path, tmp_path: Path
-) -> None:
-    path = _articles(corpus, tmp_path)
-    table = pq.read_table(path)  # copies on other sites: only those reach the second pass
+# a band wide enough that edited copies on other sites reach the second pass
+BAND = {
+    "threshold": 0.95,
+    "containment": 0.95,
+    "same_source_containment": 0.95,
+    "band_threshold": 0.1,
+    "band_containment": 0.2,
+}
+
+
+def _on_five_sites(path: Path) -> Path:
+    """The same rows spread over five sites (pages of one site never reach the second pass)."""
+    table = pq.read_table(path)
     ids = table.column("article_id").to_pylist()
     urls = [f"https://site{i % 5}.example/{a}" for i, a in enumerate(ids)]
     pq.write_table(table.set_column(1, "url", pa.array(urls)), path)
-    band = {
-        "threshold": 0.95,
-        "containment": 0.95,
-        "same_source_containment": 0.95,
-        "band_threshold": 0.1,
-        "band_containment": 0.2,
-    }
-    runs = []
-    for workers in (1, 2):
-        cfg = DedupConfig(**{**CFG.__dict__, **band, "workers": workers, "pool_min_rows": 0})
-        sem = Semantic(HashedWords, max_texts=1000)
-        res = dedup_texts(Engine.local, TextTable(path, ARTICLE_COLUMNS), cfg, 0, sem)
-        assert sem._process is None  # the model process, where one ran, has ended
-        runs.append((res, sem))
-    (one, here), (pooled, there) = runs
-    assert pooled.stats["pool"] == 1.0 and one.stats["pool"] == 0.0
-    assert there._model is None and here._model is not None  # loaded there, and here
-    assert pooled.stats["band_pairs_embedded"] == one.stats["band_pairs_embedded"] > 0
-    assert sorted(here.vectors) == sorted(there.vectors)
-    for k, v in here.vectors.items():
-        np.testing.assert_array_equal(v, there.vectors[k])
-    assert np.array_equal(one.clusters.kept_of, pooled.clusters.kept_of)
+    return path
+
+
+def _embedded(engine: Engine, path: Path, workers: int) -> tuple[Any, Semantic]:
+    cfg = DedupConfig(**{**CFG.__dict__, **BAND, "workers": workers, "pool_min_rows": 0})
+    sem = Semantic(HashedWords, max_texts=1000)
+    res = dedup_texts(engine, TextTable(path, ARTICLE_COLUMNS), cfg, 0, sem)
+    assert sem._process is None  # the model process, where one ran, has ended
+    return res, sem
+
+
+def _same_second_pass(a: tuple[Any, Semantic], b: tuple[Any, Semantic]) -> None:
+    (res_a, sem_a), (res_b, sem_b) = a, b
+    assert res_a.stats["band_pairs_embedded"] == res_b.stats["band_pairs_embedded"] > 0
+    assert sorted(sem_a.vectors) == sorted(sem_b.vectors)
+    for k, v in sem_a.vectors.items():
+        np.testing.assert_array_equal(v, sem_b.vectors[k])
+    assert np.array_equal(res_a.clusters.kept_of, res_b.clusters.kept_of)
+
+
+def test_the_pool_embeds_in_a_model_process_as_one_process_embeds_here(
+    corpus: Path, tmp_path: Path
+) -> None:
+    path = _on_five_sites(_articles(corpus, tmp_path))
+    one, pooled = _embedded(Engine.local, path, 1), _embedded(Engine.local, path, 2)
+    assert pooled[0].stats["pool"] == 1.0 and one[0].stats["pool"] == 0.0
+    assert pooled[1]._model is None and one[1]._model is not None  # loaded there, and here
+    _same_second_pass(one, pooled)
 
 
 def test_a_spilled_table_reads_the_rows_of_its_parquet_file(corpus: Path, tmp_path: Path) -> None:
@@ -184,6 +199,16 @@ def test_ray_engine_gives_identical_clusters(
     assert remote[2].method == local[2].method
     assert remote[2].evidence == local[2].evidence
     assert sorted(r["record_id"] for r in remote[0].rejects) == ["empty", "huge"]
+    # a table the size of a pool's: Ray's driver has the model process too
+    _on_five_sites(path)
+    local_band = _embedded(Engine.local, path, 1)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray_band = _embedded(Engine.ray, path, 2)
+    finally:
+        ray.shutdown()
+    assert ray_band[1]._model is None  # it was served by the process, which has ended
+    _same_second_pass(local_band, ray_band)
 
 
 _HEAP_PROBE = """
